@@ -1,0 +1,39 @@
+# tallylog — the two commands a new machine needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+export TALLYLOG_HOME ?= $(CURDIR)/var
+
+.PHONY: install messages run test test-deps bench clean
+
+# The virtual environment, rebuilt when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed messages
+
+# Compile the translations (.po → .mo) with the project's own build, no gettext needed.
+messages: $(VENV)/.installed
+	@$(BIN)/python -m tallylog.web.messages
+
+# Sets up the home (database, signing key, default campaign) and serves the site with its
+# sequencer on http://127.0.0.1:$(PORT)/ .
+run: install
+	$(BIN)/tallylog init
+	$(BIN)/tallylog serve --port $(PORT)
+
+test-deps:
+	@bash scripts/test-deps.sh
+
+test: install test-deps
+	$(BIN)/pytest -q
+
+bench: install test-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the outside programs the test suite talks to, from Debian's packages, when they
+# are missing: Go with golang.org/x/mod (the independent tlog implementation), headless
+# Chromium (the browser test), PostgreSQL (the PostgreSQL path) and gettext.
+# Idempotent and quiet when everything is present. Needs root (CI and the dev machines are).
+set -euo pipefail
+
+need=()
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || need+=(golang-golang-x-mod-dev)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+
+if ((${#need[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test-deps: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+  echo "test-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

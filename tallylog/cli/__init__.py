@@ -1,0 +1,81 @@
+"""The ``tallylog`` command.
+
+Each module in ``COMMAND_MODULES`` contributes subcommands through
+``register(subparsers, common)``, where ``common`` is a parent parser holding the options
+every command takes (``--home``). A command's handler receives the parsed namespace and
+returns an exit status; it reports failure by raising ``CLIError`` (message on standard
+error, non-zero exit), never by printing a traceback.
+
+Commands are thin wrappers over library functions; those that need the database call
+``setup_django(args)`` first, and the others (keygen, verify, prove, …) never load Django.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = (
+    "tallylog.cli.logcmds",  # keygen, log append, verify, prove, recount, check-receipt
+    "tallylog.cli.sitecmds",  # init, serve, sequence, demo, export-static
+)
+
+
+class CLIError(Exception):
+    """A failure to report to the user: message on standard error, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def setup_django(args: argparse.Namespace) -> None:
+    """Point Django at ``--home`` (or ``$TALLYLOG_HOME``) and set it up. Idempotent."""
+    from tallylog.home import ENV_VAR, Home
+
+    home = getattr(args, "home", None)
+    if home:
+        os.environ[ENV_VAR] = str(Home.from_env(home).path)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tallylog.settings")
+    import django
+
+    django.setup()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home",
+        metavar="DIR",
+        help="where the database, the signing key and the log live (default: $TALLYLOG_HOME or ./var)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="tallylog",
+        description="A registry for mass public declarations whose tally anyone can verify.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"tallylog {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"tallylog {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from tallylog.cli import main
+
+sys.exit(main())

@@ -1,0 +1,3 @@
+"""URLs of the news app (mounted by tallylog/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the subscribers app (mounted by tallylog/urls.py)."""
+
+urlpatterns: list = []

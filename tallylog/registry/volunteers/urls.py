@@ -1,0 +1,3 @@
+"""URLs of the volunteers app (mounted by tallylog/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Public pages (mounted at / by tallylog/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,13 @@
+"""Settings for the test suite: the production settings on a fresh temporary home."""
+
+import os
+import tempfile
+
+from tallylog.home import Home
+
+os.environ.setdefault("TALLYLOG_HOME", tempfile.mkdtemp(prefix="tallylog-test-"))
+Home.from_env().ensure()
+
+from tallylog.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; Argon2 in production
