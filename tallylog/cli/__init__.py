@@ -20,7 +20,10 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = (
     "tallylog.cli.logcmds",  # keygen, log append, verify, prove, recount, check-receipt
-    "tallylog.cli.sitecmds",  # init, serve, sequence, demo, export-static
+    "tallylog.cli.sitecmds",  # init, serve, sequence, demo
+    "tallylog.cli.webcmds",  # export-static
+    "tallylog.cli.volunteercmds",  # centre and staff management
+    "tallylog.cli.campaigncmds",  # petitions, news, newsletter sending
 )
 
 
