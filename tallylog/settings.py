@@ -54,12 +54,14 @@ INSTALLED_APPS = [
     "tallylog.registry.subscribers",
     "tallylog.registry.news",
     "tallylog.registry.volunteers",
+    "tallylog.registry.imports",
     "tallylog.web",
     "tallylog.api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tallylog.safety.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tallylog.cli.webcmds",  # export-static
     "tallylog.cli.volunteercmds",  # centre and staff management
     "tallylog.cli.campaigncmds",  # petitions, news, newsletter sending
+    "tallylog.cli.importcmds",  # bulk import
 )
 
 
