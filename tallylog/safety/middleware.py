@@ -1,15 +1,172 @@
-"""Security headers for every response (issue 7). Placeholder: passes responses through."""
+"""The safety middleware: client address hidden at the door, rate limits, security headers.
+
+For every request, before any view runs:
+
+1. the client address is replaced by its keyed hash (``hide_client_address``), so no view,
+   log record or error report can store it;
+2. requests matching ``RATE_RULES`` (API writes and receipt lookups, staff sign-in) are
+   counted by ``check_rate``; views call ``check_rate`` themselves for the rest (the web
+   declare form, the receipt page). ``RateLimited`` raised by any view becomes a 429.
+
+Every response then gets the headers of ``security_headers``: a strict
+Content-Security-Policy (no inline script or style, nothing from another origin, no
+framing), ``Referrer-Policy: no-referrer``, ``Permissions-Policy`` with every feature off,
+``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``, COOP, CORP, and HSTS when
+the request came over HTTPS (``TALLYLOG_HSTS_SECONDS``, default one year; 0 disables).
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from tallylog.safety.ratelimit import RateLimited, check_rate, hide_client_address
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
+
+# Every powerful feature a page could ask for, all denied (W3C Permissions Policy).
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "ambient-light-sensor",
+        "autoplay",
+        "bluetooth",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "identity-credentials-get",
+        "idle-detection",
+        "interest-cohort",
+        "local-fonts",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "otp-credentials",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-create",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "storage-access",
+        "usb",
+        "web-share",
+        "window-management",
+        "xr-spatial-tracking",
+    )
+)
+
+# (methods, path pattern, scope, campaign group): requests the middleware itself limits.
+RATE_RULES: tuple[tuple[frozenset[str], re.Pattern[str], str, str | None], ...] = (
+    (frozenset({"POST"}), re.compile(r"^/api/v1/campaigns/(?P<campaign>[^/]+)/declarations/?$"), "declare", "campaign"),
+    (frozenset({"GET", "POST"}), re.compile(r"^/api/v1/receipts/"), "receipt", None),
+    (frozenset({"POST", "PUT", "PATCH", "DELETE"}), re.compile(r"^/api/"), "api-write", None),
+    (frozenset({"POST"}), re.compile(r"^/(?:[a-z-]+/)?(?:admin|console)/login/?$"), "login", None),
+)
+
+
+def security_headers(request: HttpRequest, response: HttpResponse) -> None:
+    """Set the security headers on ``response`` (existing CSP and Permissions-Policy kept)."""
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    # The log is meant to be fetched from anywhere (auditors, mirrors); pages are not.
+    corp = "cross-origin" if request.path.startswith("/log/") else "same-origin"
+    response.headers.setdefault("Cross-Origin-Resource-Policy", corp)
+    hsts = int(getattr(settings, "TALLYLOG_HSTS_SECONDS", 31536000))
+    if request.is_secure() and hsts > 0:
+        response.headers["Strict-Transport-Security"] = f"max-age={hsts}; includeSubDomains"
+
+
+def rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    """The 429 answer: JSON ``{"error": {"code": "rate_limited", "message"}}`` under /api/, else HTML."""
+    with translation.override(translation.get_language_from_request(request)):
+        return _rate_limited_response(request, exc)
+
+
+def _rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    message = _(
+        "Too many requests from your connection. Please wait %(seconds)s seconds and try again."
+    ) % {"seconds": exc.retry_after}
+    if request.path.startswith("/api/"):
+        body = json.dumps({"error": {"code": "rate_limited", "message": message}}, ensure_ascii=False)
+        response = HttpResponse(body, status=429, content_type="application/json")
+    else:
+        title = _("Too many requests")
+        page = format_html(
+            '<!doctype html><html lang="{}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<title>{}</title></head><body><h1>{}</h1><p>{}</p>"
+            '<p><a href="/">{}</a></p></body></html>',
+            translation.get_language(),
+            title,
+            title,
+            message,
+            _("Home"),
+        )
+        response = HttpResponse(page, status=429, content_type="text/html; charset=utf-8")
+    response.headers["Retry-After"] = str(exc.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class SecurityHeadersMiddleware:
+    """Hides the client address, applies ``RATE_RULES``, answers ``RateLimited``, sets headers."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        hide_client_address(request)
+        try:
+            self._apply_rules(request)
+        except RateLimited as exc:
+            response = rate_limited_response(request, exc)
+        else:
+            response = self.get_response(request)
+        security_headers(request, response)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RateLimited):
+            return rate_limited_response(request, exception)
+        return None
+
+    @staticmethod
+    def _apply_rules(request: HttpRequest) -> None:
+        for methods, pattern, scope, group in RATE_RULES:
+            match = pattern.match(request.path_info)
+            if match and request.method in methods:
+                campaign: Any = match.group(group) if group else None
+                check_rate(request, scope, campaign)
+                return
