@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+
+from django.conf import settings
 from django.db import models
 
 from tallylog.registry.campaigns.models import Campaign
@@ -9,6 +12,8 @@ from tallylog.registry.entries.models import LogEntry
 
 ALIAS_MAX = 40
 STATEMENT_MAX = 1000
+REGION_MAX = 32
+REASON_MAX = 200
 
 
 class Channel(models.TextChoices):
@@ -18,6 +23,11 @@ class Channel(models.TextChoices):
     IMPORT = "import", "bulk import"
 
 
+class RedactedBy(models.TextChoices):
+    DECLARANT = "declarant", "the declarant"
+    MODERATOR = "moderator", "a moderator"
+
+
 class DeclarationQuerySet(models.QuerySet["Declaration"]):
     def pending(self) -> "DeclarationQuerySet":
         return self.filter(status=Declaration.Status.PENDING).order_by("id")
@@ -25,9 +35,38 @@ class DeclarationQuerySet(models.QuerySet["Declaration"]):
     def published(self) -> "DeclarationQuerySet":
         return self.filter(status=Declaration.Status.PUBLISHED)
 
+    def rejected(self) -> "DeclarationQuerySet":
+        return self.filter(status=Declaration.Status.REJECTED)
+
     def visible(self) -> "DeclarationQuerySet":
         """Published and sequenced: what the public lists show."""
         return self.published().filter(entry__log_index__isnull=False)
+
+    def for_campaign(self, campaign: Campaign) -> "DeclarationQuerySet":
+        return self.filter(campaign=campaign)
+
+    def newest_first(self) -> "DeclarationQuerySet":
+        """Visible declarations by descending log index (keyset-paginate on ``entry__log_index``)."""
+        return self.visible().select_related("entry").order_by("-entry__log_index")
+
+    def on_day(self, day: "datetime.date") -> "DeclarationQuerySet":
+        """Declarations whose leaf was sequenced on UTC ``day``."""
+        return self.filter(entry__day=day)
+
+    def with_org(self, code: str) -> "DeclarationQuerySet":
+        """Declarations withdrawing from organisation ``code``."""
+        return self.filter(orgs__contains=[code]) if _json_contains_supported() else self.filter(
+            orgs__icontains=f'"{code}"'
+        )
+
+    def by_receipt_hash(self, digest: bytes) -> "DeclarationQuerySet":
+        return self.filter(receipt_hash=digest)
+
+
+def _json_contains_supported() -> bool:
+    from django.db import connection
+
+    return bool(connection.features.supports_json_field_contains)
 
 
 class Declaration(models.Model):
@@ -40,7 +79,7 @@ class Declaration(models.Model):
     # Public content (committed to by the leaf's ``commit``); blanked on redaction.
     alias = models.CharField(max_length=ALIAS_MAX, blank=True)
     statement = models.TextField(max_length=STATEMENT_MAX, blank=True)
-    region = models.CharField(max_length=32, blank=True)
+    region = models.CharField(max_length=REGION_MAX, blank=True)
     declared_on = models.DateField(null=True, blank=True)  # historical date (bulk import)
     salt = models.BinaryField(max_length=32, null=True, blank=True)
     # Leaf fields.
@@ -51,10 +90,15 @@ class Declaration(models.Model):
     tag = models.CharField(max_length=64)  # leaf tag, SHA-256(prefix ‖ code), hex
     # Life cycle.
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    reject_reason = models.CharField(max_length=200, blank=True)
+    reject_reason = models.CharField(max_length=REASON_MAX, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Who published or rejected it (null: the campaign's automatic policy, or a deleted user).
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     redacted_at = models.DateTimeField(null=True, blank=True)
+    redacted_by = models.CharField(max_length=16, choices=RedactedBy.choices, blank=True)
     entry = models.OneToOneField(
         LogEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="declaration"
     )
@@ -68,6 +112,15 @@ class Declaration(models.Model):
 
     def __str__(self) -> str:
         return f"declaration {self.pk}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == Declaration.Status.PUBLISHED
+
+    @property
+    def log_index(self) -> int | None:
+        """The entry's index in the log, or None until it is sequenced."""
+        return self.entry.log_index if self.entry_id is not None else None
 
     @property
     def is_redacted(self) -> bool:

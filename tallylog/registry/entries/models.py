@@ -7,9 +7,14 @@ transaction per batch (ARCHITECTURE.md, "The sequencer's commit protocol", step 
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import models
 
 from tallylog.registry.campaigns.models import Campaign
+
+# RFC 6962 §2.1: the hash of an empty list is the hash of an empty string.
+EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 class LogEntryQuerySet(models.QuerySet["LogEntry"]):
@@ -59,13 +64,55 @@ class LogState(models.Model):
     root = models.BinaryField(max_length=32)
     checkpoint = models.TextField(blank=True)  # the latest signed checkpoint note
     updated_at = models.DateTimeField(auto_now=True)
+    # The sequencer's heartbeat: when it last finished a pass (written at least every
+    # HEARTBEAT seconds while it runs), for the transparency page's sequencing lag.
+    last_pass_at = models.DateTimeField(null=True, blank=True)
+
+    @classmethod
+    def current(cls) -> "LogState":
+        """The committed state (size 0 and the empty root before the first batch)."""
+        state = cls.objects.filter(pk=1).first()
+        if state is None:
+            return cls(pk=1, size=0, root=EMPTY_ROOT, checkpoint="")
+        state.root = bytes(state.root)
+        return state
+
+
+class LogDayQuerySet(models.QuerySet["LogDay"]):
+    def index(self) -> list[dict[str, object]]:
+        """The public day index: ``[{"day": "YYYY-MM-DD", "start": n, "end": m}, …]`` (end exclusive)."""
+        return [
+            {"day": d.isoformat(), "start": start, "end": end}
+            for d, start, end in self.order_by("day").values_list("day", "start", "end")
+        ]
+
+
+class LogDay(models.Model):
+    """The log index range [start, end) of the entries sequenced on one UTC day.
+
+    Days are sequenced in order, so the ranges are contiguous and ascending; the sequencer
+    extends the last one in its commit transaction. Published as ``day-index.json``.
+    """
+
+    day = models.DateField(unique=True)
+    start = models.PositiveBigIntegerField()
+    end = models.PositiveBigIntegerField()
+
+    objects = LogDayQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["day"]
 
 
 class TallyCountQuerySet(models.QuerySet["TallyCount"]):
     def for_campaign(self, campaign: Campaign, dimension: str) -> dict[str, int]:
+        """``{key: count}`` for one dimension (``total``, ``org``, ``day``, ``channel``)."""
         return dict(
             self.filter(campaign=campaign, dimension=dimension).values_list("key", "count")
         )
+
+    def total(self, campaign: Campaign) -> int:
+        return self.for_campaign(campaign, "total").get("", 0)
 
 
 class TallyCount(models.Model):
@@ -91,6 +138,11 @@ class TallyCount(models.Model):
         ]
 
 
+class MilestoneQuerySet(models.QuerySet["Milestone"]):
+    def for_campaign(self, campaign: Campaign) -> "MilestoneQuerySet":
+        return self.filter(campaign=campaign).order_by("threshold")
+
+
 class Milestone(models.Model):
     """A threshold a campaign's tally crossed, with the checkpoint that proves it."""
 
@@ -99,6 +151,8 @@ class Milestone(models.Model):
     reached_at = models.DateTimeField()
     tree_size = models.PositiveBigIntegerField()
     checkpoint = models.TextField(blank=True)
+
+    objects = MilestoneQuerySet.as_manager()
 
     class Meta:
         ordering = ["campaign_id", "threshold"]

@@ -1,0 +1,112 @@
+"""System checks for configuration mistakes, with stable IDs (tag ``tallylog``).
+
+Django runs them before commands; ``tallylog serve`` and ``tallylog sequence`` also run the
+deployment ones (``run_tallylog_checks``) and refuse to start on an error.
+
+- tallylog.E001  SECRET_KEY or TALLYLOG_RECEIPT_KEY missing (run ``tallylog init``)
+- tallylog.E002  no signing key in the home (run ``tallylog init``)
+- tallylog.E003  the signing key file cannot be read as a C2SP signed-note private key
+- tallylog.E004  TALLYLOG_SEQUENCER_BATCH or TALLYLOG_SEQUENCER_INTERVAL out of range
+- tallylog.W001  the signing key or secrets file is readable by other users
+"""
+
+from __future__ import annotations
+
+import stat
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+
+from tallylog.home import Home
+
+MAX_BATCH = 65536
+
+
+def check_secrets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """tallylog.E001: the Django secret key and the receipt-hash key must be set."""
+    errors: list[CheckMessage] = []
+    for name in ("SECRET_KEY", "TALLYLOG_RECEIPT_KEY"):
+        if not getattr(settings, name, ""):
+            errors.append(
+                Error(
+                    f"{name} is not set.",
+                    hint="Run `tallylog init` to create the home's secrets file.",
+                    id="tallylog.E001",
+                )
+            )
+    return errors
+
+
+def check_signing_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """tallylog.E002/E003/W001: the log's signing key exists, parses, and is private."""
+    home = Home.from_env(settings.TALLYLOG_HOME)
+    path = home.signing_key_path
+    if not path.exists():
+        return [
+            Error(
+                f"No signing key at {path}.",
+                hint="Run `tallylog init` to create one.",
+                id="tallylog.E002",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    try:
+        from tallylog.tlog import note
+
+        note.Signer(path.read_text().strip())
+    except Exception as exc:  # any failure to parse is this one configuration error
+        messages.append(
+            Error(f"The signing key {path} cannot be read: {exc}", id="tallylog.E003")
+        )
+    for private in (path, home.secrets_path):
+        try:
+            mode = private.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            messages.append(
+                Warning(
+                    f"{private} is readable by other users.",
+                    hint=f"chmod 600 {private}",
+                    id="tallylog.W001",
+                )
+            )
+    return messages
+
+
+def check_sequencer_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """tallylog.E004: the sequencer's batch size and interval are sensible."""
+    errors: list[CheckMessage] = []
+    batch = getattr(settings, "TALLYLOG_SEQUENCER_BATCH", 4096)
+    interval = getattr(settings, "TALLYLOG_SEQUENCER_INTERVAL", 0.5)
+    if not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        errors.append(
+            Error(f"TALLYLOG_SEQUENCER_BATCH must be 1..{MAX_BATCH}, not {batch!r}.", id="tallylog.E004")
+        )
+    if not isinstance(interval, (int, float)) or not 0 < interval <= 60:
+        errors.append(
+            Error(
+                f"TALLYLOG_SEQUENCER_INTERVAL must be a number of seconds in (0, 60], not {interval!r}.",
+                id="tallylog.E004",
+            )
+        )
+    return errors
+
+
+def register() -> None:
+    """Register the checks (called from ``EntriesConfig.ready``)."""
+    from django.core.checks import register as add
+
+    add(check_secrets, "tallylog")
+    # Deployment-time only: a home being set up (makemigrations, migrate before the key
+    # exists) is not an error; ``tallylog serve`` and ``tallylog sequence`` run it.
+    add(check_signing_key, "tallylog", deploy=True)
+    add(check_sequencer_settings, "tallylog")
+
+
+def run_tallylog_checks() -> list[CheckMessage]:
+    """Every tallylog check, deployment ones included (for ``serve`` and ``sequence``)."""
+    from django.core.checks import run_checks
+
+    return list(run_checks(tags=["tallylog"], include_deployment_checks=True))

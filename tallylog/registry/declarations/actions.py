@@ -1,0 +1,340 @@
+"""Declaration actions: the ONE place each thing happens to a declaration.
+
+The web form, the JSON API, the volunteers' console, bulk import and the CLI all call
+these functions; none of them writes a ``Declaration`` any other way.
+
+Life of a declaration (ARCHITECTURE.md): submitted → pending → published (its
+``LogEntry`` is created, the sequencer later gives it a log index) or rejected (never
+logged); optionally redacted (public content removed, the leaf and the count stay).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tallylog import leaf
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.models import (
+    ALIAS_MAX,
+    REASON_MAX,
+    STATEMENT_MAX,
+    Channel,
+    Declaration,
+    RedactedBy,
+)
+from tallylog.registry.declarations.regions import is_region
+from tallylog.registry.entries.actions import enqueue_entry
+
+# Nobody withdrew from the Party before it was founded (1921-07-01); older dates are typos.
+EARLIEST_DECLARED_ON = datetime.date(1921, 7, 1)
+
+# Control (Cc), format (Cf: bidi overrides, zero-width), surrogate and private-use
+# characters never reach a public surface.
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
+_SPACES = re.compile(r"\s+")
+
+
+class DeclarationInvalid(Exception):
+    """Submitted data failed validation; nothing was saved.
+
+    ``errors`` maps a field name (``alias``, ``orgs``, ``statement``, ``region``,
+    ``declared_on``, ``channel``, ``campaign``) to translated messages, ready for a form
+    or an API error body.
+    """
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+class InvalidTransition(Exception):
+    """The declaration is not in a state that allows this action (e.g. publishing a rejected one)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A saved declaration and its receipt code. The code is shown once and never stored."""
+
+    declaration: Declaration
+    receipt_code: str
+
+
+def clean_text(value: object, *, multiline: bool = False) -> str:
+    """Normalise user text: Unicode NFC, control/format characters removed, trimmed.
+
+    Single-line text has every run of whitespace collapsed to one space; multi-line text
+    keeps line breaks (``\\r\\n`` and ``\\r`` become ``\\n``) and at most one blank line.
+    """
+    if value is None:
+        return ""
+    text = unicodedata.normalize("NFC", str(value))
+    if multiline:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = []
+        for line in text.split("\n"):
+            kept = "".join(c for c in line if unicodedata.category(c) not in _DROPPED_CATEGORIES)
+            lines.append(_SPACES.sub(" ", kept).strip())
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    else:
+        text = "".join(
+            " " if c in "\t\n\r" else c
+            for c in text
+            if c in "\t\n\r" or unicodedata.category(c) not in _DROPPED_CATEGORIES
+        )
+        text = _SPACES.sub(" ", text)
+    return text.strip()
+
+
+def receipt_hash(code: str) -> bytes:
+    """HMAC-SHA256 of the normalised receipt code under ``settings.TALLYLOG_RECEIPT_KEY``.
+
+    The only form in which a receipt code is stored. Raises ``ValueError`` for a string
+    that is not a receipt code (``tallylog.leaf.normalise_receipt_code``).
+    """
+    key = settings.TALLYLOG_RECEIPT_KEY
+    if not key:
+        raise RuntimeError("TALLYLOG_RECEIPT_KEY is not set (system check tallylog.E001)")
+    digits = leaf.normalise_receipt_code(code)
+    return hmac.new(key.encode(), digits.encode(), hashlib.sha256).digest()
+
+
+def _validate(
+    campaign: Campaign,
+    *,
+    alias: object,
+    orgs: object,
+    statement: object,
+    region: object,
+    channel: object,
+    declared_on: object,
+) -> dict[str, Any]:
+    """The cleaned fields, or ``DeclarationInvalid`` listing every bad one."""
+    errors: dict[str, list[str]] = {}
+
+    def fail(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if campaign.kind != Campaign.Kind.DECLARATION:
+        fail("campaign", _("This campaign does not take declarations."))
+    elif not campaign.is_active or (campaign.closes_at and campaign.closes_at <= timezone.now()):
+        fail("campaign", _("This campaign is closed."))
+
+    clean_alias = clean_text(alias)
+    if not clean_alias:
+        fail("alias", _("Please enter an alias (any name you choose)."))
+    elif len(clean_alias) > ALIAS_MAX:
+        fail("alias", _("The alias is too long: at most %(max)d characters.") % {"max": ALIAS_MAX})
+
+    clean_orgs: list[str] = []
+    if isinstance(orgs, str) or not isinstance(orgs, Iterable):
+        fail("orgs", _("Choose at least one organisation."))
+    else:
+        codes = [clean_text(o) for o in orgs]
+        known = set(campaign.organisations.values_list("code", flat=True))
+        unknown = sorted({c for c in codes if c not in known})
+        if not codes:
+            fail("orgs", _("Choose at least one organisation."))
+        elif unknown:
+            fail("orgs", _("Unknown organisation: %(codes)s.") % {"codes": ", ".join(unknown)})
+        clean_orgs = sorted(set(codes))
+
+    clean_statement = clean_text(statement, multiline=True)
+    if len(clean_statement) > STATEMENT_MAX:
+        fail(
+            "statement",
+            _("The statement is too long: at most %(max)d characters (you wrote %(n)d).")
+            % {"max": STATEMENT_MAX, "n": len(clean_statement)},
+        )
+
+    clean_region = clean_text(region)
+    if clean_region and not is_region(clean_region):
+        fail("region", _("Unknown region."))
+
+    clean_channel = clean_text(channel)
+    if clean_channel not in Channel.values:
+        fail("channel", _("Unknown channel."))
+
+    clean_day: datetime.date | None = None
+    if declared_on not in (None, ""):
+        if isinstance(declared_on, datetime.datetime):
+            fail("declared_on", _("Give a date, not a time."))
+        elif isinstance(declared_on, datetime.date):
+            clean_day = declared_on
+        else:
+            try:
+                clean_day = datetime.date.fromisoformat(clean_text(declared_on))
+            except ValueError:
+                fail("declared_on", _("Give the date as YYYY-MM-DD."))
+        if clean_day is not None:
+            if clean_day > timezone.now().date():
+                fail("declared_on", _("The date is in the future."))
+            elif clean_day < EARLIEST_DECLARED_ON:
+                fail("declared_on", _("The date is too early."))
+
+    if errors:
+        raise DeclarationInvalid(errors)
+    return {
+        "alias": clean_alias,
+        "orgs": clean_orgs,
+        "statement": clean_statement,
+        "region": clean_region,
+        "channel": clean_channel,
+        "declared_on": clean_day,
+    }
+
+
+def submit_declaration(
+    campaign: Campaign,
+    *,
+    alias: str,
+    orgs: Iterable[str],
+    statement: str = "",
+    region: str = "",
+    channel: str = Channel.WEB,
+    declared_on: datetime.date | str | None = None,
+    hold_for_review: bool = False,
+) -> Submission:
+    """Normalise, validate and save a declaration; return it with its new receipt code.
+
+    Raises ``DeclarationInvalid`` (nothing saved) for bad input. The declaration is
+    published at once when ``campaign.policy == "auto"`` and not ``hold_for_review``
+    (e.g. a flood detector's verdict); otherwise it waits, pending, for a moderator.
+    Everything happens in one transaction: a crash saves all of it or none.
+    """
+    fields = _validate(
+        campaign,
+        alias=alias,
+        orgs=orgs,
+        statement=statement,
+        region=region,
+        channel=channel,
+        declared_on=declared_on,
+    )
+    code = leaf.new_receipt_code()
+    with transaction.atomic():
+        declaration = Declaration(
+            campaign=campaign,
+            salt=leaf.new_salt(),
+            receipt_hash=receipt_hash(code),
+            tag=leaf.receipt_tag(code),
+            **fields,
+        )
+        declaration.save()
+        if campaign.policy == Campaign.Policy.AUTO and not hold_for_review:
+            _publish(declaration, moderator=None)
+    return Submission(declaration=declaration, receipt_code=code)
+
+
+def _publish(declaration: Declaration, *, moderator: Any) -> None:
+    salt = bytes(declaration.salt) if declaration.salt is not None else b""
+    if not salt:
+        # Redacted while pending: publish a commitment to nothing anyone can open.
+        salt = leaf.new_salt()
+    entry = enqueue_entry(
+        declaration.campaign,
+        kind="declaration",
+        channel=declaration.channel,
+        commit=leaf.commitment(salt, declaration.public_content()),
+        tag=declaration.tag,
+        orgs=list(declaration.orgs),
+    )
+    declaration.entry = entry
+    declaration.status = Declaration.Status.PUBLISHED
+    declaration.published_at = timezone.now()
+    declaration.moderated_by = moderator
+    declaration.save(update_fields=["entry", "status", "published_at", "moderated_by"])
+
+
+def _locked(declaration: Declaration) -> Declaration:
+    """Re-read ``declaration`` under a row lock (inside a transaction)."""
+    return Declaration.objects.select_for_update().select_related("campaign").get(pk=declaration.pk)
+
+
+def publish(declaration: Declaration, *, moderator: Any = None) -> None:
+    """Publish a pending declaration: it gets its ``LogEntry`` and the sequencer logs it.
+
+    Raises ``InvalidTransition`` unless it is pending. The inverse decision is ``reject``.
+    """
+    with transaction.atomic():
+        current = _locked(declaration)
+        if current.status != Declaration.Status.PENDING:
+            raise InvalidTransition(_("Only a pending declaration can be published."))
+        _publish(current, moderator=moderator)
+    _refresh(declaration, current)
+
+
+def reject(declaration: Declaration, reason: str, *, moderator: Any = None) -> None:
+    """Reject a pending declaration with a reason. A rejected declaration is never logged.
+
+    Raises ``DeclarationInvalid`` (field ``reason``) when the reason is empty or too long,
+    ``InvalidTransition`` unless the declaration is pending. See ``publish``.
+    """
+    clean_reason = clean_text(reason)
+    if not clean_reason or len(clean_reason) > REASON_MAX:
+        raise DeclarationInvalid(
+            {"reason": [_("Give a reason of at most %(max)d characters.") % {"max": REASON_MAX}]}
+        )
+    with transaction.atomic():
+        current = _locked(declaration)
+        if current.status != Declaration.Status.PENDING:
+            raise InvalidTransition(_("Only a pending declaration can be rejected."))
+        current.status = Declaration.Status.REJECTED
+        current.reject_reason = clean_reason
+        current.moderated_by = moderator
+        current.save(update_fields=["status", "reject_reason", "moderated_by"])
+    _refresh(declaration, current)
+
+
+def redact(declaration: Declaration, *, by: str = RedactedBy.DECLARANT) -> None:
+    """Withdraw a declaration's content: alias, statement, region and salt are erased.
+
+    The leaf (and so the count) stays: it holds only a salted commitment, which cannot be
+    opened once the salt is gone; public pages show "withdrawn by request". Idempotent.
+    ``by`` is ``"declarant"`` (with their receipt code) or ``"moderator"``.
+    """
+    if by not in RedactedBy.values:
+        raise ValueError(f"redact: by must be one of {RedactedBy.values}, not {by!r}")
+    with transaction.atomic():
+        current = _locked(declaration)
+        if current.redacted_at is None:
+            current.alias = ""
+            current.statement = ""
+            current.region = ""
+            current.salt = None
+            current.redacted_at = timezone.now()
+            current.redacted_by = by
+            current.save(
+                update_fields=["alias", "statement", "region", "salt", "redacted_at", "redacted_by"]
+            )
+    _refresh(declaration, current)
+
+
+def find_by_receipt(code: str) -> Declaration | None:
+    """The declaration whose receipt code is ``code`` (as typed: spaces, dashes and
+    full-width digits allowed), found through its keyed hash; None if there is none or
+    ``code`` is not a receipt code."""
+    try:
+        digest = receipt_hash(code)
+    except ValueError:
+        return None
+    return (
+        Declaration.objects.by_receipt_hash(digest).select_related("campaign", "entry").first()
+    )
+
+
+def _refresh(target: Declaration, source: Declaration) -> None:
+    """Copy the saved state into the caller's instance so it sees the change."""
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))

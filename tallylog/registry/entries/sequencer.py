@@ -1,0 +1,358 @@
+"""The sequencer: appends published entries to the transparency log.
+
+``sequence_pending`` is the commit protocol of ARCHITECTURE.md ("The sequencer's commit
+protocol"), one pass, top to bottom. Every step says what a crash right after it leaves
+behind; in every case the next pass (or ``recover`` at startup, which runs the same code)
+finishes the work, loses no entry and never logs one twice, and the published checkpoint
+never goes backwards.
+
+There is one writer: every pass runs under the log's writer lock
+(``tallylog.registry.entries.locks``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from tallylog import leaf
+from tallylog.composition import DAY_INDEX_PATH, LogServices
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.entries.models import LogDay, LogEntry, LogState, Milestone, TallyCount
+
+log = logging.getLogger("tallylog.sequencer")
+
+# While idle, the sequencer still records a heartbeat (LogState.last_pass_at) this often.
+HEARTBEAT = 10.0
+
+
+class SequencerError(RuntimeError):
+    """A pass could not complete; nothing committed is lost and the next pass retries."""
+
+
+def checkpoint_size(note_text: str) -> int | None:
+    """The tree size on the second line of a checkpoint note body (C2SP tlog-checkpoint)."""
+    lines = note_text.split("\n")
+    if len(lines) < 2 or not lines[1].isdigit():
+        return None
+    return int(lines[1])
+
+
+def sequence_pending(log_services: LogServices, *, batch_size: int, day: datetime.date | None = None) -> int:
+    """Run one pass of the commit protocol; return how many entries it sequenced.
+
+    ``day`` (default: today, UTC) is the leaf ``day``; it never goes below the last
+    sequenced day, so each day's entries form one contiguous index range (``LogDay``).
+    Raises ``tallylog.tlog.LogInconsistentError`` when the stored log disagrees with the
+    database (the sequencer must stop), ``SequencerError`` for a failed pass.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    with log_services.writer_lock():
+        try:
+            return _pass(log_services, batch_size, day)
+        except BaseException:
+            # The appender may hold staged state the database never committed: reopen
+            # it from the store next time.
+            log_services.forget_appender()
+            raise
+
+
+def _pass(ls: LogServices, batch_size: int, day: datetime.date | None) -> int:
+    # Step 1: read the committed state (size, root) from the database, and open the
+    # appender there (it checks the stored edge tiles against it, and refuses when they
+    # disagree with history). A crash here leaves nothing behind.
+    state = LogState.current()
+    appender = ls.appender(state.size, state.root)
+    if checkpoint_size(state.checkpoint) != state.size:
+        # A previous pass committed (step 4) but crashed before publishing (step 5).
+        _publish(ls, appender, state.size)
+
+    # Step 2: take the next batch of published, unsequenced entries, in id order. A crash
+    # here leaves nothing behind.
+    batch = list(LogEntry.objects.awaiting_sequence().values_list("id", "campaign_id", "body")[:batch_size])
+    if not batch:
+        _heartbeat(state)
+        return 0
+    leaf_day = _leaf_day(day)
+    leaves = [leaf.encode_leaf(day=leaf_day.isoformat(), **body) for _, _, body in batch]
+
+    # Step 3: write the entry bundles and hash tiles for the new size (full tiles
+    # atomically, immutable). A crash here leaves tiles beyond the committed size that no
+    # checkpoint covers; the next pass stages over them from the committed state.
+    try:
+        head = appender.stage(leaves)
+    except Exception as exc:
+        raise SequencerError(f"couldn't write tiles: {exc}") from exc
+    if head.size != state.size + len(batch):
+        raise AssertionError("sequence_pending: appender staged an unexpected size")
+
+    # Step 4: ONE transaction assigns the indexes and days, stores the new size and root,
+    # and updates the tally and milestones. A crash before it commits leaves step 3's
+    # state; after it, the database is ahead of the published checkpoint, and the next
+    # pass (step 1) publishes it.
+    now = timezone.now()
+    _commit(state, batch, leaves, leaf_day, head, now)
+
+    # Step 5: sign and publish the checkpoint (atomic replace), then record it. A crash
+    # before the replace: as after step 4. After it: the checkpoint is out but not
+    # recorded in the database; the next pass publishes again (same size, never smaller).
+    _publish(ls, appender, head.size)
+
+    # Step 6 (best effort): the public day index. A failure is logged, never fatal; the
+    # next pass writes it again.
+    write_day_index(ls)
+    return len(batch)
+
+
+def _leaf_day(day: datetime.date | None) -> datetime.date:
+    """The leaf day of this pass: ``day`` or today (UTC), never before the last logged day."""
+    last = LogDay.objects.order_by("-day").values_list("day", flat=True).first()
+    chosen = day or timezone.now().astimezone(datetime.timezone.utc).date()
+    if last is not None and chosen < last:
+        if day is not None:
+            raise ValueError(f"day {day} is before the last sequenced day {last}")
+        chosen = last  # the clock went backwards: keep the day ranges contiguous
+    return chosen
+
+
+def _commit(
+    state: LogState,
+    batch: list[tuple[int, int, dict[str, Any]]],
+    leaves: list[bytes],
+    leaf_day: datetime.date,
+    head: Any,
+    now: datetime.datetime,
+) -> list[int]:
+    """Step 4 of the protocol; returns the ids of the milestones reached."""
+    start = state.size
+    with transaction.atomic():
+        locked = LogState.objects.select_for_update().filter(pk=1).first()
+        if (locked.size if locked else 0) != start:
+            raise SequencerError("couldn't commit: the log state changed under the sequencer (two writers?)")
+        ops = connection.ops
+        table = LogEntry._meta.db_table
+        q = connection.ops.quote_name
+        sql = (
+            f"UPDATE {q(table)} SET {q('log_index')} = %s, {q('day')} = %s, {q('leaf')} = %s, "
+            f"{q('sequenced_at')} = %s WHERE {q('id')} = %s AND {q('log_index')} IS NULL"
+        )
+        day_value = ops.adapt_datefield_value(leaf_day)
+        now_value = ops.adapt_datetimefield_value(now)
+        rows = [
+            (start + i, day_value, data, now_value, entry_id)
+            for i, ((entry_id, _, _), data) in enumerate(zip(batch, leaves))
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+        updated = LogEntry.objects.filter(log_index__gte=start, log_index__lt=head.size).count()
+        if updated != len(batch):
+            raise SequencerError("couldn't commit: an entry of the batch was sequenced already")
+        LogState.objects.update_or_create(
+            pk=1, defaults={"size": head.size, "root": head.root, "last_pass_at": now}
+        )
+        LogDay.objects.get_or_create(day=leaf_day, defaults={"start": start, "end": start})
+        LogDay.objects.filter(day=leaf_day).update(end=head.size)
+        before = _add_tallies(batch, leaf_day)
+        return _milestones(before, head.size, now)
+
+
+def _add_tallies(batch: list[tuple[int, int, dict[str, Any]]], leaf_day: datetime.date) -> dict[int, int]:
+    """Add the batch to TallyCount (exactly what ``tallylog recount`` recomputes from the
+    leaves: per campaign, ``total``, ``org``, ``day`` and ``channel``). Returns each
+    touched campaign's total before the batch."""
+    deltas: Counter[tuple[int, str, str]] = Counter()
+    for _, campaign_id, body in batch:
+        deltas[(campaign_id, "total", "")] += 1
+        deltas[(campaign_id, "day", leaf_day.isoformat())] += 1
+        deltas[(campaign_id, "channel", body["channel"])] += 1
+        for org in body.get("orgs", ()):
+            deltas[(campaign_id, "org", org)] += 1
+    campaign_ids = {k[0] for k in deltas}
+    existing = {
+        (t.campaign_id, t.dimension, t.key): t
+        for t in TallyCount.objects.filter(
+            campaign_id__in=campaign_ids,
+            dimension__in={k[1] for k in deltas},
+            key__in={k[2] for k in deltas},
+        )
+    }
+    before = {cid: existing[(cid, "total", "")].count if (cid, "total", "") in existing else 0 for cid in campaign_ids}
+    changed, created = [], []
+    for key, n in deltas.items():
+        if key in existing:
+            existing[key].count += n
+            changed.append(existing[key])
+        else:
+            created.append(TallyCount(campaign_id=key[0], dimension=key[1], key=key[2], count=n))
+    TallyCount.objects.bulk_update(changed, ["count"])
+    TallyCount.objects.bulk_create(created)
+    return {cid: before[cid] for cid in campaign_ids}
+
+
+def _milestones(before: dict[int, int], tree_size: int, now: datetime.datetime) -> list[int]:
+    """Record each milestone threshold the batch crossed; returns their ids."""
+    ids = []
+    campaigns = Campaign.objects.in_bulk(list(before))
+    totals = TallyCount.objects.filter(campaign_id__in=list(before), dimension="total", key="")
+    for campaign_id, after in totals.values_list("campaign_id", "count"):
+        for threshold in campaigns[campaign_id].thresholds_crossed(before[campaign_id], after):
+            m, _ = Milestone.objects.get_or_create(
+                campaign_id=campaign_id,
+                threshold=threshold,
+                defaults={"reached_at": now, "tree_size": tree_size},
+            )
+            ids.append(m.pk)
+    return ids
+
+
+def _publish(ls: LogServices, appender: Any, size: int) -> None:
+    """Step 5: sign and publish the checkpoint of ``size``; record it in the database."""
+    if appender.size != size:
+        raise AssertionError("_publish: appender is not at the committed size")
+    try:
+        note = appender.publish()
+    except Exception as exc:
+        raise SequencerError(f"couldn't publish the checkpoint: {exc}") from exc
+    text = note.decode("utf-8") if isinstance(note, bytes) else str(note)
+    with transaction.atomic():
+        LogState.objects.filter(pk=1).update(checkpoint=text)
+        Milestone.objects.filter(checkpoint="", tree_size__lte=size).update(checkpoint=text)
+
+
+def _heartbeat(state: LogState) -> None:
+    now = timezone.now()
+    if state.pk and (state.last_pass_at is None or (now - state.last_pass_at).total_seconds() >= HEARTBEAT):
+        LogState.objects.filter(pk=1).update(last_pass_at=now)
+
+
+def write_day_index(ls: LogServices) -> bool:
+    """Publish ``day-index.json`` at the log root (best effort; a failure is logged).
+
+    ``{"days": [{"day": "YYYY-MM-DD", "start": n, "end": m}, …]}``, ``end`` exclusive:
+    ``tallylog check-receipt --day`` downloads only that day's entry bundles.
+    """
+    try:
+        data = json.dumps({"days": LogDay.objects.index()}, separators=(",", ":")).encode() + b"\n"
+        atomic_write(ls.log_dir / DAY_INDEX_PATH, data)
+        return True
+    except Exception:
+        log.exception("couldn't write the day index")
+        return False
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (temp file, fsync, rename, fsync dir)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def recover(log_services: LogServices) -> None:
+    """Startup recovery: check the stored log against the committed state and finish
+    any interrupted pass (steps 3–5), or refuse (``LogInconsistentError``) when the
+    store disagrees with history. It is a pass that takes no new entries."""
+    with log_services.writer_lock():
+        log_services.forget_appender()
+        state = LogState.current()
+        appender = log_services.appender(state.size, state.root)
+        if checkpoint_size(state.checkpoint) != state.size or log_services.checkpoint() is None:
+            _publish(log_services, appender, state.size)
+        write_day_index(log_services)
+
+
+def settings_batch_size() -> int:
+    return int(getattr(settings, "TALLYLOG_SEQUENCER_BATCH", 4096))
+
+
+def settings_interval() -> float:
+    return float(getattr(settings, "TALLYLOG_SEQUENCER_INTERVAL", 0.5))
+
+
+class SequencerThread(threading.Thread):
+    """Runs ``sequence_pending`` every ``interval`` seconds until ``stop()``.
+
+    Holds the writer lock for its whole life (waiting for it first: a standby), runs
+    ``recover`` at start, and keeps going after a failed pass (logged, retried). A
+    ``LogInconsistentError`` stops it for good: ``error`` holds it.
+    """
+
+    def __init__(
+        self,
+        log_services: LogServices,
+        *,
+        batch_size: int | None = None,
+        interval: float | None = None,
+    ) -> None:
+        super().__init__(name="tallylog-sequencer", daemon=True)
+        self.log_services = log_services
+        self.batch_size = batch_size or settings_batch_size()
+        self.interval = interval if interval is not None else settings_interval()
+        self._stop_event = threading.Event()
+        self.error: BaseException | None = None
+        self.sequenced = 0
+        self.last_pass_at: float | None = None
+        self.ready = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        from tallylog.tlog import LogInconsistentError
+
+        try:
+            with self.log_services.writer_lock():
+                recover(self.log_services)
+                self.ready.set()
+                while not self._stop_event.is_set():
+                    try:
+                        n = sequence_pending(self.log_services, batch_size=self.batch_size)
+                        self.sequenced += n
+                        self.last_pass_at = time.monotonic()
+                        if n:
+                            log.info("sequenced %d entries", n)
+                            if n == self.batch_size:
+                                continue  # more are waiting: no pause
+                    except LogInconsistentError:
+                        raise
+                    except Exception:
+                        log.exception("sequencer pass failed; retrying")
+                    finally:
+                        close_old_connections()
+                    self._stop_event.wait(self.interval)
+        except BaseException as exc:
+            self.error = exc
+            log.exception("sequencer stopped")
+        finally:
+            self.ready.set()
+            from django.db import connections
+
+            connections.close_all()
