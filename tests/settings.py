@@ -11,3 +11,9 @@ Home.from_env().ensure()
 from tallylog.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; Argon2 in production
+
+# Rate limits and flood detection count across the whole test run in the shared local-memory
+# cache; off by default so unrelated tests cannot trip them. tests/safety turns them on with
+# override_settings.
+TALLYLOG_RATE_LIMITS = "off"
+TALLYLOG_FLOOD_THRESHOLD = 0
