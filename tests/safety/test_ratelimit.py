@@ -191,3 +191,14 @@ def test_cache_holds_no_address():
     dump = repr({name: dict(store) for name, store in _caches.items()})
     assert "198.51.100.77" not in dump
     assert b"\xc63dM" not in dump.encode()  # packed 198.51.100.77
+
+
+def test_default_limits_apply_when_the_setting_is_absent():
+    from django.conf import settings
+
+    with override_settings():
+        del settings.TALLYLOG_RATE_LIMITS
+        client = client_from("192.0.2.60")
+        count, _ = ratelimit.DEFAULT_LIMITS["login"]
+        codes = [client.post("/staff/login/").status_code for _ in range(count + 1)]
+        assert codes == [200] * count + [429]
