@@ -1,0 +1,304 @@
+"""The console's side-effecting actions, each the one place it happens.
+
+The console pages, the console API (``api.py``) and the ``tallylog staff`` commands all
+call these. Each checks who may do it (``by``: the acting staff member, or None for an
+operator at the command line), validates, and either does all of it in one transaction
+or raises ``ConsoleError`` having saved nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.volunteers.models import (
+    ApiToken,
+    AssistedDeclaration,
+    Call,
+    Centre,
+    Outcome,
+    Role,
+    Staff,
+)
+from tallylog.registry.volunteers.permissions import sync_roles
+from tallylog.registry.volunteers.validators import looks_like_phone_number
+
+PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+TOKEN_PREFIX = "tlv_"
+
+
+class ConsoleError(Exception):
+    """Bad input: ``errors`` maps a field name (or ``"__all__"``) to its messages.
+
+    ``code`` and ``status`` say how the API reports it (``{"error": {"code", "message"}}``).
+    """
+
+    code = "invalid"
+    status = 422
+
+    def __init__(self, errors: dict[str, list[str]], code: str | None = None) -> None:
+        self.errors = errors
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return " ".join(m for messages in self.errors.values() for m in messages)
+
+
+class NotAllowed(ConsoleError):
+    """The acting staff member may not do this (another centre, another role)."""
+
+    code = "forbidden"
+    status = 403
+
+
+def _from_validation_error(exc: ValidationError, code: str = "invalid") -> ConsoleError:
+    if hasattr(exc, "error_dict"):
+        return ConsoleError({f: [str(m) for e in errs for m in e.messages] for f, errs in exc.error_dict.items()}, code)
+    return ConsoleError({"__all__": [str(m) for m in exc.messages]}, code)
+
+
+# --- centres and staff ----------------------------------------------------------------
+
+
+def create_centre(name: str, *, slug: str = "", by: Staff | None = None) -> Centre:
+    """Create a service centre. An operator (or the command line, ``by=None``) may create
+    any; a coordinator who runs no centre yet may create one, and then runs it."""
+    name = " ".join(name.split())
+    if by is not None and by.role != Role.OPERATOR:
+        if by.role != Role.COORDINATOR:
+            raise NotAllowed({"__all__": [_("Only a coordinator or an operator can create a centre.")]})
+        if by.centre_id is not None:
+            raise NotAllowed({"__all__": [_("A coordinator runs one centre, and you already run one.")]})
+    slug = slug or slugify(name)
+    centre = Centre(name=name, slug=slug)
+    try:
+        centre.full_clean()
+    except ValidationError as exc:
+        raise _from_validation_error(exc) from None
+    with transaction.atomic():
+        centre.save()
+        if by is not None and by.role == Role.COORDINATOR:
+            by.centre = centre
+            by.save(update_fields=["centre"])
+    return centre
+
+
+def add_staff(
+    username: str,
+    *,
+    role: str,
+    password: str,
+    centre: Centre | None = None,
+    review_required: bool = False,
+    by: Staff | None = None,
+) -> Staff:
+    """Create a staff member with one role (and, for a volunteer, one centre).
+
+    A coordinator may add only volunteers, only to their own centre; an operator (or the
+    command line) may add anyone. The password must pass ``PASSWORD_VALIDATORS``; it is
+    stored with the configured hasher (Argon2).
+    """
+    if role not in Role.values:
+        raise ConsoleError({"role": [_("Unknown role.")]}, "unknown_role")
+    if by is not None and by.role != Role.OPERATOR:
+        if not by.user.has_perm("volunteers.manage_centre_staff") or by.centre_id is None:
+            raise NotAllowed({"__all__": [_("You cannot add staff.")]})
+        if role != Role.VOLUNTEER:
+            raise NotAllowed({"role": [_("A coordinator can add only volunteers.")]})
+        if centre is None:
+            centre = by.centre
+        if centre is None or centre.pk != by.centre_id:
+            raise NotAllowed({"centre": [_("You can add volunteers only to your own centre.")]})
+    if role == Role.VOLUNTEER and centre is None:
+        raise ConsoleError({"centre": [_("A volunteer belongs to a centre; name it.")]})
+    if role in (Role.MODERATOR, Role.OPERATOR) and centre is not None:
+        raise ConsoleError({"centre": [_("Moderators and operators belong to no centre.")]})
+    User = get_user_model()
+    user = User(username=username, is_staff=(role == Role.OPERATOR))
+    errors: dict[str, list[str]] = {}
+    try:
+        user.full_clean(exclude=["password"])
+    except ValidationError as exc:
+        errors.update({f: [str(m) for e in errs for m in e.messages] for f, errs in exc.error_dict.items()})
+    try:
+        validators = password_validation.get_password_validators(PASSWORD_VALIDATORS)
+        password_validation.validate_password(password, user, validators)
+    except ValidationError as exc:
+        errors["password"] = [str(m) for m in exc.messages]
+    if errors:
+        raise ConsoleError(errors)
+    groups = sync_roles()
+    with transaction.atomic():
+        user.set_password(password)
+        try:
+            user.save()
+        except IntegrityError:
+            raise ConsoleError({"username": [_("That username is taken.")]}) from None
+        user.groups.set([groups[role]])
+        return Staff.objects.create(user=user, role=role, centre=centre, review_required=review_required)
+
+
+def _check_manages(by: Staff | None, staff: Staff) -> None:
+    if by is not None and not Staff.objects.managed_by(by).filter(pk=staff.pk).exists():
+        raise NotAllowed({"__all__": [_("You cannot manage this staff member.")]})
+
+
+def set_review_required(staff: Staff, required: bool, *, by: Staff | None = None) -> Staff:
+    """Hold (or stop holding) the declarations ``staff`` records for a moderator's review."""
+    _check_manages(by, staff)
+    staff.review_required = required
+    staff.save(update_fields=["review_required"])
+    return staff
+
+
+def deactivate(staff: Staff, *, by: Staff | None = None) -> Staff:
+    """Stop ``staff`` from logging in; their records stay."""
+    _check_manages(by, staff)
+    if by is not None and by.pk == staff.pk:
+        raise NotAllowed({"__all__": [_("You cannot deactivate yourself.")]})
+    staff.user.is_active = False
+    staff.user.save(update_fields=["is_active"])
+    staff.user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return staff
+
+
+def issue_token(user: AbstractBaseUser, name: str = "") -> str:
+    """A new bearer token for the console API, returned once; only its digest is kept
+    (``user_for_token`` is the inverse look-up)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, name=name, digest=hashlib.sha256(token.encode()).hexdigest())
+    return token
+
+
+def user_for_token(token: str) -> AbstractBaseUser | None:
+    """The active user a bearer token from ``issue_token`` belongs to, or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    found = ApiToken.objects.usable().select_related("user").filter(digest=digest).first()
+    return found.user if found else None
+
+
+# --- calls and declarations ---------------------------------------------------------
+
+
+def record_call(
+    by: Staff,
+    *,
+    centre: Centre | None = None,
+    outcome: str,
+    language: str,
+    duration: str,
+    region: str = "",
+    called_on: datetime.date | None = None,
+    note: str = "",
+) -> Call:
+    """Log one call for ``by``'s centre. ``centre``, when given, must be theirs.
+
+    Validation is the model's (``Call`` field validators: known outcome, language and
+    duration, a known region, no future date, no phone number in the note).
+    """
+    if not by.user.has_perm("volunteers.add_call") or by.centre_id is None:
+        raise NotAllowed({"__all__": [_("Only a volunteer or coordinator of a centre can record calls.")]})
+    if centre is not None and centre.pk != by.centre_id:
+        raise NotAllowed({"centre": [_("You can record calls only for your own centre.")]}, "wrong_centre")
+    call = Call(
+        centre_id=by.centre_id,
+        volunteer=by.user,
+        outcome=outcome,
+        language=language,
+        duration=duration,
+        region=region,
+        called_on=called_on or timezone.localdate(),
+        note=" ".join(note.split()),
+    )
+    try:
+        call.full_clean()
+    except ValidationError as exc:
+        raise _from_validation_error(exc) from None
+    call.save()
+    return call
+
+
+def default_campaign() -> Campaign | None:
+    """The campaign the console records into unless told otherwise."""
+    return Campaign.objects.active().declarations().order_by("id").first()
+
+
+def record_declaration(
+    by: Staff,
+    call: Call,
+    *,
+    alias: str,
+    orgs: list[str],
+    statement: str = "",
+    region: str = "",
+    campaign: Campaign | None = None,
+) -> Any:
+    """Record a caller's declaration during ``call`` through ``submit_declaration`` with
+    channel ``phone``; returns its ``Submission`` (declaration and receipt code).
+
+    Only the volunteer who made the call records into it. The declaration is held for
+    review when their coordinator requires it. Marks the call's outcome ``declared`` and
+    counts the declaration on it, in the same transaction.
+    """
+    from tallylog.registry.declarations.actions import DeclarationInvalid, submit_declaration
+
+    if not by.user.has_perm("volunteers.add_assisteddeclaration") or call.volunteer_id != by.user_id:
+        raise NotAllowed({"__all__": [_("You can record declarations only during your own calls.")]})
+    if by.centre_id != call.centre_id:
+        raise NotAllowed({"centre": [_("You can record declarations only for your own centre.")]}, "wrong_centre")
+    campaign = campaign or default_campaign()
+    if campaign is None:
+        raise ConsoleError({"campaign": [_("There is no active declaration campaign.")]})
+    errors = {
+        field: [_("This looks like a phone number. Never record a phone number; remove it.")]
+        for field, value in (("alias", alias), ("statement", statement))
+        if looks_like_phone_number(value)
+    }
+    if errors:
+        raise ConsoleError(errors, "phone_number")
+    with transaction.atomic():
+        try:
+            submission = submit_declaration(
+                campaign,
+                alias=alias,
+                orgs=orgs,
+                statement=statement,
+                region=region,
+                channel="phone",
+                hold_for_review=by.review_required,
+            )
+        except DeclarationInvalid as exc:
+            raise ConsoleError({f: [str(m) for m in ms] for f, ms in exc.errors.items()}) from None
+        AssistedDeclaration.objects.create(
+            declaration=submission.declaration, call=call, centre_id=call.centre_id, volunteer=by.user
+        )
+        Call.objects.filter(pk=call.pk).update(declarations=F("declarations") + 1, outcome=Outcome.DECLARED)
+    call.refresh_from_db(fields=["declarations", "outcome"])
+    return submission
+
+
+def group_of(role: str) -> Group:
+    """The Django group of ``role`` (created on demand)."""
+    return sync_roles()[role]

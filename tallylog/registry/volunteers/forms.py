@@ -1,0 +1,154 @@
+"""Console forms. They render and check the shape of input; the rules live in the model
+validators and in ``actions``, which the API calls too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX
+from tallylog.registry.volunteers import throttle
+from tallylog.registry.volunteers.actions import ConsoleError
+from tallylog.registry.volunteers.models import NOTE_MAX, Call, Centre, Role
+from tallylog.registry.volunteers.validators import latest_today, region_choices
+
+
+def add_console_errors(form: forms.Form, exc: ConsoleError) -> None:
+    """Show an action's errors on ``form``: on the field they name, else above it."""
+    for field, messages in exc.errors.items():
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
+class ThrottledLoginForm(AuthenticationForm):
+    """Django's login form, refusing a username that failed too often from this client
+    (``throttle``) before any password is checked."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": _("Too many failed logins. Wait fifteen minutes and try again."),
+        "not_staff": _("This account has no place in the service centre console."),
+    }
+
+    def clean(self) -> dict[str, Any]:
+        request: HttpRequest | None = self.request
+        username = self.data.get("username", "")[:150]
+        if request is not None and throttle.is_throttled(request, username):
+            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if request is not None:
+                throttle.note_failure(request, username)
+            raise
+        if request is not None:
+            throttle.clear(request, username)
+        return cleaned
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if not hasattr(user, "staff"):
+            raise forms.ValidationError(self.error_messages["not_staff"], code="not_staff")
+
+
+def _region_field(label: Any) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=label,
+        required=False,
+        choices=lambda: [("", _("(not said)")), *region_choices()],
+    )
+
+
+class CallForm(forms.ModelForm):
+    """One call's record. There is deliberately no field for a phone number or a name."""
+
+    centre = forms.ModelChoiceField(
+        queryset=Centre.objects.all(), to_field_name="slug", required=False, widget=forms.HiddenInput
+    )
+    region = _region_field(_("Region called"))
+
+    class Meta:
+        model = Call
+        fields = ["called_on", "outcome", "language", "region", "duration", "note"]
+        labels = {
+            "called_on": _("Date of the call"),
+            "outcome": _("Outcome"),
+            "language": _("Language"),
+            "duration": _("Duration"),
+            "note": _("Note (no names, no phone numbers)"),
+        }
+        widgets = {
+            "called_on": forms.DateInput(attrs={"type": "date"}),
+            "outcome": forms.RadioSelect,
+            "note": forms.TextInput(attrs={"maxlength": NOTE_MAX, "autocomplete": "off"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["called_on"].widget.attrs["max"] = latest_today().isoformat()
+        self.fields["outcome"].widget.attrs["accesskey"] = "o"
+        self.fields["language"].widget.attrs["accesskey"] = "l"
+        self.fields["note"].widget.attrs["accesskey"] = "n"
+
+
+class IntakeForm(forms.Form):
+    """One declaration dictated during a call; laid out for the keyboard: the alias has
+    focus, fields follow in speaking order, access keys reach each one."""
+
+    alias = forms.CharField(
+        label=_("Alias"),
+        max_length=ALIAS_MAX,
+        widget=forms.TextInput(attrs={"autofocus": True, "accesskey": "a", "autocomplete": "off"}),
+    )
+    orgs = forms.MultipleChoiceField(label=_("Withdraws from"), widget=forms.CheckboxSelectMultiple)
+    statement = forms.CharField(
+        label=_("Statement, as dictated"),
+        required=False,
+        max_length=STATEMENT_MAX,
+        widget=forms.Textarea(attrs={"rows": 4, "accesskey": "s"}),
+    )
+    region = _region_field(_("Region"))
+
+    def __init__(self, campaign: Campaign, *args: Any, language: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["orgs"].choices = [
+            (org.code, org.localized("name", language)) for org in campaign.organisations.all()
+        ]
+        self.fields["orgs"].widget.attrs["accesskey"] = "w"
+        self.fields["region"].widget.attrs["accesskey"] = "r"
+
+
+class CentreForm(forms.Form):
+    name = forms.CharField(label=_("Name of the centre"), max_length=100)
+    slug = forms.SlugField(label=_("Short name in addresses (optional)"), max_length=64, required=False)
+
+
+class StaffForm(forms.Form):
+    """A new staff member. A coordinator sees neither role nor centre: they add
+    volunteers to their own centre."""
+
+    username = forms.CharField(label=_("Username"), max_length=150)
+    password1 = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput)
+    password2 = forms.CharField(label=_("Password again"), strip=False, widget=forms.PasswordInput)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.VOLUNTEER)
+    centre = forms.ModelChoiceField(
+        label=_("Centre"), queryset=Centre.objects.all(), to_field_name="slug", required=False
+    )
+    review_required = forms.BooleanField(label=_("Hold their declarations for review"), required=False)
+
+    def __init__(self, *args: Any, operator: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not operator:
+            del self.fields["role"]
+            del self.fields["centre"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("password1") != cleaned.get("password2"):
+            self.add_error("password2", _("The two passwords differ."))
+        return cleaned

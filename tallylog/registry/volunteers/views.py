@@ -1,0 +1,328 @@
+"""The service centre console: thin views over ``actions``, ``stats`` and the querysets.
+
+Every view but login goes through ``console_view``: it sends anonymous visitors to the
+login page, ends sessions that were idle too long or are too old, refuses users without
+a staff record, and checks one permission. Scope (own calls, own centre, all) is the
+querysets' ``visible_to``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import LoginView
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.http import require_POST
+
+from tallylog.registry.volunteers import actions, stats
+from tallylog.registry.volunteers.forms import (
+    CallForm,
+    CentreForm,
+    IntakeForm,
+    StaffForm,
+    ThrottledLoginForm,
+    add_console_errors,
+)
+from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
+
+IDLE_SECONDS = 30 * 60
+MAX_SESSION_SECONDS = 12 * 3600
+PAGE_SIZE = 50
+_STYLESHEET = Path(__file__).resolve().parent / "static" / "volunteers" / "console.css"
+
+View = Callable[..., HttpResponse]
+
+
+def _session_limits() -> tuple[int, int]:
+    return (
+        getattr(settings, "TALLYLOG_CONSOLE_IDLE_SECONDS", IDLE_SECONDS),
+        getattr(settings, "TALLYLOG_CONSOLE_MAX_SECONDS", MAX_SESSION_SECONDS),
+    )
+
+
+def forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "volunteers/forbidden.html", {"message": message}, status=403)
+
+
+def console_view(permission: str | None = None) -> Callable[[View], View]:
+    """Wrap a console view: login, session expiry, staff record, ``permission``."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        @never_cache
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            login_url = reverse("console:login")
+            if not request.user.is_authenticated:
+                return HttpResponseRedirect(f"{login_url}?next={request.path}")
+            idle, most = _session_limits()
+            started = request.session.get("console_login_at", 0)
+            if time.time() - started > most:
+                logout(request)
+                return HttpResponseRedirect(f"{login_url}?next={request.path}")
+            request.session.set_expiry(idle)  # sliding idle expiry: saved on every request
+            staff = staff_of(request.user)
+            if staff is None:
+                return forbidden(request, _("This account has no place in the service centre console."))
+            if permission and not request.user.has_perm(permission):
+                return forbidden(request, _("Your role does not allow this."))
+            request.staff = staff  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+class ConsoleLoginView(LoginView):
+    """Django's login view with the throttled form; starts a console session that ends
+    after ``IDLE_SECONDS`` idle or ``MAX_SESSION_SECONDS`` in all."""
+
+    form_class = ThrottledLoginForm
+    template_name = "volunteers/login.html"
+    redirect_authenticated_user = False
+
+    def form_valid(self, form: ThrottledLoginForm) -> HttpResponse:
+        response = super().form_valid(form)
+        self.request.session["console_login_at"] = int(time.time())
+        self.request.session.set_expiry(_session_limits()[0])
+        return response
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("console:home")
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("console:login")
+
+
+@cache_control(max_age=86400, public=True)
+def stylesheet(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(_STYLESHEET.read_bytes(), content_type="text/css; charset=utf-8")
+
+
+@console_view()
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "volunteers/home.html", {"staff": request.staff})  # type: ignore[attr-defined]
+
+
+# --- calls and intake ----------------------------------------------------------------
+
+
+@console_view("volunteers.add_call")
+def call_new(request: HttpRequest) -> HttpResponse:
+    staff: Staff = request.staff  # type: ignore[attr-defined]
+    if staff.centre_id is None:
+        return forbidden(request, _("Only a volunteer or coordinator of a centre can record calls."))
+    form = CallForm(request.POST or None, initial={"called_on": timezone.localdate(), "centre": staff.centre})
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items()}
+        try:
+            call = actions.record_call(staff, **data)
+        except actions.ConsoleError as exc:
+            add_console_errors(form, exc)
+        else:
+            if call.outcome == Outcome.DECLARED:
+                return redirect("console:intake", call_id=call.pk)
+            return redirect(f"{reverse('console:calls')}?saved={call.pk}")
+    return render(request, "volunteers/call_form.html", {"form": form}, status=422 if form.errors else 200)
+
+
+def _own_call(request: HttpRequest, call_id: int) -> Call:
+    staff: Staff = request.staff  # type: ignore[attr-defined]
+    call = get_object_or_404(Call.objects.visible_to(staff), pk=call_id)
+    return call
+
+
+@console_view("volunteers.add_assisteddeclaration")
+def intake(request: HttpRequest, call_id: int) -> HttpResponse:
+    """Record one declaration of the call per POST; the answer shows its receipt code,
+    large, and an empty form for the next member of the family: one round trip each."""
+    staff: Staff = request.staff  # type: ignore[attr-defined]
+    call = _own_call(request, call_id)
+    if call.volunteer_id != staff.user_id:
+        return forbidden(request, _("You can record declarations only during your own calls."))
+    campaign = actions.default_campaign()
+    if campaign is None:
+        return forbidden(request, _("There is no active declaration campaign."))
+    receipt = None
+    held = False
+    form = IntakeForm(campaign, request.POST or None, language=get_language())
+    if request.method == "POST" and form.is_valid():
+        try:
+            submission = actions.record_declaration(staff, call, campaign=campaign, **form.cleaned_data)
+        except actions.ConsoleError as exc:
+            add_console_errors(form, exc)
+        else:
+            receipt = submission.receipt_code
+            held = submission.declaration.status == "pending"
+            form = IntakeForm(campaign, language=get_language())
+    context = {"call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign}
+    return render(request, "volunteers/intake.html", context, status=422 if form.errors else 200)
+
+
+@console_view("volunteers.view_call")
+def calls(request: HttpRequest) -> HttpResponse:
+    staff: Staff = request.staff  # type: ignore[attr-defined]
+    queryset = Call.objects.visible_to(staff).select_related("centre", "volunteer")
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "volunteers/calls.html", {"page": page, "saved": request.GET.get("saved")})
+
+
+@console_view("volunteers.view_assisteddeclaration")
+def recorded(request: HttpRequest) -> HttpResponse:
+    """The declarations recorded through the console, with who recorded them: each
+    volunteer their own, a coordinator their centre's, an operator all."""
+    staff: Staff = request.staff  # type: ignore[attr-defined]
+    queryset = AssistedDeclaration.objects.visible_to(staff).select_related("declaration", "volunteer", "centre")
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "volunteers/recorded.html", {"page": page})
+
+
+# --- statistics ----------------------------------------------------------------------
+
+
+def _stats_scope(request: HttpRequest) -> tuple[Centre | None, bool] | HttpResponse:
+    """The centre whose statistics to show (None: all) and whether every centre is open."""
+    user = request.user
+    staff: Staff = request.staff  # type: ignore[attr-defined]
+    if user.has_perm("volunteers.view_all_stats"):
+        slug = request.GET.get("centre", "")
+        if not slug:
+            return None, True
+        return get_object_or_404(Centre, slug=slug), True
+    if user.has_perm("volunteers.view_centre_stats") and staff.centre_id:
+        slug = request.GET.get("centre", "")
+        if slug and slug != staff.centre.slug:  # type: ignore[union-attr]
+            return forbidden(request, _("You can see the statistics of your own centre only."))
+        return staff.centre, False
+    return forbidden(request, _("Your role does not allow this."))
+
+
+def _months(request: HttpRequest) -> int:
+    try:
+        return min(max(int(request.GET.get("months", "12")), 1), 120)
+    except ValueError:
+        return 12
+
+
+@console_view()
+def stats_page(request: HttpRequest) -> HttpResponse:
+    scope = _stats_scope(request)
+    if isinstance(scope, HttpResponse):
+        return scope
+    centre, all_open = scope
+    outreach = stats.outreach_stats(centre, months=_months(request))
+    summaries = (
+        stats.centre_summaries(since=outreach.months[0].month) if all_open and centre is None else []
+    )
+    context = {
+        "outreach": outreach,
+        "chart": mark_safe(stats.outcome_chart_svg(outreach)),  # built from escaped parts
+        "legend": [(o, stats.OUTCOME_COLOURS[o]) for o in Outcome],
+        "outcomes": list(Outcome),
+        "summaries": summaries,
+        "centres": Centre.objects.all() if all_open else [],
+        "months": _months(request),
+    }
+    return render(request, "volunteers/stats.html", context)
+
+
+@console_view()
+def stats_csv(request: HttpRequest) -> HttpResponse:
+    scope = _stats_scope(request)
+    if isinstance(scope, HttpResponse):
+        return scope
+    centre, _all = scope
+    outreach = stats.outreach_stats(centre, months=_months(request))
+    name = f"outreach-{centre.slug if centre else 'all'}-{datetime.date.today().isoformat()}.csv"
+    response = HttpResponse(stats.stats_csv(outreach), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- centres and staff ---------------------------------------------------------------
+
+
+@console_view()
+def centres(request: HttpRequest) -> HttpResponse:
+    staff: Staff = request.staff  # type: ignore[attr-defined]
+    may_create = staff.role == Role.OPERATOR or (staff.role == Role.COORDINATOR and staff.centre_id is None)
+    if not (may_create or request.user.has_perm("volunteers.view_centre")):
+        return forbidden(request, _("Your role does not allow this."))
+    form = CentreForm(request.POST or None)
+    if request.method == "POST":
+        if not may_create:
+            return forbidden(request, _("A coordinator runs one centre, and you already run one."))
+        if form.is_valid():
+            try:
+                actions.create_centre(form.cleaned_data["name"], slug=form.cleaned_data["slug"], by=staff)
+            except actions.ConsoleError as exc:
+                add_console_errors(form, exc)
+            else:
+                return redirect("console:centres")
+    listed = Centre.objects.all() if staff.role == Role.OPERATOR else Centre.objects.filter(pk=staff.centre_id)
+    context = {"form": form, "may_create": may_create, "centres": listed}
+    return render(request, "volunteers/centres.html", context, status=422 if form.errors else 200)
+
+
+def _may_manage(request: HttpRequest) -> bool:
+    return request.user.has_perm("volunteers.manage_all_staff") or request.user.has_perm(
+        "volunteers.manage_centre_staff"
+    )
+
+
+@console_view()
+def staff_list(request: HttpRequest) -> HttpResponse:
+    manager: Staff = request.staff  # type: ignore[attr-defined]
+    if not _may_manage(request):
+        return forbidden(request, _("Your role does not allow this."))
+    operator = manager.role == Role.OPERATOR
+    if not operator and manager.centre_id is None:
+        return forbidden(request, _("Create your centre first."))
+    form = StaffForm(request.POST or None, operator=operator)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            actions.add_staff(
+                data["username"],
+                role=data.get("role", Role.VOLUNTEER),
+                centre=data.get("centre"),
+                password=data["password1"],
+                review_required=data["review_required"],
+                by=manager,
+            )
+        except actions.ConsoleError as exc:
+            add_console_errors(form, exc)
+        else:
+            return redirect("console:staff")
+    members = Staff.objects.managed_by(manager).select_related("user", "centre")
+    context = {"form": form, "members": members, "operator": operator}
+    return render(request, "volunteers/staff.html", context, status=422 if form.errors else 200)
+
+
+@console_view()
+@require_POST
+def staff_review(request: HttpRequest, staff_id: int) -> HttpResponse:
+    manager: Staff = request.staff  # type: ignore[attr-defined]
+    member = Staff.objects.managed_by(manager).filter(pk=staff_id).first()
+    if member is None:
+        raise Http404
+    actions.set_review_required(member, request.POST.get("required") == "1", by=manager)
+    return redirect("console:staff")
