@@ -1,9 +1,332 @@
-"""Subcommands (see tallylog/cli/__init__.py for the contract)."""
+"""Site commands: ``init``, ``serve``, ``sequence``, ``demo``.
+
+Thin wrappers over the registry; see docs/operating.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from tallylog.cli import CLIError, setup_django
+
+log = logging.getLogger("tallylog.serve")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add this module's subcommands to ``sub``."""
+    p = sub.add_parser(
+        "init",
+        parents=[common],
+        help="set up the home: secrets, signing key, database, default campaign (idempotent)",
+    )
+    p.add_argument(
+        "--origin",
+        help="the log's origin (its signing key's name) for a new key; default $TALLYLOG_ORIGIN or localhost/tallylog",
+    )
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser(
+        "serve", parents=[common], help="serve the site (gunicorn) with its sequencer"
+    )
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--workers", type=int, default=2, help="web worker processes (default 2)")
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log requests (time, method, path, status, size, duration; never the client address)",
+    )
+    p.add_argument("--no-sequencer", action="store_true", help="web workers only (a sequencer runs elsewhere)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "sequence", parents=[common], help="run the sequencer alone (waits for the writer lock)"
+    )
+    p.add_argument("--once", action="store_true", help="sequence everything waiting, then exit")
+    p.add_argument("--batch", type=int, help="entries per pass (default $TALLYLOG_SEQUENCER_BATCH)")
+    p.add_argument("--interval", type=float, help="seconds between passes (default $TALLYLOG_SEQUENCER_INTERVAL)")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_sequence)
+
+    p = sub.add_parser(
+        "demo", parents=[common], help="fill the registry with realistic demonstration declarations"
+    )
+    p.add_argument("--count", type=int, default=3000, help="declarations to add (default 3000)")
+    p.add_argument("--days", type=int, default=30, help="spread over this many past days (default 30)")
+    p.add_argument("--campaign", default="three-withdrawals", help="campaign slug")
+    p.add_argument("--seed", type=int, help="random seed (repeatable data)")
+    p.set_defaults(func=cmd_demo)
+
+
+# -- init ------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from tallylog.composition import ensure_signing_key
+    from tallylog.home import Home
+
+    home = Home.from_env(args.home)
+    home.ensure()
+    origin = args.origin or os.environ.get("TALLYLOG_ORIGIN") or None
+    try:
+        vkey, created = ensure_signing_key(home, origin)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    args.home = str(home.path)
+    setup_django(args)
+    from django.core.management import call_command
+
+    from tallylog.registry.campaigns.defaults import ensure_default_campaign
+
+    call_command("migrate", interactive=False, verbosity=0)
+    campaign, campaign_created = ensure_default_campaign()
+    print(f"home: {home.path}")
+    print(f"signing key: {'created' if created else 'kept'} ({home.signing_key_path})")
+    print(f"campaign {campaign.slug}: {'created' if campaign_created else 'kept'}")
+    print(f"verifier key: {vkey}")
+    return 0
+
+
+# -- shared ----------------------------------------------------------------------------
+
+
+def _ready_log(args: argparse.Namespace) -> Any:
+    """Set up Django, run the tallylog checks, and return the log services."""
+    setup_django(args)
+    from tallylog.checks import run_tallylog_checks
+
+    errors = [m for m in run_tallylog_checks() if m.is_serious()]
+    if errors:
+        raise CLIError("; ".join(f"{m.id}: {m.msg}" for m in errors))
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    if MigrationExecutor(connection).migration_plan(
+        MigrationExecutor(connection).loader.graph.leaf_nodes()
+    ):
+        raise CLIError("the database is not migrated: run `tallylog init`")
+    from tallylog.composition import get_log
+
+    return get_log()
+
+
+def _recover_or_fail(log_services: Any) -> None:
+    from tallylog.registry.entries.sequencer import recover
+    from tallylog.tlog import LogInconsistentError
+
+    try:
+        recover(log_services)
+    except LogInconsistentError as exc:
+        raise CLIError(f"the stored log disagrees with the database; refusing to run: {exc}") from None
+
+
+# -- sequence --------------------------------------------------------------------------
+
+
+def cmd_sequence(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_services = _ready_log(args)
+    from tallylog.registry.entries.locks import SequencerBusy
+    from tallylog.registry.entries.sequencer import (
+        SequencerThread,
+        sequence_pending,
+        settings_batch_size,
+    )
+
+    batch = args.batch or settings_batch_size()
+    if args.once:
+        try:
+            with log_services.writer_lock(wait=False):
+                _recover_or_fail(log_services)
+                total = 0
+                while n := sequence_pending(log_services, batch_size=batch):
+                    total += n
+        except SequencerBusy as exc:
+            raise CLIError(f"{exc}; stop it or leave the work to it") from None
+        print(f"sequenced {total} entries; log size {_log_size()}")
+        return 0
+
+    thread = SequencerThread(log_services, batch_size=batch, interval=args.interval)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    thread.start()
+    while not stopping.is_set() and thread.is_alive():
+        if args.parent_pid and os.getppid() != args.parent_pid:
+            log.warning("the server that started this sequencer is gone; stopping")
+            break
+        stopping.wait(0.5)
+    thread.stop()
+    thread.join()
+    if thread.error is not None:
+        raise CLIError(f"sequencer stopped: {thread.error}")
+    return 0
+
+
+def _log_size() -> int:
+    from tallylog.registry.entries.models import LogState
+
+    return LogState.current().size
+
+
+# -- serve -----------------------------------------------------------------------------
+
+# Request log without the client address (%(h)s) or the query string: time, method,
+# path, status, response size, duration in milliseconds.
+ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+class _SequencerSupervisor:
+    """Runs ``tallylog sequence`` as a child of the gunicorn master, restarting it if it
+    dies, and stops it when the server stops. One child: exactly one sequencer."""
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sequencer-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tallylog",
+                    "sequence",
+                    "--home",
+                    self.home,
+                    "--parent-pid",
+                    str(os.getpid()),
+                ]
+            )
+            status = self.process.wait()
+            if self.stopping.is_set():
+                return
+            log.error("the sequencer exited with status %s; restarting in 2 s", status)
+            self.stopping.wait(2)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.thread.join(timeout=5)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    if not 0 < args.port < 65536:
+        raise CLIError(f"--port must be 1..65535, not {args.port}")
+    if args.workers < 1:
+        raise CLIError("--workers must be at least 1")
+    log_services = _ready_log(args)
+    if not args.no_sequencer:
+        _recover_or_fail(log_services)
+    from django.db import connections
+
+    connections.close_all()  # never share a connection with the forked workers
+    home = str(log_services.home.path)
+    supervisor = None if args.no_sequencer else _SequencerSupervisor(home)
+
+    def when_ready(server: Any) -> None:
+        if supervisor is not None:
+            supervisor.start()
+
+    def on_exit(server: Any) -> None:
+        if supervisor is not None:
+            supervisor.stop()
+
+    options: dict[str, Any] = {
+        "bind": f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "accesslog": "-" if args.access_log else None,
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "tallylog",
+        "forwarded_allow_ips": "",
+        "when_ready": when_ready,
+        "on_exit": on_exit,
+    }
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from tallylog.wsgi import application
+
+            return application
+
+    Server().run()
+    return 0
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.count < 0 or args.days < 1:
+        raise CLIError("--count must be at least 0 and --days at least 1")
+    log_services = _ready_log(args)
+    from tqdm import tqdm
+
+    from tallylog.registry.campaigns.models import Campaign
+    from tallylog.registry.declarations.demo import fill_demo
+
+    campaign = Campaign.objects.filter(slug=args.campaign).first()
+    if campaign is None:
+        raise CLIError(f"no campaign {args.campaign!r} (run `tallylog init`)")
+    from tallylog.registry.entries.locks import SequencerBusy
+
+    started = time.monotonic()
+    try:
+        with log_services.writer_lock(wait=False):
+            _recover_or_fail(log_services)
+            with tqdm(total=args.count, unit="decl", disable=not sys.stderr.isatty()) as bar:
+                added = fill_demo(
+                    log_services,
+                    campaign,
+                    count=args.count,
+                    days=args.days,
+                    seed=args.seed,
+                    progress=bar.update,
+                )
+    except SequencerBusy:
+        raise CLIError(
+            "a sequencer is running (tallylog serve?): stop it first, the demo sequences its "
+            "declarations on past days"
+        ) from None
+    print(
+        f"added {added} declarations over {args.days} days in {time.monotonic() - started:.1f} s; "
+        f"log size {_log_size()}"
+    )
+    return 0
+

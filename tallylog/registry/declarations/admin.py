@@ -1,0 +1,85 @@
+"""Django admin for declarations: operators moderate and redact; receipt hashes are never shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from tallylog.registry.declarations import actions
+from tallylog.registry.declarations.models import Declaration, RedactedBy
+
+ADMIN_REJECT_REASON = "rejected by a moderator in the admin"
+
+
+@admin.register(Declaration)
+class DeclarationAdmin(admin.ModelAdmin):
+    list_display = ("id", "campaign", "alias", "status", "channel", "log_index", "created_at", "redacted_at")
+    list_filter = ("campaign", "status", "channel")
+    search_fields = ("alias",)
+    ordering = ("-id",)
+    list_select_related = ("campaign", "entry")
+    # Only the content may be edited here (before publication it is not yet committed to);
+    # everything else goes through the actions. receipt_hash, tag and salt are excluded.
+    exclude = ("receipt_hash", "salt", "tag")
+    readonly_fields = (
+        "campaign",
+        "orgs",
+        "channel",
+        "declared_on",
+        "status",
+        "reject_reason",
+        "created_at",
+        "published_at",
+        "moderated_by",
+        "redacted_at",
+        "redacted_by",
+        "entry",
+        "alias",
+        "statement",
+        "region",
+    )
+    actions = ["publish_selected", "reject_selected", "redact_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # declarations come through submit_declaration only
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a logged entry is forever; redact instead
+
+    @admin.display(description=_("log index"))
+    def log_index(self, obj: Declaration) -> int | None:
+        return obj.log_index
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Declaration], fn: Any, verb: str) -> None:
+        done = failed = 0
+        for declaration in queryset:
+            try:
+                fn(declaration)
+                done += 1
+            except actions.InvalidTransition:
+                failed += 1
+        if done:
+            self.message_user(request, f"{verb}: {done}", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"not pending, left unchanged: {failed}", messages.WARNING)
+
+    @admin.action(description=_("Publish the selected pending declarations"))
+    def publish_selected(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._each(request, queryset, lambda d: actions.publish(d, moderator=request.user), "published")
+
+    @admin.action(description=_("Reject the selected pending declarations"))
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda d: actions.reject(d, ADMIN_REJECT_REASON, moderator=request.user),
+            "rejected",
+        )
+
+    @admin.action(description=_("Withdraw the content of the selected declarations (redact)"))
+    def redact_selected(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._each(request, queryset, lambda d: actions.redact(d, by=RedactedBy.MODERATOR), "redacted")
