@@ -1,0 +1,53 @@
+"""Operators' view of the newsletter: consent statements, subscribers, mailings and their progress."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from tallylog.registry.subscribers.models import ConsentStatement, Mailing, Subscriber
+from tallylog.registry.subscribers.newsletter import send_in_background
+
+
+@admin.register(ConsentStatement)
+class ConsentStatementAdmin(admin.ModelAdmin):
+    list_display = ("version", "in_force_from")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ConsentStatement | None = None) -> tuple[str, ...]:
+        # A statement someone agreed to is never reworded: write a new version instead.
+        if obj is not None and obj.subscribers.exists():
+            return ("version", "text_zh_hans", "text_zh_hant", "text_en", "in_force_from")
+        return ()
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    list_display = ("email", "language", "status", "consent", "consented_at", "confirmed_at")
+    list_filter = ("status", "language", "consent")
+    search_fields = ("email",)
+    readonly_fields = ("email", "language", "status", "consent", "consented_at", "confirmed_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # only the double opt-in adds subscribers
+
+
+@admin.register(Mailing)
+class MailingAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "recipients", "progress_text", "created_at", "finished_at")
+    readonly_fields = ("kind", "post", "digest_since", "recipients", "progress_text", "created_at", "finished_at")
+    actions = ["resume"]
+
+    @admin.display(description=_("progress"))
+    def progress_text(self, obj: Mailing) -> str:
+        return ", ".join(f"{state} {n}" for state, n in obj.progress().items() if n)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created by the post admin's action or `tallylog newsletter`
+
+    @admin.action(description=_("Resume sending (nobody gets it twice)"))
+    def resume(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
+        for mailing in queryset.filter(finished_at__isnull=True):
+            send_in_background(mailing, base_url=request.build_absolute_uri("/"))
+            self.message_user(request, _("Sending %(m)s in the background.") % {"m": mailing}, messages.SUCCESS)
