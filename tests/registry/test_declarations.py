@@ -220,3 +220,19 @@ def test_regions() -> None:
     assert region_choices("zh-hans")[0] == ("beijing", "北京")
     for r in REGIONS:
         assert r.code and r.zh_hans and r.zh_hant and r.en
+
+
+def test_flood_of_identical_web_declarations_is_held_for_review(campaign: Campaign) -> None:
+    from django.core.cache import cache
+    from django.test import override_settings
+
+    cache.clear()
+    with override_settings(TALLYLOG_FLOOD_THRESHOLD=3, TALLYLOG_FLOOD_WINDOW=3600):
+        statuses = [
+            submit_declaration(campaign, alias=f"水军 {i}", orgs=["party"], statement="同一句话").declaration.status
+            for i in range(4)
+        ]
+        phone = submit_declaration(campaign, alias="水军", orgs=["party"], statement="同一句话", channel="phone")
+    cache.clear()
+    assert statuses == ["published", "published", "pending", "pending"]
+    assert phone.declaration.status == "published"  # volunteers are not screened

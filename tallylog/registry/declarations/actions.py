@@ -36,6 +36,11 @@ from tallylog.registry.declarations.models import (
 )
 from tallylog.registry.declarations.regions import is_region
 from tallylog.registry.entries.actions import enqueue_entry
+from tallylog.safety.flood import flood_suspected
+
+# Volunteers (phone) and bulk import are trusted staff paths: only public submissions are
+# screened for floods.
+FLOOD_CHECKED_CHANNELS = frozenset({Channel.WEB, Channel.API})
 
 # Nobody withdrew from the Party before it was founded (1921-07-01); older dates are typos.
 EARLIEST_DECLARED_ON = datetime.date(1921, 7, 1)
@@ -110,17 +115,24 @@ def receipt_hash(code: str) -> bytes:
     return hmac.new(key.encode(), digits.encode(), hashlib.sha256).digest()
 
 
-def _validate(
+def validate_declaration(
     campaign: Campaign,
     *,
     alias: object,
     orgs: object,
-    statement: object,
-    region: object,
-    channel: object,
-    declared_on: object,
+    statement: object = "",
+    region: object = "",
+    channel: object = Channel.WEB,
+    declared_on: object = None,
+    known_orgs: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """The cleaned fields, or ``DeclarationInvalid`` listing every bad one."""
+    """Normalise and validate a declaration's fields without saving anything.
+
+    Returns the cleaned fields (``alias``, ``orgs``, ``statement``, ``region``,
+    ``channel``, ``declared_on``) ready for ``new_declaration``; raises
+    ``DeclarationInvalid`` listing every bad field. ``known_orgs`` (the campaign's
+    organisation codes) saves a query per call when validating many rows (bulk import).
+    """
     errors: dict[str, list[str]] = {}
 
     def fail(field: str, message: str) -> None:
@@ -142,7 +154,11 @@ def _validate(
         fail("orgs", _("Choose at least one organisation."))
     else:
         codes = [clean_text(o) for o in orgs]
-        known = set(campaign.organisations.values_list("code", flat=True))
+        known = (
+            known_orgs
+            if known_orgs is not None
+            else frozenset(campaign.organisations.values_list("code", flat=True))
+        )
         unknown = sorted({c for c in codes if c not in known})
         if not codes:
             fail("orgs", _("Choose at least one organisation."))
@@ -213,7 +229,7 @@ def submit_declaration(
     (e.g. a flood detector's verdict); otherwise it waits, pending, for a moderator.
     Everything happens in one transaction: a crash saves all of it or none.
     """
-    fields = _validate(
+    fields = validate_declaration(
         campaign,
         alias=alias,
         orgs=orgs,
@@ -222,34 +238,53 @@ def submit_declaration(
         channel=channel,
         declared_on=declared_on,
     )
-    code = leaf.new_receipt_code()
+    auto = campaign.policy == Campaign.Policy.AUTO and not hold_for_review
+    if auto and fields["channel"] in FLOOD_CHECKED_CHANNELS:
+        # Many near-identical declarations in a short time: hold them for a moderator.
+        auto = not flood_suspected(campaign.slug, fields["alias"], fields["statement"])
+    declaration, code = new_declaration(campaign, fields)
     with transaction.atomic():
-        declaration = Declaration(
-            campaign=campaign,
-            salt=leaf.new_salt(),
-            receipt_hash=receipt_hash(code),
-            tag=leaf.receipt_tag(code),
-            **fields,
-        )
         declaration.save()
-        if campaign.policy == Campaign.Policy.AUTO and not hold_for_review:
+        if auto:
             _publish(declaration, moderator=None)
     return Submission(declaration=declaration, receipt_code=code)
 
 
-def _publish(declaration: Declaration, *, moderator: Any) -> None:
+def new_declaration(campaign: Campaign, fields: dict[str, Any]) -> tuple[Declaration, str]:
+    """An unsaved pending ``Declaration`` of ``validate_declaration``'s cleaned ``fields``,
+    with a fresh salt and receipt code; returns it and the code (shown once, never stored).
+
+    For bulk import: save many with ``bulk_create``, then give each published one its
+    ``LogEntry`` built from ``entry_body``. ``submit_declaration`` does both for one.
+    """
+    code = leaf.new_receipt_code()
+    declaration = Declaration(
+        campaign=campaign,
+        salt=leaf.new_salt(),
+        receipt_hash=receipt_hash(code),
+        tag=leaf.receipt_tag(code),
+        **fields,
+    )
+    return declaration, code
+
+
+def entry_body(declaration: Declaration) -> dict[str, Any]:
+    """The ``enqueue_entry`` fields of ``declaration``'s leaf (all but ``day``)."""
     salt = bytes(declaration.salt) if declaration.salt is not None else b""
     if not salt:
-        # Redacted while pending: publish a commitment to nothing anyone can open.
+        # Redacted while pending: commit to content nobody can open.
         salt = leaf.new_salt()
-    entry = enqueue_entry(
-        declaration.campaign,
-        kind="declaration",
-        channel=declaration.channel,
-        commit=leaf.commitment(salt, declaration.public_content()),
-        tag=declaration.tag,
-        orgs=list(declaration.orgs),
-    )
+    return {
+        "kind": "declaration",
+        "channel": declaration.channel,
+        "commit": leaf.commitment(salt, declaration.public_content()),
+        "tag": declaration.tag,
+        "orgs": list(declaration.orgs),
+    }
+
+
+def _publish(declaration: Declaration, *, moderator: Any) -> None:
+    entry = enqueue_entry(declaration.campaign, **entry_body(declaration))
     declaration.entry = entry
     declaration.status = Declaration.Status.PUBLISHED
     declaration.published_at = timezone.now()

@@ -17,6 +17,7 @@ urlpatterns = [
     path("recorded/", views.recorded, name="recorded"),
     path("stats/", views.stats_page, name="stats"),
     path("stats.csv", views.stats_csv, name="stats_csv"),
+    path("review/", views.review, name="review"),
     path("centres/", views.centres, name="centres"),
     path("staff/", views.staff_list, name="staff"),
     path("staff/<int:staff_id>/review/", views.staff_review, name="staff_review"),

@@ -38,6 +38,7 @@ from tallylog.registry.volunteers.forms import (
     ThrottledLoginForm,
     add_console_errors,
 )
+from tallylog.registry.volunteers.permissions import MODERATE
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 
 IDLE_SECONDS = 30 * 60
@@ -55,6 +56,20 @@ def _session_limits() -> tuple[int, int]:
     )
 
 
+def session_is_current(request: HttpRequest) -> bool:
+    """Whether ``request`` carries a console session that has neither idled out nor
+    outlived ``MAX_SESSION_SECONDS``; ends an outlived one and extends a current one
+    (sliding idle expiry, saved on every request)."""
+    if not request.user.is_authenticated:
+        return False
+    idle, most = _session_limits()
+    if time.time() - request.session.get("console_login_at", 0) > most:
+        logout(request)
+        return False
+    request.session.set_expiry(idle)
+    return True
+
+
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "volunteers/forbidden.html", {"message": message}, status=403)
 
@@ -66,15 +81,8 @@ def console_view(permission: str | None = None) -> Callable[[View], View]:
         @functools.wraps(view)
         @never_cache
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            login_url = reverse("console:login")
-            if not request.user.is_authenticated:
-                return HttpResponseRedirect(f"{login_url}?next={request.path}")
-            idle, most = _session_limits()
-            started = request.session.get("console_login_at", 0)
-            if time.time() - started > most:
-                logout(request)
-                return HttpResponseRedirect(f"{login_url}?next={request.path}")
-            request.session.set_expiry(idle)  # sliding idle expiry: saved on every request
+            if not session_is_current(request):
+                return HttpResponseRedirect(f"{reverse('console:login')}?next={request.path}")
             staff = staff_of(request.user)
             if staff is None:
                 return forbidden(request, _("This account has no place in the service centre console."))
@@ -326,3 +334,34 @@ def staff_review(request: HttpRequest, staff_id: int) -> HttpResponse:
         raise Http404
     actions.set_review_required(member, request.POST.get("required") == "1", by=manager)
     return redirect("console:staff")
+
+
+# --- review of held declarations ----------------------------------------------------
+
+
+@console_view(MODERATE)
+def review(request: HttpRequest) -> HttpResponse:
+    """Declarations recorded by volunteers whose coordinator requires review, waiting for
+    a moderator: publish or reject (with a reason), through the registry's actions. The
+    moderator sees the declaration, not who recorded it."""
+    from tallylog.registry.declarations.actions import DeclarationInvalid, InvalidTransition, publish, reject
+
+    problem = ""
+    if request.method == "POST":
+        held = get_object_or_404(AssistedDeclaration.objects.held(), declaration_id=request.POST.get("declaration"))
+        try:
+            if request.POST.get("decision") == "publish":
+                publish(held.declaration, moderator=request.user)
+            elif request.POST.get("decision") == "reject":
+                reject(held.declaration, request.POST.get("reason", ""), moderator=request.user)
+            else:
+                problem = _("Choose to publish or to reject.")
+        except DeclarationInvalid as exc:
+            problem = " ".join(m for ms in exc.errors.values() for m in ms)
+        except InvalidTransition as exc:
+            problem = str(exc)
+        if not problem:
+            return redirect("console:review")
+    waiting = AssistedDeclaration.objects.held().select_related("declaration")[:PAGE_SIZE]
+    status = 422 if problem else 200
+    return render(request, "volunteers/review.html", {"waiting": waiting, "problem": problem}, status=status)

@@ -1,0 +1,271 @@
+"""The streaming bulk importer: a JSON Lines or CSV file of declarations into a campaign.
+
+``import_file`` reads the file once to hash it (its identity for resuming), then streams
+its records (``formats.read_rows``) in batches. Each row is normalised and validated by the
+registry's own rules; the good rows of a batch are saved with ``bulk_create`` — their
+declarations published, their log entries queued for the sequencer — and the run's resume
+point is advanced, all in ONE transaction. Memory stays bounded by the batch size.
+
+Crash safety: a crash loses at most the batch in flight, which was not committed; running
+the same import again skips every committed line (``ImportRun.lines_done``) and imports
+the rest, so each row is imported exactly once. The report and receipts files are written
+and flushed to disk *before* the batch commits: after a crash they may list the lines of
+the lost batch twice (the later entry is the one that counts), never miss one.
+
+Receipt codes: an imported declaration gets no receipt code by default — nobody could be
+given thousands of them — but a random ``tag`` that no code hashes to, and a random keyed
+hash no code matches. With ``receipts_path`` each row gets a real code, written with its
+line number to that file (mode 0600) for the operator to pass on; only its keyed hash is
+stored, as for any declaration.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tallylog import leaf
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.actions import receipt_hash
+from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.models import LogEntry
+from tallylog.registry.imports.formats import Row, read_rows, summarise
+from tallylog.registry.imports.models import ImportRun
+from tallylog.registry.imports.validation import CampaignRules, RowInvalid
+
+DEFAULT_BATCH = 10_000
+
+
+class ImportConflict(RuntimeError):
+    """Another import of the same file into the same campaign is running."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one call of ``import_file`` did. ``skipped_lines`` were committed by an
+    earlier run; ``already_done`` means the file had been imported completely before."""
+
+    run: ImportRun
+    imported: int
+    rejected: int
+    skipped_lines: int
+    already_done: bool
+
+
+def import_file(
+    campaign: Campaign,
+    path: Path,
+    *,
+    fmt: str,
+    report_path: Path,
+    receipts_path: Path | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import the declarations in ``path`` (``fmt`` ``jsonl`` or ``csv``) into ``campaign``.
+
+    Bad rows go to ``report_path`` (CSV: ``line,field,reason``) and the good ones are
+    imported. ``progress`` is called with the number of lines each committed batch
+    advanced. Raises ``formats.ImportFileError`` when the file as a whole is unusable,
+    ``validation.CampaignClosed`` when the campaign takes no declarations,
+    ``ImportConflict`` when the same import runs elsewhere at the same time.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    rules = CampaignRules.of(campaign)
+    summary = summarise(path)
+    run, _ = ImportRun.objects.get_or_create(
+        campaign=campaign,
+        file_sha256=summary.sha256,
+        defaults={"file_name": path.name[:255], "format": fmt, "lines_total": summary.lines},
+    )
+    skipped = run.lines_done
+    if run.finished_at is not None:
+        return ImportResult(run, 0, 0, skipped, already_done=True)
+    if progress and skipped:
+        progress(skipped)
+
+    imported = rejected = 0
+    with _Report(report_path, resume=skipped > 0) as report, _Receipts(receipts_path) as receipts:
+        for batch in _batches(read_rows(path, fmt, after_line=skipped), batch_size):
+            good, bad = _validate_batch(rules, batch, report)
+            report.flush()
+            lines_before = run.lines_done
+            _commit_batch(run, campaign, good, batch[-1].end_line, len(bad), receipts)
+            imported += len(good)
+            rejected += len(bad)
+            if progress:
+                progress(run.lines_done - lines_before)
+    with transaction.atomic():
+        ImportRun.objects.filter(pk=run.pk).update(
+            finished_at=timezone.now(), lines_done=max(run.lines_done, summary.lines)
+        )
+    run.refresh_from_db()
+    return ImportResult(run, imported, rejected, skipped, already_done=False)
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _validate_batch(
+    rules: CampaignRules, batch: list[Row], report: "_Report"
+) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
+    """Split ``batch`` into ``(line, cleaned fields)`` and the lines of bad rows (reported)."""
+    good: list[tuple[int, dict[str, Any]]] = []
+    bad: list[int] = []
+    for row in batch:
+        if row.error:
+            report.add(row.line, "", row.error)
+            bad.append(row.line)
+            continue
+        try:
+            good.append((row.line, rules.clean(row.fields)))
+        except RowInvalid as exc:
+            for name, messages in exc.errors.items():
+                report.add(row.line, name, " ".join(messages))
+            bad.append(row.line)
+    return good, bad
+
+
+def _commit_batch(
+    run: ImportRun,
+    campaign: Campaign,
+    good: list[tuple[int, dict[str, Any]]],
+    last_line: int,
+    rejected: int,
+    receipts: "_Receipts",
+) -> None:
+    """Save one batch and the run's new resume point in one transaction."""
+    now = timezone.now()
+    entries: list[LogEntry] = []
+    declarations: list[Declaration] = []
+    codes: list[tuple[int, str]] = []
+    for line, fields in good:
+        if receipts.enabled:
+            code = leaf.new_receipt_code()
+            codes.append((line, code))
+            digest, tag = receipt_hash(code), leaf.receipt_tag(code)
+        else:
+            digest, tag = secrets.token_bytes(32), secrets.token_hex(32)
+        channel = fields["channel"] or Channel.IMPORT
+        declaration = Declaration(
+            campaign=campaign,
+            alias=fields["alias"],
+            statement=fields["statement"],
+            region=fields["region"],
+            declared_on=fields["declared_on"],
+            salt=leaf.new_salt(),
+            orgs=fields["orgs"],
+            channel=channel,
+            receipt_hash=digest,
+            tag=tag,
+            status=Declaration.Status.PUBLISHED,
+            published_at=now,
+        )
+        # The leaf fields but ``day``, as ``entries.actions.enqueue_entry`` stores them.
+        body = {
+            "kind": "declaration",
+            "campaign": campaign.slug,
+            "channel": channel,
+            "commit": leaf.commitment(bytes(declaration.salt), declaration.public_content()),
+            "tag": tag,
+            "orgs": fields["orgs"],
+        }
+        entries.append(LogEntry(campaign=campaign, kind="declaration", channel=channel, body=body))
+        declarations.append(declaration)
+    receipts.write(codes)
+    with transaction.atomic():
+        locked = ImportRun.objects.select_for_update().get(pk=run.pk)
+        if locked.lines_done != run.lines_done:
+            raise ImportConflict(
+                f"another import of {run.file_name} into {campaign.slug} is running "
+                f"(it committed up to line {locked.lines_done})"
+            )
+        LogEntry.objects.bulk_create(entries)
+        for declaration, entry in zip(declarations, entries):
+            declaration.entry = entry
+        Declaration.objects.bulk_create(declarations)
+        ImportRun.objects.filter(pk=run.pk).update(
+            lines_done=last_line,
+            imported=F("imported") + len(good),
+            rejected=F("rejected") + rejected,
+            updated_at=now,
+        )
+    run.lines_done = last_line
+
+
+class _Report:
+    """The bad-rows report: CSV ``line,field,reason``, appended to when resuming."""
+
+    def __init__(self, path: Path, *, resume: bool) -> None:
+        self.path = path
+        self.resume = resume and path.exists()
+        self.count = 0
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> "_Report":
+        self._file = open(self.path, "a" if self.resume else "w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._file)
+        if not self.resume:
+            self._writer.writerow(["line", "field", "reason"])
+        return self
+
+    def add(self, line: int, field: str, reason: str) -> None:
+        self._writer.writerow([line, field, reason])
+        self.count += 1
+
+    def flush(self) -> None:
+        assert self._file is not None, "_Report.flush: not open"
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self.flush()
+            self._file.close()
+
+
+class _Receipts:
+    """The receipts file (mode 0600): CSV ``line,receipt``, appended to, fsynced per batch."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.enabled = path is not None
+        self._fd: int | None = None
+
+    def __enter__(self) -> "_Receipts":
+        if self.path is not None:
+            new = not self.path.exists()
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(self._fd, 0o600)
+            if new:
+                os.write(self._fd, b"line,receipt\n")
+        return self
+
+    def write(self, codes: list[tuple[int, str]]) -> None:
+        if self._fd is None or not codes:
+            return
+        os.write(self._fd, "".join(f"{line},{code}\n" for line, code in codes).encode())
+        os.fsync(self._fd)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

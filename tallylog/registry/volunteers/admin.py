@@ -1,0 +1,50 @@
+"""The Django admin for operators: centres, staff, calls, who recorded what, API tokens.
+
+Everything here is internal; the admin is open to operators only (``is_staff``)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from tallylog.registry.volunteers.models import ApiToken, AssistedDeclaration, Call, Centre, Staff
+
+
+@admin.register(Centre)
+class CentreAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Staff)
+class StaffAdmin(admin.ModelAdmin):
+    list_display = ["user", "role", "centre", "review_required"]
+    list_filter = ["role", "centre", "review_required"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Call)
+class CallAdmin(admin.ModelAdmin):
+    list_display = ["called_on", "centre", "volunteer", "outcome", "language", "region", "duration", "declarations"]
+    list_filter = ["centre", "outcome", "language", "duration"]
+    date_hierarchy = "called_on"
+    raw_id_fields = ["volunteer"]
+    readonly_fields = ["declarations"]
+
+
+@admin.register(AssistedDeclaration)
+class AssistedDeclarationAdmin(admin.ModelAdmin):
+    list_display = ["declaration", "centre", "volunteer", "call", "created_at"]
+    list_filter = ["centre"]
+    readonly_fields = ["declaration", "call", "centre", "volunteer", "created_at"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False  # recorded only through the console (actions.record_declaration)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "created_at", "revoked_at"]
+    readonly_fields = ["user", "digest", "created_at"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False  # issued by `tallylog staff token`, which shows the token once
