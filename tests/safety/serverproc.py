@@ -1,0 +1,258 @@
+"""A real ``tallylog serve`` in a subprocess, and an HTTP client that picks its source address.
+
+Used by the end-to-end safety tests (no IP stored, crashes) and the browser tests. The
+server runs in its own process group with its stdout/stderr in files under ``logs`` so a
+test can search every byte it wrote, and ``kill()`` sends SIGKILL to the whole group (the
+web workers and the sequencer with them).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from urllib.parse import urlencode, urlsplit
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CAMPAIGN = "three-withdrawals"
+
+
+def tallylog_command() -> list[str]:
+    return [sys.executable, "-m", "tallylog.cli"]
+
+
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST", "TALLYLOG_"))}
+    env["TALLYLOG_HOME"] = str(home)
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``tallylog ARGS --home HOME`` to completion; its result (never raises on failure)."""
+    return subprocess.run(
+        [*tallylog_command(), *args, "--home", str(home)],
+        env=env or server_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-cased names; the last of repeated headers
+    body: bytes
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    source: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> Response:
+    """One HTTP request to 127.0.0.1:PORT from the loopback address ``source``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    try:
+        data = None
+        all_headers = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+            all_headers.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=all_headers)
+        resp = conn.getresponse()
+        raw = resp.getheaders()
+        return Response(resp.status, {k.lower(): v for k, v in raw}, resp.read(), raw)
+    finally:
+        conn.close()
+
+
+@dataclass
+class Server:
+    """``tallylog serve`` on ``port`` for ``home``; logs in ``logs/serve-N.{out,err}``."""
+
+    home: Path
+    logs: Path
+    port: int = field(default_factory=free_port)
+    env_extra: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self, timeout: float = 60) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        out = open(self.logs / f"serve-{self.starts}.out", "wb")
+        err = open(self.logs / f"serve-{self.starts}.err", "wb")
+        self.proc = subprocess.Popen(
+            [*tallylog_command(), "serve", "--port", str(self.port), "--home", str(self.home), *self.args],
+            env=server_env(self.home, **self.env_extra),
+            stdout=out,
+            stderr=err,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        out.close()
+        err.close()
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tallylog serve exited with {self.proc.returncode}:\n{self.stderr_tail()}")
+            try:
+                if request(self.port, "GET", "/api/v1/log", timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"tallylog serve not ready after {timeout}s:\n{self.stderr_tail()}")
+
+    def stderr_tail(self) -> str:
+        path = self.logs / f"serve-{self.starts}.err"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group (workers and sequencer included)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), then make sure nothing of the group is left."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def get(self, path: str, **kwargs: Any) -> Response:
+        return request(self.port, "GET", path, **kwargs)
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> Response:
+        return request(self.port, "POST", path, body=body, **kwargs)
+
+
+def init_home(home: Path) -> None:
+    result = run_cli(home, "init")
+    if result.returncode != 0:
+        raise RuntimeError(f"tallylog init failed: {result.stderr}")
+
+
+class _FormParser(HTMLParser):
+    """The forms of a page: action, method and the inputs' default values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "fields": [], "names": set()})
+        elif self.forms and tag in ("input", "textarea", "select"):
+            name = a.get("name")
+            if not name:
+                return
+            self.forms[-1]["names"].add(name)
+            kind = a.get("type", "text").lower()
+            if kind in ("hidden",) or (kind in ("checkbox", "radio") and "checked" in a):
+                self.forms[-1]["fields"].append((name, a.get("value", "")))
+
+
+@dataclass
+class WebClient:
+    """A cookie-keeping client for the HTML pages, from loopback address ``source``."""
+
+    port: int
+    source: str = "127.0.0.1"
+    cookies: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=lambda: {"Accept-Language": "zh-Hans"})
+
+    def _send(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> Response:
+        headers = dict(self.headers)
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = request(self.port, method, path, body=body, source=self.source, headers=headers)
+        conn_cookies = [v for k, v in response.raw_headers if k.lower() == "set-cookie"]
+        for cookie in conn_cookies:
+            name, _, rest = cookie.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response
+
+    def get(self, path: str) -> Response:
+        response = self._send("GET", path)
+        return self._follow(response)
+
+    def _follow(self, response: Response, hops: int = 5) -> Response:
+        while response.status in (301, 302, 303, 307, 308) and hops:
+            location = response.headers["location"]
+            parts = urlsplit(location)
+            response = self._send("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+            hops -= 1
+        return response
+
+    def submit(self, path: str, values: dict[str, str | list[str]], form_index: int = -1) -> Response:
+        """GET ``path``, fill its form (hidden fields kept) with ``values``, submit it."""
+        page = self.get(path)
+        parser = _FormParser()
+        parser.feed(page.body.decode("utf-8", "replace"))
+        forms = [f for f in parser.forms if set(values) <= f["names"]]
+        if not forms:
+            raise AssertionError(f"no form on {path} with fields {sorted(values)}")
+        form = forms[form_index]
+        fields = [(k, v) for k, v in form["fields"] if k not in values]
+        for name, value in values.items():
+            for item in value if isinstance(value, list) else [value]:
+                fields.append((name, item))
+        action = form["action"] or path
+        encoded = urlencode(fields)
+        if form["method"] == "post":
+            response = self._send("POST", action, encoded.encode(), "application/x-www-form-urlencoded")
+        else:
+            response = self._send("GET", f"{action}?{encoded}")
+        return self._follow(response)
