@@ -1,3 +1,26 @@
-"""Public pages (mounted at / by tallylog/urls.py)."""
+"""Public pages and the log on the web (mounted at / by tallylog/urls.py).
 
-urlpatterns: list = []
+URL names live in the ``web`` namespace: ``{% url 'web:home' %}``.
+"""
+
+from django.urls import path, re_path
+
+from tallylog.web import flows, logfiles, views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("declare/", flows.declare, name="declare"),
+    path("declarations/", views.declarations, name="declarations"),
+    path("declarations/<int:pk>/", views.declaration, name="declaration"),
+    path("receipt/", flows.receipt, name="receipt"),
+    path("withdraw/", flows.withdraw, name="withdraw"),
+    path("transparency/", views.transparency, name="transparency"),
+    path("c/<slug:slug>/", views.home, name="campaign"),
+    path("c/<slug:slug>/declare/", flows.declare, name="campaign_declare"),
+    path("c/<slug:slug>/declarations/", views.declarations, name="campaign_declarations"),
+    path("lang/<str:code>/", views.set_language, name="set_language"),
+    path("static/tallylog/site.css", views.stylesheet, name="stylesheet"),
+    re_path(r"^log/(?P<path>[A-Za-z0-9._/-]{1,200})$", logfiles.log_file, name="log_file"),
+]

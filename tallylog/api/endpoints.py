@@ -1,0 +1,237 @@
+"""The JSON API, version 1 (django-ninja), mounted at ``/api/v1/``.
+
+Endpoints call the same registry functions as the pages (``submit_declaration`` through
+``tallylog.web.flows.public_submit``, ``find_by_receipt``, ``tally``); every error is a
+JSON body ``{"error": {"code", "message", "fields"?}}`` with a 4xx status
+(``tallylog.api.errors``). The OpenAPI schema is at ``/api/v1/openapi.json``; there is
+no interactive documentation page, which would load scripts from another host.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import NinjaAPI, Path, Query
+from ninja.parser import Parser
+
+from tallylog.composition import get_log
+from tallylog.registry.campaigns.models import LANGS, Campaign
+from tallylog.registry.declarations.actions import find_by_receipt
+from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.tally import tally
+from tallylog.api.errors import ApiError, ErrorOut, UnsupportedMediaType, install_handlers
+from tallylog.api.schemas import (
+    CampaignOut,
+    DeclarationIn,
+    DeclarationOut,
+    DeclarationPage,
+    LogOut,
+    ReceiptIn,
+    ReceiptOut,
+    SubmittedOut,
+    TallyOut,
+)
+from tallylog.web.flows import public_submit
+from tallylog.web.public import current_checkpoint, entry_proof
+
+LANG_CODES = {"zh_hans": "zh-hans", "zh_hant": "zh-hant", "en": "en"}
+ERRORS: dict[int, Any] = {400: ErrorOut, 404: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+MAX_PAGE = 200
+
+
+class JsonOnly(Parser):
+    """Bodies must be ``application/json`` (else 415) and valid UTF-8 JSON (else 400)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType(request.content_type)
+        return json.loads(request.body.decode("utf-8"))
+
+
+api = NinjaAPI(
+    title="tallylog",
+    version="1",
+    description="A registry for mass public declarations whose tally anyone can verify.",
+    urls_namespace="api",
+    docs_url=None,
+    parser=JsonOnly(),
+)
+install_handlers(api)
+
+
+def _by_lang(obj: Any, field: str) -> dict[str, str]:
+    return {LANG_CODES[s]: getattr(obj, f"{field}_{s}") for s in LANGS}
+
+
+def _campaign(slug: str, *, declarations: bool = False) -> Campaign:
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        raise ApiError(404, "unknown_campaign", f"No campaign {slug!r}.")
+    if declarations and campaign.kind != Campaign.Kind.DECLARATION:
+        raise ApiError(404, "unknown_campaign", f"Campaign {slug!r} takes no declarations.")
+    return campaign
+
+
+def declaration_out(d: Declaration) -> dict[str, Any]:
+    entry = d.entry
+    sequenced = entry is not None and entry.log_index is not None
+    return {
+        "id": d.pk,
+        "campaign": d.campaign.slug,
+        "alias": d.alias,
+        "statement": d.statement,
+        "region": d.region,
+        "orgs": list(d.orgs),
+        "channel": d.channel,
+        "day": entry.day if sequenced else None,
+        "index": entry.log_index if sequenced else None,
+        "redacted": d.is_redacted,
+        "leaf": bytes(entry.leaf).decode("utf-8") if sequenced and entry.leaf is not None else None,
+        "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else None,
+    }
+
+
+@api.get("/log", response={200: LogOut, **ERRORS}, summary="The log: origin, verifier key, size")
+def get_log_info(request: HttpRequest) -> dict[str, Any]:
+    log = get_log()
+    checkpoint = current_checkpoint()
+    return {
+        "origin": log.origin,
+        "verifier_key": log.verifier_key,
+        "size": checkpoint.size if checkpoint else 0,
+        "checkpoint": checkpoint.text if checkpoint else None,
+    }
+
+
+@api.get("/campaigns", response={200: list[CampaignOut], **ERRORS}, summary="Active campaigns")
+def list_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
+    campaigns = Campaign.objects.active().prefetch_related("organisations")
+    return [
+        {
+            "slug": c.slug,
+            "kind": c.kind,
+            "policy": c.policy,
+            "is_active": c.is_active,
+            "title": _by_lang(c, "title"),
+            "text": _by_lang(c, "text"),
+            "organisations": [{"code": o.code, "name": _by_lang(o, "name")} for o in c.organisations.all()],
+            "target": c.target,
+            "closes_at": c.closes_at,
+        }
+        for c in campaigns
+    ]
+
+
+@api.get("/campaigns/{slug}/tally", response={200: TallyOut, **ERRORS}, summary="A campaign's tally")
+def get_tally(request: HttpRequest, slug: str) -> dict[str, Any]:
+    campaign = _campaign(slug)
+    t = tally(campaign, today=timezone.now().date())
+    return {
+        "campaign": campaign.slug,
+        "total": t.total,
+        "by_org": t.by_org,
+        "by_channel": t.by_channel,
+        "today": t.today,
+        "this_week": t.this_week,
+        "by_day": [{"day": d, "count": n} for d, n in t.by_day],
+        "milestones": [
+            {"threshold": m.threshold, "reached_at": m.reached_at, "tree_size": m.tree_size, "checkpoint": m.checkpoint}
+            for m in t.milestones
+        ],
+    }
+
+
+@api.post(
+    "/campaigns/{slug}/declarations",
+    response={201: SubmittedOut, **ERRORS},
+    summary="Declare (the receipt code in the answer is never shown again)",
+)
+def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) -> tuple[int, dict[str, Any]]:
+    campaign = _campaign(slug, declarations=True)
+    submission = public_submit(
+        campaign,
+        channel=Channel.API,
+        alias=payload.alias,
+        orgs=payload.orgs,
+        statement=payload.statement,
+        region=payload.region,
+    )
+    d = submission.declaration
+    return 201, {
+        "id": d.pk,
+        "receipt": submission.receipt_code,
+        "status": d.status,
+        "campaign": campaign.slug,
+        "index": None,
+    }
+
+
+@api.get("/campaigns/{slug}/declarations", response={200: DeclarationPage, **ERRORS}, summary="Declarations, newest first")
+def list_declarations(
+    request: HttpRequest,
+    slug: str,
+    before: int | None = Query(None, ge=0, description="log index cursor: entries below it"),
+    day: datetime.date | None = Query(None, description="UTC day it entered the log"),
+    org: str | None = Query(None, max_length=32, description="organisation code"),
+    limit: int = Query(50, ge=1, le=MAX_PAGE),
+) -> dict[str, Any]:
+    campaign = _campaign(slug, declarations=True)
+    rows = Declaration.objects.for_campaign(campaign).newest_first().select_related("campaign")
+    if day is not None:
+        rows = rows.on_day(day)
+    if org:
+        rows = rows.with_org(org)
+    if before is not None:
+        rows = rows.filter(entry__log_index__lt=before)
+    page = list(rows[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {
+        "items": [declaration_out(d) for d in page],
+        "next_before": page[-1].entry.log_index if more else None,
+    }
+
+
+@api.get("/declarations/{id}", response={200: DeclarationOut, **ERRORS}, summary="One published declaration")
+def get_declaration(request: HttpRequest, id: int = Path(..., ge=0)) -> dict[str, Any]:
+    d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=id).first()
+    if d is None:
+        raise ApiError(404, "unknown_declaration", f"No published declaration {id}.")
+    return declaration_out(d)
+
+
+def _receipt(code: str) -> dict[str, Any]:
+    d = find_by_receipt(code)
+    if d is None:
+        raise ApiError(404, "unknown_receipt", "No declaration has this receipt code.")
+    proof = entry_proof(d.entry) if d.status == Declaration.Status.PUBLISHED else None
+    return {
+        "id": d.pk,
+        "campaign": d.campaign.slug,
+        "status": d.status,
+        "redacted": d.is_redacted,
+        "index": proof.index if proof else None,
+        "leaf": proof.leaf.decode("utf-8") if proof else None,
+        "leaf_hash": proof.leaf_hash_b64 if proof else None,
+        "inclusion_proof": proof.proof_b64 if proof else [],
+        "tree_size": proof.checkpoint.size if proof else None,
+        "checkpoint": proof.checkpoint.text if proof else None,
+    }
+
+
+@api.get("/receipts/{code}", response={200: ReceiptOut, **ERRORS}, summary="Find my entry and its inclusion proof")
+def get_receipt(request: HttpRequest, code: str) -> dict[str, Any]:
+    return _receipt(code)
+
+
+@api.post(
+    "/receipts",
+    response={200: ReceiptOut, **ERRORS},
+    summary="The same, with the code in the body (it stays out of URLs and access logs)",
+)
+def post_receipt(request: HttpRequest, payload: ReceiptIn) -> dict[str, Any]:
+    return _receipt(payload.code)

@@ -1,0 +1,184 @@
+"""The public pages that take input: declare, check my receipt, withdraw my content.
+
+The receipt code never touches the server's storage in clear: the declare POST renders
+it directly (``Cache-Control: no-store``) instead of keeping it in the session for a
+redirect, and lookups send it in a POST body, never in a URL that could be logged.
+A one-time form token stops a refreshed or re-sent form from declaring twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import translation
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_http_methods
+
+from tallylog.composition import get_log
+from tallylog.registry.declarations.actions import (
+    DeclarationInvalid,
+    Submission,
+    find_by_receipt,
+    redact,
+    submit_declaration,
+)
+from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.safety.flood import flood_suspected
+from tallylog.safety.ratelimit import check_rate
+from tallylog.web.forms import DeclarationForm, ReceiptForm, WithdrawForm, add_registry_errors
+from tallylog.web.public import campaign_or_404
+from tallylog.web.views import declaration_context
+
+FORM_TOKEN_SECONDS = 24 * 3600
+_TOKEN_CACHE_PREFIX = "tallylog:web:form-token:"
+
+
+def private(response: HttpResponse) -> HttpResponse:
+    """Never cached by the browser or any proxy (``Cache-Control: no-store`` and friends)."""
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+    return response
+
+
+def public_submit(campaign: Any, *, channel: str, alias: str, orgs: list[str], statement: str, region: str) -> Submission:
+    """``submit_declaration`` for the public (web form and API): a flood of near-identical
+    content is held for review (``tallylog.safety.flood``) instead of published.
+
+    Raises ``DeclarationInvalid`` like ``submit_declaration``.
+    """
+    hold = flood_suspected(campaign.slug, alias, statement)
+    return submit_declaration(
+        campaign,
+        alias=alias,
+        orgs=orgs,
+        statement=statement,
+        region=region,
+        channel=channel,
+        hold_for_review=hold,
+    )
+
+
+def _claim_token(token: str) -> bool:
+    """True the first time a form token is used; False when this form was already sent."""
+    if not token:
+        return True
+    key = _TOKEN_CACHE_PREFIX + hashlib.sha256(token.encode()).hexdigest()
+    return bool(cache.add(key, 1, timeout=FORM_TOKEN_SECONDS))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    campaign = campaign_or_404(slug)
+    organisations = list(campaign.organisations.all())
+    lang = translation.get_language()
+    context: dict[str, Any] = {"campaign": campaign, "title": campaign.localized("title", lang)}
+    if request.method != "POST":
+        form = DeclarationForm(campaign, organisations)
+        return _declare_page(request, form, context)
+    check_rate(request, "declare", campaign.slug)
+    form = DeclarationForm(campaign, organisations, request.POST)
+    if not form.is_valid():
+        return _declare_page(request, form, context)
+    if not _claim_token(request.POST.get("token", "")):
+        return private(render(request, "web/declare_sent.html", context))
+    data = form.cleaned_data
+    try:
+        submission = public_submit(
+            campaign,
+            channel=Channel.WEB,
+            alias=data["alias"],
+            orgs=list(data["orgs"]),
+            statement=data["statement"],
+            region=data["region"],
+        )
+    except DeclarationInvalid as exc:
+        add_registry_errors(form, exc.errors)
+        return _declare_page(request, form, context)
+    context.update(
+        {
+            "receipt_code": submission.receipt_code,
+            "declaration": submission.declaration,
+            "pending": submission.declaration.status == Declaration.Status.PENDING,
+        }
+    )
+    return private(render(request, "web/receipt_once.html", context))
+
+
+def _declare_page(request: HttpRequest, form: DeclarationForm, context: dict[str, Any]) -> HttpResponse:
+    context = {**context, "form": form, "token": secrets.token_urlsafe(18)}
+    status = 400 if form.is_bound else 200
+    return private(render(request, "web/declare.html", context, status=status))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def receipt(request: HttpRequest) -> HttpResponse:
+    """Check my receipt: the code goes in a POST body; the answer is never cached."""
+    context: dict[str, Any] = {"verifier_key": get_log().verifier_key}
+    if request.method != "POST":
+        context["form"] = ReceiptForm()
+        return private(render(request, "web/receipt.html", context))
+    check_rate(request, "receipt")
+    form = ReceiptForm(request.POST)
+    context["form"] = form
+    status = 400
+    if form.is_valid():
+        found = find_by_receipt(form.cleaned_data["code"])
+        if found is None:
+            form.add_error("code", _no_such_receipt())
+        else:
+            status = 200
+            context.update(declaration_context(found))
+            context["found"] = found
+    return private(render(request, "web/receipt.html", context, status=status))
+
+
+def _no_such_receipt() -> str:
+    from django.utils.translation import gettext as _
+
+    return _("No declaration has this receipt code. Check the digits and try again.")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def withdraw(request: HttpRequest) -> HttpResponse:
+    """Withdraw my content, in two steps: the code, then a confirmation.
+
+    The leaf and the count stay; alias, statement and region leave every public page
+    (``tallylog.registry.declarations.actions.redact``).
+    """
+    if request.method != "POST":
+        return private(render(request, "web/withdraw.html", {"form": ReceiptForm(), "step": "code"}))
+    check_rate(request, "receipt")
+    confirming = request.POST.get("step") == "confirm"
+    form: ReceiptForm = WithdrawForm(request.POST) if confirming else ReceiptForm(request.POST)
+    context: dict[str, Any] = {"form": form, "step": "confirm" if confirming else "code"}
+    if not form.is_valid():
+        if confirming and "code" in form.errors:
+            context["step"] = "code"
+        context.update(_found_context(form))
+        return private(render(request, "web/withdraw.html", context, status=400))
+    found = find_by_receipt(form.cleaned_data["code"])
+    if found is None or found.status == Declaration.Status.REJECTED:
+        form.add_error("code", _no_such_receipt())
+        context["step"] = "code"
+        return private(render(request, "web/withdraw.html", context, status=400))
+    if not confirming:
+        context.update({"step": "confirm", "found": found, "code": form.cleaned_data["code"]})
+        context["form"] = WithdrawForm(initial={"code": form.cleaned_data["code"]})
+        return private(render(request, "web/withdraw.html", context))
+    redact(found, by="declarant")
+    context.update({"step": "done", "found": found})
+    return private(render(request, "web/withdraw.html", context))
+
+
+def _found_context(form: ReceiptForm) -> dict[str, Any]:
+    """On a failed confirmation, show again what would be withdrawn."""
+    code = form.cleaned_data.get("code") if hasattr(form, "cleaned_data") else None
+    if not code:
+        return {}
+    found = find_by_receipt(code)
+    return {"found": found, "code": code} if found is not None else {}

@@ -1,0 +1,110 @@
+"""Forms of the public pages. They only shape input for the registry's actions, which do
+the real validation (``submit_declaration`` raises ``DeclarationInvalid`` with messages
+per field, copied onto the form by ``add_registry_errors``)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+from django import forms
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from tallylog import leaf
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX
+from tallylog.registry.declarations.regions import REGIONS
+
+
+class DeclarationForm(forms.Form):
+    alias = forms.CharField(
+        label=_("Alias"),
+        max_length=ALIAS_MAX,
+        help_text=_("Any name you choose. It is shown publicly. It need not be your real name."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    orgs = forms.MultipleChoiceField(
+        label=_("I withdraw from"),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one organisation.")},
+    )
+    statement = forms.CharField(
+        label=_("Statement (optional)"),
+        required=False,
+        max_length=STATEMENT_MAX,
+        widget=forms.Textarea(attrs={"rows": 5}),
+    )
+    region = forms.ChoiceField(
+        label=_("Region (optional)"),
+        required=False,
+        help_text=_("A province at most, never a city. Shown publicly."),
+    )
+
+    def __init__(self, campaign: Campaign, organisations: Iterable[object], *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        lang = translation.get_language()
+        self.fields["orgs"].choices = [(o.code, o.localized("name", lang)) for o in organisations]  # type: ignore[attr-defined]
+        self.fields["region"].choices = [("", "—")] + [(r.code, r.name(lang)) for r in REGIONS]
+        self.fields["statement"].help_text = _(
+            "Shown publicly under your alias. At most %(max)d characters."
+        ) % {"max": STATEMENT_MAX}
+        self.campaign = campaign
+
+
+def add_registry_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
+    """Put ``DeclarationInvalid.errors`` on the form, each at its field (else at the top)."""
+    for field, messages in errors.items():
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+
+
+class ReceiptForm(forms.Form):
+    """A receipt code as the declarant typed it (spaces, dashes, full-width digits allowed)."""
+
+    code = forms.CharField(
+        label=_("Receipt code"),
+        max_length=80,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}),
+    )
+
+    def clean_code(self) -> str:
+        try:
+            digits = leaf.normalise_receipt_code(self.cleaned_data["code"])
+        except ValueError:
+            raise forms.ValidationError(
+                _("A receipt code is %(n)d digits, for example 12345-67890-12345-67890-12345.")
+                % {"n": leaf.RECEIPT_DIGITS}
+            ) from None
+        return leaf.format_receipt_code(digits)
+
+
+class WithdrawForm(ReceiptForm):
+    """Step two of a withdrawal: the same code, confirmed."""
+
+    confirm = forms.BooleanField(
+        label=_("Yes, remove my alias, statement and region from every public page."),
+        error_messages={"required": _("Tick the box to confirm.")},
+    )
+
+
+class ListFilterForm(forms.Form):
+    """Filters of the declarations list (GET): a UTC day and an organisation."""
+
+    day = forms.DateField(label=_("Day"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    org = forms.ChoiceField(label=_("Organisation"), required=False)
+    before = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def __init__(self, organisations: Iterable[object], *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        lang = translation.get_language()
+        self.fields["org"].choices = [("", _("All"))] + [
+            (o.code, o.localized("name", lang)) for o in organisations  # type: ignore[attr-defined]
+        ]
+
+    def clean_day(self) -> datetime.date | None:
+        day = self.cleaned_data.get("day")
+        if day is not None and day.year < 2000:
+            raise forms.ValidationError(_("Choose a day in the log's lifetime."))
+        return day

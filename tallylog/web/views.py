@@ -1,0 +1,235 @@
+"""The public read-only pages: home (the tally), declarations list, one declaration,
+transparency; plus the stylesheet and the language switch.
+
+Views stay thin: campaign lookups and proofs come from ``tallylog.web.public``, counts
+from ``tallylog.registry.entries.tally``, lists from the declaration queryset methods.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
+
+from tallylog import leaf
+from tallylog.composition import get_log
+from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.tally import sequencing_lag, tally
+from tallylog.web import assets, charts
+from tallylog.web.forms import ListFilterForm
+from tallylog.web.public import campaign_or_404, current_checkpoint, entry_proof, region_name
+
+CHART_DAYS = 30
+PAGE_SIZE = 50
+
+
+def channel_name(code: str) -> str:
+    """How an entry arrived, in the reader's language (``web``, ``phone``, ``api``, ``import``)."""
+    names = {
+        Channel.WEB: _("web form"),
+        Channel.PHONE: _("phone, through a volunteer"),
+        Channel.API: _("API"),
+        Channel.IMPORT: _("bulk import"),
+    }
+    return names.get(code, code)
+
+
+def _org_names(campaign: Any) -> tuple[list[Any], dict[str, str]]:
+    lang = translation.get_language()
+    organisations = list(campaign.organisations.all())
+    return organisations, {o.code: o.localized("name", lang) for o in organisations}
+
+
+def daily_points(by_day: list[tuple[datetime.date, int]], today: datetime.date, days: int = CHART_DAYS) -> list[tuple[str, int]]:
+    """The last ``days`` UTC days up to ``today`` as ``("MM-DD", count)``, zero-filled."""
+    counts = dict(by_day)
+    first = today - datetime.timedelta(days=days - 1)
+    return [
+        ((first + datetime.timedelta(days=i)).strftime("%m-%d"), counts.get(first + datetime.timedelta(days=i), 0))
+        for i in range(days)
+    ]
+
+
+@require_safe
+def home(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    campaign = campaign_or_404(slug)
+    lang = translation.get_language()
+    today = timezone.now().date()
+    counts = tally(campaign, today=today)
+    organisations, names = _org_names(campaign)
+    chart = charts.bar_chart(
+        daily_points(counts.by_day, today),
+        label=_("Declarations per day, last %(n)d days (UTC)") % {"n": CHART_DAYS},
+    )
+    return render(
+        request,
+        "web/home.html",
+        {
+            "campaign": campaign,
+            "title": campaign.localized("title", lang),
+            "text": campaign.localized("text", lang),
+            "tally": counts,
+            "org_rows": [(o.code, names[o.code], counts.by_org.get(o.code, 0)) for o in organisations],
+            "chart": chart,
+        },
+    )
+
+
+@require_safe
+def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """Newest first, keyset-paginated on the log index (``?before=N`` / ``?after=N``),
+    filtered by UTC day and organisation. Three queries whatever the page."""
+    campaign = campaign_or_404(slug)
+    organisations, names = _org_names(campaign)
+    form = ListFilterForm(organisations, request.GET or None)
+    rows = Declaration.objects.for_campaign(campaign).newest_first()
+    filters: dict[str, str] = {}
+    if form.is_bound and not form.is_valid():
+        rows = rows.none()
+    elif form.is_bound:
+        if form.cleaned_data["day"]:
+            rows = rows.on_day(form.cleaned_data["day"])
+            filters["day"] = form.cleaned_data["day"].isoformat()
+        if form.cleaned_data["org"]:
+            rows = rows.with_org(form.cleaned_data["org"])
+            filters["org"] = form.cleaned_data["org"]
+    before = _cursor(request.GET.get("before"))
+    after = _cursor(request.GET.get("after"))
+    if after is not None:
+        page = list(rows.filter(entry__log_index__gt=after).order_by("entry__log_index")[: PAGE_SIZE + 1])
+        has_newer = len(page) > PAGE_SIZE
+        page = page[:PAGE_SIZE][::-1]
+        has_older = bool(page)  # we came from an older page
+    else:
+        if before is not None:
+            rows = rows.filter(entry__log_index__lt=before)
+        page = list(rows[: PAGE_SIZE + 1])
+        has_older = len(page) > PAGE_SIZE
+        page = page[:PAGE_SIZE]
+        has_newer = before is not None and bool(page)
+    lang = translation.get_language()
+    items = [_list_item(d, names, lang) for d in page]
+    return render(
+        request,
+        "web/declarations.html",
+        {
+            "campaign": campaign,
+            "form": form,
+            "items": items,
+            "filters": filters,
+            "older": page[-1].entry.log_index if has_older and page else None,
+            "newer": page[0].entry.log_index if has_newer and page else None,
+        },
+    )
+
+
+def _cursor(value: str | None) -> int | None:
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def _list_item(d: Declaration, names: dict[str, str], lang: str) -> dict[str, Any]:
+    return {
+        "id": d.pk,
+        "alias": d.alias,
+        "statement": d.statement,
+        "region": region_name(d.region, lang) if d.region else "",
+        "orgs": [names.get(code, code) for code in d.orgs],
+        "day": d.entry.day if d.entry else None,
+        "index": d.entry.log_index if d.entry else None,
+        "redacted": d.is_redacted,
+        "channel": channel_name(d.channel),
+    }
+
+
+@require_safe
+def declaration(request: HttpRequest, pk: int) -> HttpResponse:
+    """One published declaration, its leaf and salt, and its inclusion proof."""
+    d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=pk).first()
+    if d is None:
+        raise Http404("no such published declaration")
+    return render(request, "web/declaration.html", declaration_context(d))
+
+
+def declaration_context(d: Declaration) -> dict[str, Any]:
+    """What a declaration page shows (also used for a receipt that was found)."""
+    lang = translation.get_language()
+    _, names = _org_names(d.campaign)
+    content = None
+    if not d.is_redacted and d.salt is not None:
+        content = leaf.canonical_json(d.public_content()).decode("utf-8")
+    return {
+        "d": d,
+        "item": _list_item(d, names, lang),
+        "campaign_title": d.campaign.localized("title", lang),
+        "proof": entry_proof(d.entry),
+        "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else "",
+        "content": content,
+    }
+
+
+@require_safe
+def transparency(request: HttpRequest) -> HttpResponse:
+    log = get_log()
+    campaign = campaign_or_404(None)
+    counts = tally(campaign)
+    channels = [
+        (channel_name(code), n) for code, n in sorted(counts.by_channel.items(), key=lambda kv: -kv[1])
+    ]
+    lag = sequencing_lag()
+    return render(
+        request,
+        "web/transparency.html",
+        {
+            "origin": log.origin,
+            "verifier_key": log.verifier_key,
+            "checkpoint": current_checkpoint(),
+            "campaign": campaign,
+            "tally": counts,
+            "channels": channels,
+            "lag": lag,
+            "lag_seconds": int(lag.oldest_waiting.total_seconds()) if lag.oldest_waiting else 0,
+        },
+    )
+
+
+@require_safe
+def stylesheet(request: HttpRequest) -> HttpResponse:
+    """The site's one stylesheet; immutable when asked for by its versioned URL."""
+    data, digest = assets.stylesheet()
+    response = HttpResponse(data, content_type="text/css; charset=utf-8")
+    if request.GET.get("v") == digest:
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@require_safe
+def set_language(request: HttpRequest, code: str) -> HttpResponse:
+    """Remember the reader's language in a cookie and go back to ``?next=`` (a link, so it
+    works without JavaScript and sets no cookie until a reader asks for it)."""
+    if code not in dict(settings.LANGUAGES):
+        raise Http404("unknown language")
+    target = request.GET.get("next", "/")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts=None, require_https=False) or not target.startswith("/"):
+        target = "/"
+    response = HttpResponseRedirect(target)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        code,
+        max_age=365 * 86400,
+        samesite="Lax",
+        httponly=True,
+        secure=request.is_secure(),
+    )
+    response["Cache-Control"] = "no-store"
+    return response
