@@ -164,20 +164,6 @@ def _phone_fields(values: dict[str, Any]) -> dict[str, list[str]]:
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
-def build_router() -> Router:
-    """A new console router (a ninja router can be mounted once; tests mount their own)."""
-    router = Router(auth=[ConsoleToken(), ConsoleSession()], tags=["console"])
-    router.add_api_operation("/calls", ["GET"], list_calls, response={200: list[CallOut], **ERRORS})
-    router.add_api_operation("/calls", ["POST"], create_call, response={201: CallOut, **ERRORS})
-    router.add_api_operation(
-        "/calls/{call_id}/declarations", ["POST"], create_declaration, response={201: ReceiptOut, **ERRORS}
-    )
-    router.add_api_operation("/recorded", ["GET"], list_recorded, response={200: list[RecordedOut], **ERRORS})
-    router.add_api_operation("/stats", ["GET"], get_stats, response={200: StatsOut, **ERRORS})
-    return router
-
-
-, response={200: list[CallOut], **ERRORS})
 def list_calls(request: HttpRequest, before: int | None = None) -> Any:
     """The calls the caller may see (own, centre's or all), newest first; ``before`` = the
     smallest id of the previous page."""
@@ -297,6 +283,19 @@ def get_stats(request: HttpRequest, centre: str = "", months: int = 12) -> Any:
             for m in outreach.months
         ],
     }
+
+
+def build_router() -> Router:
+    """A new console router (a ninja router can be mounted once; tests mount their own)."""
+    router = Router(auth=[ConsoleToken(), ConsoleSession()], tags=["console"])
+    router.add_api_operation("/calls", ["GET"], list_calls, response={200: list[CallOut], **ERRORS})
+    router.add_api_operation("/calls", ["POST"], create_call, response={201: CallOut, **ERRORS})
+    router.add_api_operation(
+        "/calls/{call_id}/declarations", ["POST"], create_declaration, response={201: ReceiptOut, **ERRORS}
+    )
+    router.add_api_operation("/recorded", ["GET"], list_recorded, response={200: list[RecordedOut], **ERRORS})
+    router.add_api_operation("/stats", ["GET"], get_stats, response={200: StatsOut, **ERRORS})
+    return router
 
 
 router = build_router()
