@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.entries.models import LogEntry
+from tallylog.registry.entries.models import LogEntry, TallyCount
 
 NAME_MAX = 80
 
@@ -56,6 +56,16 @@ def is_open(campaign: Campaign, now: datetime | None = None) -> bool:
         and campaign.is_active
         and (campaign.closes_at is None or now < campaign.closes_at)
     )
+
+
+def petition_summary(campaign: Campaign) -> dict[str, object]:
+    """Count, progress and counts by country of a petition (for the page and the API)."""
+    signatures = Signature.objects.for_campaign(campaign)
+    by_country = signatures.by_country()
+    count = sum(n for _code, n in by_country)
+    in_log = TallyCount.objects.for_campaign(campaign, "total").get("", 0)
+    percent = min(100, count * 100 // campaign.target) if campaign.target else None
+    return {"count": count, "in_log": in_log, "percent": percent, "by_country": by_country}
 
 
 class SignatureQuerySet(models.QuerySet["Signature"]):

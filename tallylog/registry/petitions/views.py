@@ -10,11 +10,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.entries.models import Milestone, TallyCount
+from tallylog.registry.entries.models import Milestone
 from tallylog.registry.petitions import actions
 from tallylog.registry.petitions.countries import country_name
 from tallylog.registry.petitions.forms import SignatureForm
-from tallylog.registry.petitions.models import Petition, Signature, is_open
+from tallylog.registry.petitions.models import Petition, Signature, is_open, petition_summary
 from tallylog.web.charts import hbar_chart
 
 RECENT = 10
@@ -24,16 +24,6 @@ CHART_ROWS = 15
 def petition_list(request: HttpRequest) -> HttpResponse:
     petitions = Campaign.objects.petitions().active().order_by("-id")
     return render(request, "petitions/list.html", {"petitions": petitions})
-
-
-def petition_summary(campaign: Campaign) -> dict[str, object]:
-    """Count, progress and counts by country of a petition (for the page and the API)."""
-    signatures = Signature.objects.for_campaign(campaign)
-    by_country = signatures.by_country()
-    count = sum(n for _code, n in by_country)
-    in_log = TallyCount.objects.for_campaign(campaign, "total").get("", 0)
-    percent = min(100, count * 100 // campaign.target) if campaign.target else None
-    return {"count": count, "in_log": in_log, "percent": percent, "by_country": by_country}
 
 
 def _page(request: HttpRequest, campaign: Campaign, form: SignatureForm, status: int = 200) -> HttpResponse:

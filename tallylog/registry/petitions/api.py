@@ -1,0 +1,126 @@
+"""Petition signatures in the JSON API: a django-ninja ``Router`` mounted at
+``/api/v1/campaigns/`` (paths ``/api/v1/campaigns/{slug}/signatures``).
+
+``GET``: the count, the count in the log, the target, counts by country and the public
+signatures (newest first, cursor ``before``), each with the salt and content that open its
+leaf's commitment. ``POST``: sign, with the same rules and messages as the web form
+(``actions.sign_petition``). Errors are ``{"error": {"code", "message", "fields"?}}``
+with a 4xx status (503 when the confirmation mail could not be sent).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from ninja import Router
+
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.petitions import actions
+from tallylog.registry.petitions.models import Signature, is_open, petition_summary
+
+router = Router(tags=["petitions"])
+PAGE_MAX = 100
+SIGN_FIELDS = {"name", "show_name", "country", "email"}
+
+_SIGN_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["name", "show_name", "country"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "maxLength": 80},
+            "show_name": {"type": "boolean", "description": "show the name on the public page"},
+            "country": {"type": "string", "description": "ISO 3166-1 alpha-2 code", "example": "CA"},
+            "email": {"type": "string", "description": "required when the petition asks for confirmation"},
+        },
+    }}},
+}
+
+
+def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> JsonResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return JsonResponse({"error": body}, status=status)
+
+
+def _petition(slug: str) -> Campaign | None:
+    return Campaign.objects.petitions().filter(slug=slug).first()
+
+
+@router.get("/{slug}/signatures", summary="A petition's count and public signatures")
+def list_signatures(request: HttpRequest, slug: str, before: int | None = None, limit: int = 50) -> HttpResponse:
+    campaign = _petition(slug)
+    if campaign is None:
+        return _error(404, "not_found", _("No petition with this name."))
+    if not 1 <= limit <= PAGE_MAX:
+        return _error(400, "invalid", _("limit must be between 1 and %(max)d.") % {"max": PAGE_MAX})
+    summary = petition_summary(campaign)
+    rows = Signature.objects.for_campaign(campaign).counted().filter(show_name=True).select_related("entry")
+    if before is not None:
+        rows = rows.filter(id__lt=before)
+    page = list(rows.order_by("-id")[:limit])
+    return JsonResponse({
+        "campaign": campaign.slug,
+        "title": campaign.localized("title", get_language()),
+        "open": is_open(campaign),
+        "closes_at": campaign.closes_at.isoformat() if campaign.closes_at else None,
+        "target": campaign.target,
+        "count": summary["count"],
+        "in_log": summary["in_log"],
+        "by_country": dict(summary["by_country"]),  # type: ignore[call-overload]
+        "signatures": [
+            {
+                "id": s.pk,
+                "name": s.name,
+                "country": s.country,
+                "day": s.counted_at.date().isoformat() if s.counted_at else None,
+                "index": s.entry.log_index if s.entry else None,
+                "salt": bytes(s.salt).hex() if s.salt else None,
+                "content": s.public_content(),
+            }
+            for s in page
+        ],
+        "next": page[-1].pk if len(page) == limit else None,
+    })
+
+
+@router.post("/{slug}/signatures", summary="Sign a petition", openapi_extra={"requestBody": _SIGN_BODY})
+def sign(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = _petition(slug)
+    if campaign is None:
+        return _error(404, "not_found", _("No petition with this name."))
+    if request.content_type != "application/json":
+        return _error(415, "unsupported_media_type", _("Send the signature as application/json."))
+    try:
+        data = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _error(400, "malformed_json", _("The body is not valid JSON: %(error)s") % {"error": exc})
+    if not isinstance(data, dict):
+        return _error(400, "invalid", _("The body must be a JSON object."))
+    unknown = sorted(set(data) - SIGN_FIELDS)
+    if unknown:
+        return _error(400, "invalid", _("Unknown field: %(fields)s.") % {"fields": ", ".join(unknown)},
+                      {f: [_("Unknown field.")] for f in unknown})
+    strings = {k: data.get(k, "") for k in ("name", "country", "email")}
+    wrong = sorted(k for k, v in strings.items() if not isinstance(v, str))
+    if wrong:
+        return _error(400, "invalid", _("These fields must be strings: %(fields)s.") % {"fields": ", ".join(wrong)},
+                      {f: [_("Must be a string.")] for f in wrong})
+    try:
+        signed = actions.sign_petition(
+            campaign, show_name=data.get("show_name"), channel="api", language=get_language(),
+            base_url=request.build_absolute_uri("/"), **strings,  # type: ignore[arg-type]
+        )
+    except actions.SignatureInvalid as exc:
+        status = {"closed": 409, "duplicate": 409, "awaiting_confirmation": 409, "mail_failed": 503}.get(exc.code, 400)
+        message = " ".join(m for messages in exc.errors.values() for m in messages)
+        return _error(status, exc.code, message, exc.errors)
+    if not signed.counted:
+        return JsonResponse({"status": "awaiting_confirmation", "receipt": None, "id": signed.signature.pk}, status=202)
+    return JsonResponse({"status": "counted", "receipt": signed.receipt_code, "id": signed.signature.pk}, status=201)
