@@ -1,7 +1,6 @@
 """The JSON API, version 1 (django-ninja), mounted at ``/api/v1/``.
 
-Endpoints call the same registry functions as the pages (``submit_declaration`` through
-``tallylog.web.flows.public_submit``, ``find_by_receipt``, ``tally``); every error is a
+Endpoints call the same registry functions as the pages (``submit_declaration``, ``find_by_receipt``, ``tally``); every error is a
 JSON body ``{"error": {"code", "message", "fields"?}}`` with a 4xx status
 (``tallylog.api.errors``). The OpenAPI schema is at ``/api/v1/openapi.json``; there is
 no interactive documentation page, which would load scripts from another host.
@@ -20,7 +19,7 @@ from ninja.parser import Parser
 
 from tallylog.composition import get_log
 from tallylog.registry.campaigns.models import LANGS, Campaign
-from tallylog.registry.declarations.actions import find_by_receipt
+from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.tally import tally
 from tallylog.api.errors import ApiError, ErrorOut, UnsupportedMediaType, install_handlers
@@ -35,7 +34,6 @@ from tallylog.api.schemas import (
     SubmittedOut,
     TallyOut,
 )
-from tallylog.web.flows import public_submit
 from tallylog.web.public import current_checkpoint, entry_proof
 
 LANG_CODES = {"zh_hans": "zh-hans", "zh_hant": "zh-hant", "en": "en"}
@@ -152,7 +150,7 @@ def get_tally(request: HttpRequest, slug: str) -> dict[str, Any]:
 )
 def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) -> tuple[int, dict[str, Any]]:
     campaign = _campaign(slug, declarations=True)
-    submission = public_submit(
+    submission = submit_declaration(
         campaign,
         channel=Channel.API,
         alias=payload.alias,

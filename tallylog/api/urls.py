@@ -1,6 +1,7 @@
 """The JSON API (mounted at /api/v1/ by tallylog/urls.py).
 
-Paths
+The petitions app's router is mounted at ``/api/v1/campaigns/`` (``…/{slug}/signatures``)
+and the volunteers' console router at ``/api/v1/console/``. Paths
 that no endpoint serves, and methods an endpoint does not take, answer with the JSON
 error body too (``tallylog.api.errors``).
 """
@@ -9,6 +10,12 @@ from django.urls import URLPattern, URLResolver, re_path
 
 from tallylog.api.endpoints import api
 from tallylog.api.errors import json_404, json_405
+from tallylog.registry.petitions.api import router as petitions_router
+from tallylog.registry.volunteers.api import router as console_router
+
+# The other apps' endpoints: /campaigns/{slug}/signatures and /console/….
+api.add_router("/campaigns/", petitions_router)
+api.add_router("/console/", console_router)
 
 
 def _json_errors(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:

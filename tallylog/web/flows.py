@@ -22,13 +22,11 @@ from django.views.decorators.http import require_http_methods
 from tallylog.composition import get_log
 from tallylog.registry.declarations.actions import (
     DeclarationInvalid,
-    Submission,
     find_by_receipt,
     redact,
     submit_declaration,
 )
 from tallylog.registry.declarations.models import Channel, Declaration
-from tallylog.safety.flood import flood_suspected
 from tallylog.safety.ratelimit import check_rate
 from tallylog.web.forms import DeclarationForm, ReceiptForm, WithdrawForm, add_registry_errors
 from tallylog.web.public import campaign_or_404
@@ -43,24 +41,6 @@ def private(response: HttpResponse) -> HttpResponse:
     add_never_cache_headers(response)
     response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
     return response
-
-
-def public_submit(campaign: Any, *, channel: str, alias: str, orgs: list[str], statement: str, region: str) -> Submission:
-    """``submit_declaration`` for the public (web form and API): a flood of near-identical
-    content is held for review (``tallylog.safety.flood``) instead of published.
-
-    Raises ``DeclarationInvalid`` like ``submit_declaration``.
-    """
-    hold = flood_suspected(campaign.slug, alias, statement)
-    return submit_declaration(
-        campaign,
-        alias=alias,
-        orgs=orgs,
-        statement=statement,
-        region=region,
-        channel=channel,
-        hold_for_review=hold,
-    )
 
 
 def _claim_token(token: str) -> bool:
@@ -88,7 +68,7 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         return private(render(request, "web/declare_sent.html", context))
     data = form.cleaned_data
     try:
-        submission = public_submit(
+        submission = submit_declaration(
             campaign,
             channel=Channel.WEB,
             alias=data["alias"],

@@ -27,6 +27,9 @@ from tallylog.web.forms import ListFilterForm
 from tallylog.web.public import campaign_or_404, current_checkpoint, entry_proof, region_name
 
 CHART_DAYS = 30
+# How commands on the pages name this site's log; a placeholder, since the site does not
+# know the address readers reach it by (and should not trust the Host header).
+LOG_URL_HINT = "https://SITE/log/"
 PAGE_SIZE = 50
 
 
@@ -166,7 +169,10 @@ def declaration_context(d: Declaration) -> dict[str, Any]:
     content = None
     if not d.is_redacted and d.salt is not None:
         content = leaf.canonical_json(d.public_content()).decode("utf-8")
+    log = get_log()
     return {
+        "log_url": LOG_URL_HINT,
+        "verifier_key": log.verifier_key,
         "d": d,
         "item": _list_item(d, names, lang),
         "campaign_title": d.campaign.localized("title", lang),
@@ -189,6 +195,7 @@ def transparency(request: HttpRequest) -> HttpResponse:
         request,
         "web/transparency.html",
         {
+            "log_url": LOG_URL_HINT,
             "origin": log.origin,
             "verifier_key": log.verifier_key,
             "checkpoint": current_checkpoint(),

@@ -1,0 +1,109 @@
+"""The declare form: good input gets a receipt code shown once; bad input gets an error at
+its field, in the reader's language, and saves nothing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from tallylog.registry.declarations.models import Declaration
+from tallylog.registry.entries.models import LogEntry
+
+CODE = re.compile(r'<p class="receipt">(\d{5}-\d{5}-\d{5}-\d{5}-\d{5})</p>')
+
+
+def form_token(client: Client) -> str:
+    html = client.get("/declare/").content.decode()
+    return re.search(r'name="token" value="([^"]+)"', html).group(1)
+
+
+def post(client: Client, **data: object) -> object:
+    data.setdefault("token", form_token(client))
+    return client.post("/declare/", data)
+
+
+def test_declare_shows_the_receipt_code_once_and_stores_only_its_hash(campaign, log) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    response = post(client, alias="  Lin\u200b Wei ", orgs=["party", "league"], statement="I leave.", region="beijing")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    code = CODE.search(response.content.decode()).group(1)
+    d = Declaration.objects.get()
+    assert (d.alias, d.orgs, d.statement, d.region, d.channel) == ("Lin Wei", ["league", "party"], "I leave.", "beijing", "web")
+    assert d.status == Declaration.Status.PUBLISHED
+    digits = code.replace("-", "")
+    for row in Declaration.objects.values_list():
+        assert digits not in repr(row) and code not in repr(row)
+    # The code is in no URL, no cookie and no session.
+    assert not response.cookies.get("sessionid")
+    assert "Do not keep it if holding it could endanger you" in response.content.decode()
+
+
+def test_sending_the_same_form_again_does_not_declare_twice(campaign, log) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    token = form_token(client)
+    first = client.post("/declare/", {"alias": "A", "orgs": ["party"], "token": token})
+    assert CODE.search(first.content.decode())
+    again = client.post("/declare/", {"alias": "A", "orgs": ["party"], "token": token})
+    assert again.status_code == 200
+    assert not CODE.search(again.content.decode())
+    assert "already sent" in again.content.decode()
+    assert Declaration.objects.count() == 1
+
+
+BAD = [
+    ({"alias": "", "orgs": ["party"]}, "alias", "This field is required."),
+    ({"alias": " \u200b\t", "orgs": ["party"]}, "alias", "Please enter an alias"),
+    ({"alias": "x" * 41, "orgs": ["party"]}, "alias", "at most 40 characters"),
+    ({"alias": "A"}, "orgs", "Choose at least one organisation."),
+    ({"alias": "A", "orgs": ["army"]}, "orgs", "Select a valid choice. army is not one of the available choices."),
+    ({"alias": "A", "orgs": ["party"], "statement": "s" * 1001}, "statement", "at most 1000 characters"),
+    ({"alias": "A", "orgs": ["party"], "region": "atlantis"}, "region", "Select a valid choice. atlantis is not one of the available choices."),
+]
+
+
+@pytest.mark.parametrize(("data", "field", "message"), BAD)
+def test_bad_input_is_refused_at_its_field_and_nothing_is_saved(data, field, message, campaign, log) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    response = post(client, **data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert not CODE.search(html)
+    errors = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
+    assert errors, f"no error list at {field}"
+    assert message in errors.group(1).replace("&#x27;", "'")
+    assert Declaration.objects.count() == 0 and LogEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("lang", "message"),
+    [("zh-hans", "这个字段是必填项。"), ("zh-hant", "這個欄位是必須的。"), ("en", "This field is required.")],
+)
+def test_errors_are_in_the_readers_language(lang, message, campaign, log) -> None:
+    response = post(Client(HTTP_ACCEPT_LANGUAGE=lang), alias="", orgs=["party"])
+    assert message in response.content.decode()
+
+
+@pytest.mark.parametrize(("lang", "message"), [("zh-hans", "请选择至少一个组织。"), ("zh-hant", "請選擇至少一個組織。")])
+def test_registry_messages_are_translated(lang, message, campaign, log) -> None:
+    response = post(Client(HTTP_ACCEPT_LANGUAGE=lang), alias="A")
+    assert message in response.content.decode()
+
+
+def test_declare_form_offers_organisations_and_regions(campaign) -> None:
+    html = Client(HTTP_ACCEPT_LANGUAGE="zh-hans").get("/declare/").content.decode()
+    for code in ("party", "league", "pioneers"):
+        assert f'value="{code}"' in html
+    assert "中国共产党" in html and "北京" in html
+    assert "<form" in html and 'name="csrfmiddlewaretoken"' in html
+
+
+def test_review_campaign_says_it_waits_for_a_moderator(campaign, log) -> None:
+    campaign.policy = "review"
+    campaign.save()
+    response = post(Client(HTTP_ACCEPT_LANGUAGE="en"), alias="A", orgs=["party"])
+    assert CODE.search(response.content.decode())
+    assert "after a moderator reviews it" in response.content.decode()
+    assert Declaration.objects.get().status == "pending"
