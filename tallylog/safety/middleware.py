@@ -86,7 +86,7 @@ PERMISSIONS_POLICY = ", ".join(
 # (methods, path pattern, scope, campaign group): requests the middleware itself limits.
 RATE_RULES: tuple[tuple[frozenset[str], re.Pattern[str], str, str | None], ...] = (
     (frozenset({"POST"}), re.compile(r"^/api/v1/campaigns/(?P<campaign>[^/]+)/declarations/?$"), "declare", "campaign"),
-    (frozenset({"GET", "POST"}), re.compile(r"^/api/v1/receipts/"), "receipt", None),
+    (frozenset({"GET", "POST"}), re.compile(r"^/api/v1/receipts(?:/|$)"), "receipt", None),
     (frozenset({"POST", "PUT", "PATCH", "DELETE"}), re.compile(r"^/api/"), "api-write", None),
     (frozenset({"POST"}), re.compile(r"^/(?:[a-z-]+/)?(?:admin|console)/login/?$"), "login", None),
 )
