@@ -1,0 +1,81 @@
+"""Hostile input against the JSON API: Schemathesis over /api/v1/openapi.json (issue 7, item 6).
+
+The real server (``tallylog serve``) gets generated requests for every operation of its
+OpenAPI schema — valid ones and ones that break the schema. No answer may be a 5xx, and
+every answer must match the schema (status code documented, body valid, content type),
+4xx answers carrying the ``{"error": {"code", "message"}}`` body. Requests come from many
+loopback addresses so the per-source rate limits leave room for the generated cases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from requests.adapters import HTTPAdapter
+
+from tests.safety.serverproc import Server, init_home
+
+pytestmark = pytest.mark.slow
+
+_sources = itertools.cycle(f"127.95.{a}.{b}" for a in range(1, 9) for b in range(2, 250))
+
+
+class SourceAdapter(HTTPAdapter):
+    """Sends from a chosen loopback address."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["source_address"] = (self.source, 0)
+        return super().init_poolmanager(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("schema")
+    init_home(base / "home")
+    server = Server(base / "home", base / "logs")
+    server.start()
+    # Something to look up: a declaration and its receipt.
+    server.post("/api/v1/campaigns/three-withdrawals/declarations", {"alias": "样本", "orgs": ["party"]})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(live: Server):
+    return schemathesis.openapi.from_url(f"http://127.0.0.1:{live.port}/api/v1/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_and_never_fails(case, live: Server):
+    session = requests.Session()
+    session.mount("http://", SourceAdapter(next(_sources)))
+    response = case.call_and_validate(session=session, timeout=30)
+    assert response.status_code < 500
+    if 400 <= response.status_code < 500:
+        error = response.json()["error"]
+        assert isinstance(error["code"], str) and error["code"]
+        assert isinstance(error["message"], str) and error["message"]
+
+
+def test_receipt_lookups_answer_unknown_codes_plainly(live: Server):
+    rng = random.Random(5)
+    for _ in range(20):
+        code = "-".join("".join(rng.choice("0123456789") for _ in range(5)) for _ in range(5))
+        response = live.get(f"/api/v1/receipts/{code}", source=next(_sources))
+        assert response.status == 404 and response.json()["error"]["code"] == "unknown_receipt"
