@@ -21,11 +21,6 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def console_urls(settings: object) -> None:
-    settings.ROOT_URLCONF = "tests.volunteers.urls"  # type: ignore[attr-defined]
-
-
-@pytest.fixture(autouse=True)
 def fresh_cache() -> Iterator[None]:
     cache.clear()
     yield

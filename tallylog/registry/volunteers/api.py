@@ -18,6 +18,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
+from ninja.responses import Status
 from ninja.security import APIKeyCookie, HttpBearer
 from pydantic import ConfigDict, Field
 
@@ -132,14 +133,15 @@ class StatsOut(Schema):
     months: list[MonthOut]
 
 
-def error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> tuple[int, dict[str, Any]]:
+def error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> Status[Any]:
+    """The API's error answer: ``{"error": {"code", "message", "fields"?}}``."""
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
-    return status, {"error": body}
+    return Status(status, {"error": body})
 
 
-def _from_console_error(exc: actions.ConsoleError) -> tuple[int, dict[str, Any]]:
+def _from_console_error(exc: actions.ConsoleError) -> Status[Any]:
     return error(exc.status, exc.code, exc.message, exc.errors)
 
 
@@ -173,7 +175,7 @@ def list_calls(request: HttpRequest, before: int | None = None) -> Any:
     queryset = Call.objects.visible_to(staff).select_related("centre").order_by("-id")
     if before is not None:
         queryset = queryset.filter(id__lt=before)
-    return 200, [_call_out(c) for c in queryset[:PAGE_SIZE]]
+    return Status(200, [_call_out(c) for c in queryset[:PAGE_SIZE]])
 
 
 def create_call(request: HttpRequest, payload: CallIn) -> Any:
@@ -192,7 +194,7 @@ def create_call(request: HttpRequest, payload: CallIn) -> Any:
         call = actions.record_call(staff, centre=centre, **data)
     except actions.ConsoleError as exc:
         return _from_console_error(exc)
-    return 201, _call_out(call)
+    return Status(201, _call_out(call))
 
 
 def create_declaration(request: HttpRequest, call_id: int, payload: DeclarationIn) -> Any:
@@ -219,13 +221,13 @@ def create_declaration(request: HttpRequest, call_id: int, payload: DeclarationI
         )
     except actions.ConsoleError as exc:
         return _from_console_error(exc)
-    return 201, {
+    return Status(201, {
         "receipt": submission.receipt_code,
         "declaration": submission.declaration.pk,
         "status": submission.declaration.status,
         "call": call.pk,
         "call_declarations": call.declarations,
-    }
+    })
 
 
 def list_recorded(request: HttpRequest, before: int | None = None) -> Any:
@@ -234,7 +236,7 @@ def list_recorded(request: HttpRequest, before: int | None = None) -> Any:
     queryset = AssistedDeclaration.objects.visible_to(staff).select_related("declaration", "centre", "volunteer")
     if before is not None:
         queryset = queryset.filter(id__lt=before)
-    return 200, [
+    return Status(200, [
         {
             "declaration": r.declaration_id,
             "call": r.call_id,
@@ -244,7 +246,7 @@ def list_recorded(request: HttpRequest, before: int | None = None) -> Any:
             "created_at": r.created_at,
         }
         for r in queryset.order_by("-id")[:PAGE_SIZE]
-    ]
+    ])
 
 
 def get_stats(request: HttpRequest, centre: str = "", months: int = 12) -> Any:
@@ -266,7 +268,7 @@ def get_stats(request: HttpRequest, centre: str = "", months: int = 12) -> Any:
     else:
         return error(403, "forbidden", _("Your role does not allow this."))
     outreach = stats.outreach_stats(scope, months=months)
-    return 200, {
+    return Status(200, {
         "centre": scope.slug if scope else None,
         "calls": outreach.calls,
         "declarations": outreach.declarations,
@@ -282,7 +284,7 @@ def get_stats(request: HttpRequest, centre: str = "", months: int = 12) -> Any:
             }
             for m in outreach.months
         ],
-    }
+    })
 
 
 def build_router() -> Router:

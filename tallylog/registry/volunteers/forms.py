@@ -90,6 +90,7 @@ class CallForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["called_on"].required = False  # default: today
         self.fields["called_on"].widget.attrs["max"] = latest_today().isoformat()
         self.fields["outcome"].widget.attrs["accesskey"] = "o"
         self.fields["language"].widget.attrs["accesskey"] = "l"
