@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.test import override_settings
 
 from tallylog.safety.flood import flood_suspected, normalise_content
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_normalise_content_ignores_spacing_case_width_digits_punctuation():

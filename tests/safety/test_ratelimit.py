@@ -22,13 +22,6 @@ from tallylog.safety.ratelimit import (
 pytestmark = pytest.mark.urls("tests.safety.urls")
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def client_from(address: str) -> Client:
     return Client(REMOTE_ADDR=address)
 
