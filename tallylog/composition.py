@@ -74,10 +74,7 @@ class LogServices:
 
     def checkpoint(self) -> bytes | None:
         """The latest published signed checkpoint note, or None before the first one."""
-        try:
-            return (self.log_dir / CHECKPOINT_PATH).read_bytes()
-        except FileNotFoundError:
-            return None
+        return self.store.read(CHECKPOINT_PATH)
 
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         """The RFC 6962 §2.1.1 inclusion proof of leaf ``index`` in the tree of ``tree_size``,

@@ -207,7 +207,7 @@ class _SequencerSupervisor:
                 [
                     sys.executable,
                     "-m",
-                    "tallylog",
+                    "tallylog.cli",
                     "sequence",
                     "--home",
                     self.home,

@@ -277,16 +277,60 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def recover(log_services: LogServices) -> None:
-    """Startup recovery: check the stored log against the committed state and finish
-    any interrupted pass (steps 3–5), or refuse (``LogInconsistentError``) when the
-    store disagrees with history. It is a pass that takes no new entries."""
+    """Startup recovery: check the stored log against the committed state and finish an
+    interrupted pass, or refuse.
+
+    - Tiles beyond the committed size (a crash after step 3): ignored, the next pass
+      stages over them.
+    - Checkpoint behind the committed state (a crash after step 4): published now (step 5).
+    - Tiles behind the committed state (the log directory restored from an old backup):
+      steps 3–5 are redone from the leaves in the database, on top of the published
+      checkpoint, and the result must reproduce the committed root.
+    - Anything else that disagrees: ``LogInconsistentError``, and nothing is changed.
+    """
+    from tallylog.tlog import LogInconsistentError
+
     with log_services.writer_lock():
         log_services.forget_appender()
         state = LogState.current()
-        appender = log_services.appender(state.size, state.root)
+        try:
+            appender = log_services.appender(state.size, state.root)
+        except LogInconsistentError as exc:
+            appender = _restage_from_database(log_services, state, exc)
         if checkpoint_size(state.checkpoint) != state.size or log_services.checkpoint() is None:
             _publish(log_services, appender, state.size)
         write_day_index(log_services)
+
+
+def _restage_from_database(ls: LogServices, state: LogState, cause: Exception) -> Any:
+    """Redo steps 3 (and then 5) for the entries between the published checkpoint and the
+    committed size; raise ``cause`` when the stored log is not a prefix of the committed one."""
+    from tallylog.tlog import Appender
+
+    try:
+        appender = Appender.open(ls.store, ls.signer, ls.origin)
+    except Exception:
+        raise cause from None
+    if appender.size >= state.size:
+        raise cause
+    log.warning("the stored log is behind the database (%d < %d): restaging", appender.size, state.size)
+    start = appender.size
+    chunk = settings_batch_size()
+    while start < state.size:
+        end = min(start + chunk, state.size)
+        leaves = [
+            bytes(data)
+            for data in LogEntry.objects.filter(log_index__gte=start, log_index__lt=end)
+            .order_by("log_index")
+            .values_list("leaf", flat=True)
+        ]
+        if len(leaves) != end - start:
+            raise AssertionError("_restage_from_database: a sequenced entry lacks its leaf")
+        appender.stage(leaves)
+        start = end
+    if appender.root != state.root:
+        raise cause
+    return appender
 
 
 def settings_batch_size() -> int:
