@@ -33,10 +33,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from tallylog import leaf
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.declarations.actions import receipt_hash
-from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.declarations.actions import entry_body, new_declaration
+from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
 from tallylog.registry.imports.formats import Row, read_rows, summarise
 from tallylog.registry.imports.models import ImportRun
@@ -69,13 +68,13 @@ def import_file(
     report_path: Path,
     receipts_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Import the declarations in ``path`` (``fmt`` ``jsonl`` or ``csv``) into ``campaign``.
 
     Bad rows go to ``report_path`` (CSV: ``line,field,reason``) and the good ones are
-    imported. ``progress`` is called with the number of lines each committed batch
-    advanced. Raises ``formats.ImportFileError`` when the file as a whole is unusable,
+    imported. ``progress(advanced, total)`` is called with the number of lines each
+    committed batch advanced and the file's number of lines. Raises ``formats.ImportFileError`` when the file as a whole is unusable,
     ``validation.CampaignClosed`` when the campaign takes no declarations,
     ``ImportConflict`` when the same import runs elsewhere at the same time.
     """
@@ -91,8 +90,8 @@ def import_file(
     skipped = run.lines_done
     if run.finished_at is not None:
         return ImportResult(run, 0, 0, skipped, already_done=True)
-    if progress and skipped:
-        progress(skipped)
+    if progress:
+        progress(skipped, summary.lines)
 
     imported = rejected = 0
     with _Report(report_path, resume=skipped > 0) as report, _Receipts(receipts_path) as receipts:
@@ -104,7 +103,7 @@ def import_file(
             imported += len(good)
             rejected += len(bad)
             if progress:
-                progress(run.lines_done - lines_before)
+                progress(run.lines_done - lines_before, summary.lines)
     with transaction.atomic():
         ImportRun.objects.filter(pk=run.pk).update(
             finished_at=timezone.now(), lines_done=max(run.lines_done, summary.lines)
@@ -158,37 +157,18 @@ def _commit_batch(
     declarations: list[Declaration] = []
     codes: list[tuple[int, str]] = []
     for line, fields in good:
+        declaration, code = new_declaration(campaign, fields)
         if receipts.enabled:
-            code = leaf.new_receipt_code()
             codes.append((line, code))
-            digest, tag = receipt_hash(code), leaf.receipt_tag(code)
-        else:
-            digest, tag = secrets.token_bytes(32), secrets.token_hex(32)
-        channel = fields["channel"] or Channel.IMPORT
-        declaration = Declaration(
-            campaign=campaign,
-            alias=fields["alias"],
-            statement=fields["statement"],
-            region=fields["region"],
-            declared_on=fields["declared_on"],
-            salt=leaf.new_salt(),
-            orgs=fields["orgs"],
-            channel=channel,
-            receipt_hash=digest,
-            tag=tag,
-            status=Declaration.Status.PUBLISHED,
-            published_at=now,
+        else:  # a tag no receipt code hashes to, a keyed hash no code matches
+            declaration.receipt_hash = secrets.token_bytes(32)
+            declaration.tag = secrets.token_hex(32)
+        declaration.status = Declaration.Status.PUBLISHED
+        declaration.published_at = now
+        body = {"campaign": campaign.slug, **entry_body(declaration)}  # as enqueue_entry stores it
+        entries.append(
+            LogEntry(campaign=campaign, kind=body["kind"], channel=body["channel"], body=body)
         )
-        # The leaf fields but ``day``, as ``entries.actions.enqueue_entry`` stores them.
-        body = {
-            "kind": "declaration",
-            "campaign": campaign.slug,
-            "channel": channel,
-            "commit": leaf.commitment(bytes(declaration.salt), declaration.public_content()),
-            "tag": tag,
-            "orgs": fields["orgs"],
-        }
-        entries.append(LogEntry(campaign=campaign, kind="declaration", channel=channel, body=body))
         declarations.append(declaration)
     receipts.write(codes)
     with transaction.atomic():

@@ -1,0 +1,181 @@
+"""The bulk importer against a real database: good rows in, bad rows reported, resumable."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tallylog import leaf
+from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.actions import find_by_receipt
+from tallylog.registry.declarations.models import Declaration
+from tallylog.registry.entries.models import LogEntry
+from tallylog.registry.imports.importer import import_file
+from tallylog.registry.imports.models import ImportRun
+from tallylog.registry.imports.validation import CampaignClosed
+from tests.imports.conftest import write_jsonl
+
+pytestmark = pytest.mark.django_db
+
+
+def rows(n: int, start: int = 1) -> list[dict[str, object]]:
+    return [{"alias": f"alias-{i}", "orgs": ["party", "league"]} for i in range(start, start + n)]
+
+
+def report_lines(path: Path) -> list[list[str]]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_good_rows_are_imported_and_bad_rows_reported(campaign: Campaign, tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"alias": " 张\u200b三 ", "orgs": ["league", "party"], "declared_on": "2004-12-01",
+             "region": "beijing", "statement": "退出"},
+            {"alias": "", "orgs": ["party"]},
+            {"alias": "x", "orgs": ["nope"], "declared_on": "1900-01-01"},
+            {"alias": "phone caller", "orgs": ["pioneers"], "channel": "phone"},
+            "{broken",
+            {"alias": "y", "orgs": ["party"], "channel": "carrier-pigeon"},
+        ],
+    )
+    report = tmp_path / "report.csv"
+    result = import_file(campaign, path, fmt="jsonl", report_path=report)
+
+    assert (result.imported, result.rejected) == (2, 4)
+    first, second = Declaration.objects.order_by("id")
+    assert first.alias == "张三"  # normalised by the registry's rules
+    assert first.orgs == ["league", "party"]
+    assert first.channel == "import"  # the default channel of an import
+    assert second.channel == "phone"
+    assert first.status == Declaration.Status.PUBLISHED and first.published_at is not None
+    # The historical date is part of the public content the leaf commits to.
+    assert first.declared_on == datetime.date(2004, 12, 1)
+    assert first.public_content()["declared_on"] == "2004-12-01"
+    body = first.entry.body
+    assert body["commit"] == leaf.commitment(bytes(first.salt), first.public_content())
+    assert body == {
+        "kind": "declaration",
+        "campaign": campaign.slug,
+        "channel": "import",
+        "commit": body["commit"],
+        "tag": first.tag,
+        "orgs": ["league", "party"],
+    }
+    assert LogEntry.objects.awaiting_sequence().count() == 2
+    leaf.encode_leaf(day="2026-01-01", **body)  # a valid leaf once the sequencer adds the day
+
+    lines = report_lines(report)
+    assert lines[0] == ["line", "field", "reason"]
+    by_line: dict[str, list[str]] = {}
+    for line, field, _reason in lines[1:]:
+        by_line.setdefault(line, []).append(field)
+    assert by_line == {"2": ["alias"], "3": ["orgs", "declared_on"], "5": [""], "6": ["channel"]}
+    assert any(r[2].startswith("not JSON") for r in lines)
+    run = ImportRun.objects.get()
+    assert (run.imported, run.rejected, run.lines_done) == (2, 4, 6)
+    assert run.finished_at is not None
+
+
+def test_without_receipts_nobody_holds_a_code(campaign: Campaign, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", rows(3))
+    import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv")
+    tags = list(Declaration.objects.values_list("tag", flat=True))
+    assert len(set(tags)) == 3 and all(len(t) == 64 for t in tags)
+    assert len(set(bytes(h) for h in Declaration.objects.values_list("receipt_hash", flat=True))) == 3
+
+
+def test_receipts_file_is_private_and_its_codes_find_their_declarations(
+    campaign: Campaign, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [*rows(2), {"alias": "", "orgs": ["party"]}, *rows(1, 3)])
+    receipts = tmp_path / "receipts.csv"
+    import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv", receipts_path=receipts)
+    assert stat.S_IMODE(os.stat(receipts).st_mode) == 0o600
+    lines = receipts.read_text().splitlines()
+    assert lines[0] == "line,receipt"
+    found = {}
+    for entry in lines[1:]:
+        line, code = entry.split(",")
+        declaration = find_by_receipt(code)
+        assert declaration is not None and declaration.tag == leaf.receipt_tag(code)
+        found[line] = declaration.alias
+    assert found == {"1": "alias-1", "2": "alias-2", "4": "alias-3"}
+
+
+def test_running_again_skips_what_was_imported(campaign: Campaign, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [*rows(5), {"alias": "", "orgs": []}])
+    first = import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv")
+    again = import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv")
+    assert (first.imported, again.already_done, again.imported) == (5, True, 0)
+    assert Declaration.objects.count() == 5
+    # The same file into another campaign is another import.
+    other = Campaign.objects.create(slug="other", title_zh_hans="另一个")
+    other.organisations.create(code="party", name_zh_hans="党")
+    other.organisations.create(code="league", name_zh_hans="团")
+    import_file(other, path, fmt="jsonl", report_path=tmp_path / "r2.csv")
+    assert Declaration.objects.filter(campaign=other).count() == 5
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_import_resumes_after_the_last_committed_batch(
+    campaign: Campaign, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [*rows(7), {"alias": "", "orgs": ["party"]}, *rows(9, 8)])
+    report = tmp_path / "r.csv"
+    seen: list[int] = []
+
+    def stop_after_two_batches(advanced: int, total: int) -> None:
+        seen.append(advanced)
+        if len(seen) == 3:  # the initial call, then two committed batches
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        import_file(campaign, path, fmt="jsonl", report_path=report, batch_size=5,
+                    progress=stop_after_two_batches)
+    assert Declaration.objects.count() == 9  # 10 lines committed, one of them bad
+    assert ImportRun.objects.get().lines_done == 10
+
+    result = import_file(campaign, path, fmt="jsonl", report_path=report, batch_size=5)
+    assert (result.skipped_lines, result.imported, result.rejected) == (10, 7, 0)
+    aliases = sorted(Declaration.objects.values_list("alias", flat=True))
+    assert aliases == sorted(f"alias-{i}" for i in range(1, 17))
+    assert [r[0] for r in report_lines(report)] == ["line", "8"]  # appended, not rewritten
+    run = ImportRun.objects.get()
+    assert (run.imported, run.rejected, run.lines_done) == (16, 1, 17)
+
+
+def test_a_closed_campaign_takes_no_import(campaign: Campaign, tmp_path: Path) -> None:
+    campaign.is_active = False
+    campaign.save()
+    path = write_jsonl(tmp_path / "in.jsonl", rows(2))
+    with pytest.raises(CampaignClosed):
+        import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv")
+    assert Declaration.objects.count() == 0 and not ImportRun.objects.exists()
+
+
+def test_csv_import(campaign: Campaign, tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "alias,orgs,statement,region,declared_on,channel\n"
+        "甲,party;league,,guangdong,2010-06-04,phone\n"
+        "乙,pioneers,\"很长\n的声明\",,,\n"
+        "丙,,,,,\n",
+        encoding="utf-8",
+    )
+    result = import_file(campaign, path, fmt="csv", report_path=tmp_path / "r.csv")
+    assert (result.imported, result.rejected) == (2, 1)
+    a, b = Declaration.objects.order_by("id")
+    assert (a.region, a.declared_on, a.channel) == ("guangdong", datetime.date(2010, 6, 4), "phone")
+    assert (b.statement, b.channel) == ("很长\n的声明", "import")
+    assert report_lines(tmp_path / "r.csv")[1][:2] == ["5", "orgs"]
