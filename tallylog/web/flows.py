@@ -29,7 +29,7 @@ from tallylog.registry.declarations.actions import (
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.safety.ratelimit import check_rate
 from tallylog.web.forms import DeclarationForm, ReceiptForm, WithdrawForm, add_registry_errors
-from tallylog.web.public import campaign_or_404
+from tallylog.web.public import campaign_or_404, current_checkpoint
 from tallylog.web.views import declaration_context
 
 FORM_TOKEN_SECONDS = 24 * 3600
@@ -112,7 +112,7 @@ def receipt(request: HttpRequest) -> HttpResponse:
             form.add_error("code", _no_such_receipt())
         else:
             status = 200
-            context.update(declaration_context(found))
+            context.update(declaration_context(found, current_checkpoint()))
             context["found"] = found
     return private(render(request, "web/receipt.html", context, status=status))
 

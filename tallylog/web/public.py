@@ -11,7 +11,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from tallylog.composition import get_log
 from tallylog.registry.campaigns.models import Campaign
@@ -62,13 +62,23 @@ def current_checkpoint() -> CheckpointInfo | None:
     root hash; C2SP tlog-checkpoint); the signature is the auditor's business.
     """
     note = get_log().checkpoint()
-    if note is None:
-        return None
+    return parse_checkpoint(note) if note is not None else None
+
+
+def parse_checkpoint(note: bytes) -> CheckpointInfo:
+    """The origin, size and root of a signed checkpoint note (signature not checked)."""
     text = note.decode("utf-8")
     lines = text.split("\n")
     if len(lines) < 3 or not lines[1].isdigit():
-        raise AssertionError("current_checkpoint: the published checkpoint is malformed")
+        raise AssertionError("parse_checkpoint: the published checkpoint is malformed")
     return CheckpointInfo(text=text, origin=lines[0], size=int(lines[1]), root_b64=lines[2])
+
+
+def page_checkpoint(request: HttpRequest) -> CheckpointInfo | None:
+    """The checkpoint a page shows and proves against: the current one, or the one a
+    static export pinned (``tallylog.web.export``)."""
+    marker = getattr(request, "tallylog_export", None)
+    return marker.checkpoint if marker is not None else current_checkpoint()
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
 from tallylog.web.forms import ListFilterForm
-from tallylog.web.public import campaign_or_404, current_checkpoint, entry_proof, region_name
+from tallylog.web.public import CheckpointInfo, campaign_or_404, entry_proof, page_checkpoint, region_name
 
 CHART_DAYS = 30
 # How commands on the pages name this site's log; a placeholder, since the site does not
@@ -159,10 +159,10 @@ def declaration(request: HttpRequest, pk: int) -> HttpResponse:
     d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=pk).first()
     if d is None:
         raise Http404("no such published declaration")
-    return render(request, "web/declaration.html", declaration_context(d))
+    return render(request, "web/declaration.html", declaration_context(d, page_checkpoint(request)))
 
 
-def declaration_context(d: Declaration) -> dict[str, Any]:
+def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> dict[str, Any]:
     """What a declaration page shows (also used for a receipt that was found)."""
     lang = translation.get_language()
     _, names = _org_names(d.campaign)
@@ -176,7 +176,7 @@ def declaration_context(d: Declaration) -> dict[str, Any]:
         "d": d,
         "item": _list_item(d, names, lang),
         "campaign_title": d.campaign.localized("title", lang),
-        "proof": entry_proof(d.entry),
+        "proof": entry_proof(d.entry, checkpoint),
         "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else "",
         "content": content,
     }
@@ -198,7 +198,7 @@ def transparency(request: HttpRequest) -> HttpResponse:
             "log_url": LOG_URL_HINT,
             "origin": log.origin,
             "verifier_key": log.verifier_key,
-            "checkpoint": current_checkpoint(),
+            "checkpoint": page_checkpoint(request),
             "campaign": campaign,
             "tally": counts,
             "channels": channels,

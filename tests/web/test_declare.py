@@ -24,7 +24,7 @@ def post(client: Client, **data: object) -> object:
     return client.post("/declare/", data)
 
 
-def test_declare_shows_the_receipt_code_once_and_stores_only_its_hash(campaign, log) -> None:
+def test_declare_shows_the_receipt_code_once_and_stores_only_its_hash(campaign) -> None:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     response = post(client, alias="  Lin\u200b Wei ", orgs=["party", "league"], statement="I leave.", region="beijing")
     assert response.status_code == 200
@@ -41,7 +41,7 @@ def test_declare_shows_the_receipt_code_once_and_stores_only_its_hash(campaign, 
     assert "Do not keep it if holding it could endanger you" in response.content.decode()
 
 
-def test_sending_the_same_form_again_does_not_declare_twice(campaign, log) -> None:
+def test_sending_the_same_form_again_does_not_declare_twice(campaign) -> None:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     token = form_token(client)
     first = client.post("/declare/", {"alias": "A", "orgs": ["party"], "token": token})
@@ -65,7 +65,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("data", "field", "message"), BAD)
-def test_bad_input_is_refused_at_its_field_and_nothing_is_saved(data, field, message, campaign, log) -> None:
+def test_bad_input_is_refused_at_its_field_and_nothing_is_saved(data, field, message, campaign) -> None:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     response = post(client, **data)
     assert response.status_code == 400
@@ -81,13 +81,13 @@ def test_bad_input_is_refused_at_its_field_and_nothing_is_saved(data, field, mes
     ("lang", "message"),
     [("zh-hans", "这个字段是必填项。"), ("zh-hant", "這個欄位是必須的。"), ("en", "This field is required.")],
 )
-def test_errors_are_in_the_readers_language(lang, message, campaign, log) -> None:
+def test_errors_are_in_the_readers_language(lang, message, campaign) -> None:
     response = post(Client(HTTP_ACCEPT_LANGUAGE=lang), alias="", orgs=["party"])
     assert message in response.content.decode()
 
 
 @pytest.mark.parametrize(("lang", "message"), [("zh-hans", "请选择至少一个组织。"), ("zh-hant", "請選擇至少一個組織。")])
-def test_registry_messages_are_translated(lang, message, campaign, log) -> None:
+def test_registry_messages_are_translated(lang, message, campaign) -> None:
     response = post(Client(HTTP_ACCEPT_LANGUAGE=lang), alias="A")
     assert message in response.content.decode()
 
@@ -100,7 +100,7 @@ def test_declare_form_offers_organisations_and_regions(campaign) -> None:
     assert "<form" in html and 'name="csrfmiddlewaretoken"' in html
 
 
-def test_review_campaign_says_it_waits_for_a_moderator(campaign, log) -> None:
+def test_review_campaign_says_it_waits_for_a_moderator(campaign) -> None:
     campaign.policy = "review"
     campaign.save()
     response = post(Client(HTTP_ACCEPT_LANGUAGE="en"), alias="A", orgs=["party"])

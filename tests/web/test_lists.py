@@ -1,0 +1,91 @@
+"""The declarations list: newest first, keyset pages, filters, constant query count."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tallylog.registry.entries.models import LogEntry
+from tallylog.web.views import PAGE_SIZE
+
+ITEM = re.compile(r'<a href="/declarations/(\d+)/">')
+
+
+def ids(html: str) -> list[int]:
+    return [int(i) for i in ITEM.findall(html)]
+
+
+def test_newest_first_and_keyset_pages_cover_everything_once(declare, sequence) -> None:
+    made = [declare(alias=f"a{i}").declaration.pk for i in range(PAGE_SIZE * 2 + 5)]
+    sequence()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    seen: list[int] = []
+    url = "/declarations/"
+    pages = []
+    while url:
+        html = client.get(url).content.decode()
+        pages.append(html)
+        seen += ids(html)
+        older = re.search(r'href="(\?[^"]*before=\d+)" rel="next"', html)
+        url = "/declarations/" + older.group(1).replace("&amp;", "&") if older else ""
+    assert seen == sorted(made, reverse=True)
+    assert len(pages) == 3
+    # Going back to newer pages from the last one.
+    newer = re.search(r'href="(\?[^"]*after=\d+)" rel="prev"', pages[-1]).group(1)
+    assert ids(client.get("/declarations/" + newer).content.decode()) == ids(pages[1])
+
+
+def test_filter_by_organisation_and_day(declare, sequence) -> None:
+    a = declare(orgs=("party",)).declaration.pk
+    b = declare(orgs=("league", "pioneers")).declaration.pk
+    c = declare(orgs=("party", "pioneers")).declaration.pk
+    sequence()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert ids(client.get("/declarations/?org=pioneers").content.decode()) == [c, b]
+    assert ids(client.get("/declarations/?org=party").content.decode()) == [c, a]
+    LogEntry.objects.filter(declaration__pk=a).update(day=datetime.date(2026, 1, 2))
+    assert ids(client.get("/declarations/?day=2026-01-02").content.decode()) == [a]
+    assert ids(client.get("/declarations/?day=2026-01-02&org=league").content.decode()) == []
+
+
+def test_bad_filters_show_an_error_and_no_rows(declare, sequence) -> None:
+    declare()
+    sequence()
+    html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/declarations/?day=yesterday&org=army").content.decode()
+    assert "Enter a valid date." in html
+    assert "Select a valid choice." in html
+    assert ids(html) == []
+
+
+def test_unsequenced_and_pending_declarations_are_not_listed(campaign, declare, sequence) -> None:
+    declare(alias="visible")
+    sequence()
+    declare(alias="waiting")
+    html = Client().get("/declarations/").content.decode()
+    assert "visible" in html and "waiting" not in html
+
+
+def query_count(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_query_count_does_not_grow_with_the_number_of_declarations(declare, sequence) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    for i in range(3):
+        declare(alias=f"x{i}", orgs=("party", "league"))
+    sequence()
+    first = pk = None
+    few = {u: query_count(client, u) for u in ("/", "/declarations/", "/declarations/?org=party&day=2026-11-25")}
+    for i in range(PAGE_SIZE + 20):
+        pk = declare(alias=f"y{i}", statement="s", region="beijing").declaration.pk
+        first = first or pk
+    sequence()
+    many = {u: query_count(client, u) for u in few}
+    assert many == few
+    assert query_count(client, f"/declarations/{first}/") == query_count(client, f"/declarations/{pk}/")

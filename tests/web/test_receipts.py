@@ -1,0 +1,99 @@
+"""Check my receipt and withdraw my content: the code in a POST body, answers never cached."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tallylog.registry.declarations.models import Declaration
+from tallylog.registry.entries.tally import tally
+from tests.web.conftest import checkpoint_root, root_from_inclusion_proof
+
+
+def test_a_receipt_finds_its_entry_with_a_valid_proof(declare, sequence, log) -> None:
+    declare(alias="other")
+    sub = declare(alias="Lin", statement="我退出")
+    declare(alias="third")
+    sequence()
+    code = sub.receipt_code.replace("-", " ")  # typed with spaces
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").post("/receipt/", {"code": code})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    assert "Your declaration is in the log and counted." in html
+    assert "Lin" in html and "我退出" in html
+    proof = response.context["proof"]
+    size, root = checkpoint_root(log.checkpoint().decode())
+    assert proof.index == 1 and proof.checkpoint.size == size == 3
+    assert root_from_inclusion_proof(proof.index, size, proof.leaf, proof.proof) == root
+    for h in proof.proof_b64:
+        assert h in html
+
+
+def test_full_width_digits_are_accepted(declare, sequence) -> None:
+    sub = declare()
+    sequence()
+    wide = sub.receipt_code.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+    response = Client().post("/receipt/", {"code": wide})
+    assert response.status_code == 200 and response.context["found"].pk == sub.declaration.pk
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("12345", "A receipt code is 25 digits"),
+        ("abcde-12345-12345-12345-12345", "A receipt code is 25 digits"),
+        ("00000-00000-00000-00000-00000", "No declaration has this receipt code."),
+        ("", "This field is required."),
+    ],
+)
+def test_bad_or_unknown_codes_get_a_clear_error(code, message, declare) -> None:
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").post("/receipt/", {"code": code})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_a_pending_declaration_says_so(campaign, log, declare) -> None:
+    campaign.policy = "review"
+    campaign.save()
+    sub = declare()
+    html = Client(HTTP_ACCEPT_LANGUAGE="en").post("/receipt/", {"code": sub.receipt_code}).content.decode()
+    assert "waiting for a moderator" in html
+
+
+def test_private_check_is_explained(log, campaign) -> None:
+    html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/receipt/").content.decode()
+    assert f"tallylog check-receipt CODE --source MIRROR --key {log.verifier_key}" in html
+    assert "--day YYYY-MM-DD" in html
+
+
+def test_withdraw_asks_to_confirm_then_removes_the_content_not_the_entry(declare, sequence, campaign) -> None:
+    sub = declare(alias="Lin", statement="secret words", region="beijing")
+    sequence()
+    before = tally(campaign).total
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    step1 = client.post("/withdraw/", {"code": sub.receipt_code})
+    assert step1.status_code == 200
+    assert "secret words" in step1.content.decode() and 'name="confirm"' in step1.content.decode()
+    assert Declaration.objects.get().redacted_at is None
+    # Not ticking the box changes nothing.
+    unticked = client.post("/withdraw/", {"code": sub.receipt_code, "step": "confirm"})
+    assert unticked.status_code == 400 and "Tick the box to confirm." in unticked.content.decode()
+    assert Declaration.objects.get().redacted_at is None
+    done = client.post("/withdraw/", {"code": sub.receipt_code, "step": "confirm", "confirm": "on"})
+    assert done.status_code == 200 and "Done." in done.content.decode()
+    d = Declaration.objects.get()
+    assert d.is_redacted and d.alias == "" and d.statement == ""
+    assert tally(campaign).total == before
+    page = client.get(f"/declarations/{d.pk}/").content.decode()
+    assert "Withdrawn by request" in page and "secret words" not in page and "Lin" not in page
+    listing = client.get("/declarations/").content.decode()
+    assert "Withdrawn by request" in listing and "secret words" not in listing
+
+
+def test_withdraw_with_an_unknown_code(declare) -> None:
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").post(
+        "/withdraw/", {"code": "00000-00000-00000-00000-00000", "step": "confirm", "confirm": "on"}
+    )
+    assert response.status_code == 400
+    assert "No declaration has this receipt code." in response.content.decode()
