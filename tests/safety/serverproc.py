@@ -16,11 +16,11 @@ import socket
 import subprocess
 import sys
 import time
-from html.parser import HTMLParser
-from urllib.parse import urlencode, urlsplit
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 REPO = Path(__file__).resolve().parents[2]
 CAMPAIGN = "three-withdrawals"
