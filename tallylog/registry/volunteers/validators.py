@@ -5,7 +5,7 @@ free-text value is checked by ``looks_like_phone_number``, which errs on the sid
 refusing. It looks for seven or more digits in a run that may be broken by spaces, dots,
 dashes, slashes or brackets and may start with ``+``, after folding full-width digits
 (NFKC) and Chinese numerals (一二三…, 壹贰叁…, 〇/零) to ASCII digits — the ways a number
-gets typed or dictated.
+gets typed or dictated. Calendar dates written year first (2026-11-25) are not counted.
 """
 
 from __future__ import annotations
@@ -34,14 +34,16 @@ _CHINESE_DIGITS = str.maketrans(
         "九": "9", "玖": "9", "勾": "9",
     }
 )  # fmt: skip
-# A digit followed by up to two separators, repeated: "138 0013-8000", "(010) 1234.5678".
-_DIGIT_RUN = re.compile(r"\+?\(?\d(?:[\s.\-/()]{0,2}\d)+")
+# A digit followed by up to three separators, repeated: "138 0013-8000", "(010) 1234.5678".
+_DIGIT_RUN = re.compile(r"\+?\(?\d(?:[\s.\-/()]{0,3}\d)+")
+# Calendar dates (2026-11-25, 2026/11/25, 2026.11.25) are not phone numbers.
+_DATE = re.compile(r"(?<!\d)(?:19|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?!\d)")
 
 
 def looks_like_phone_number(text: str) -> bool:
     """True when ``text`` holds a run of ``MIN_PHONE_DIGITS`` or more digits, however
     written (see the module docstring)."""
-    folded = unicodedata.normalize("NFKC", text).translate(_CHINESE_DIGITS)
+    folded = _DATE.sub(" ", unicodedata.normalize("NFKC", text).translate(_CHINESE_DIGITS))
     for run in _DIGIT_RUN.finditer(folded):
         if sum(ch.isdigit() for ch in run.group()) >= MIN_PHONE_DIGITS:
             return True
