@@ -63,11 +63,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _run(args: argparse.Namespace, action: Any, *a: Any, **kw: Any) -> Any:
-    """Call ``action``, turning a ``ConsoleError`` into a ``CLIError``."""
+    """Call ``action`` with messages in English (as Django's own commands do), turning a
+    ``ConsoleError`` into a ``CLIError``."""
+    from django.utils import translation
+
     from tallylog.registry.volunteers.actions import ConsoleError
 
     try:
-        return action(*a, **kw)
+        with translation.override("en"):
+            return action(*a, **kw)
     except ConsoleError as exc:
         details = "; ".join(
             f"{field}: {' '.join(messages)}" if field != "__all__" else " ".join(messages)

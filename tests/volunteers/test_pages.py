@@ -1,0 +1,78 @@
+"""The console's pages: small, keyboard-first, no script, no inline style, in every
+language; and the models match their migrations."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.management import call_command
+
+from tallylog.registry.volunteers import actions
+
+from .conftest import Team, login
+
+PAGES = [
+    "/console/", "/console/calls/new/", "/console/calls/", "/console/recorded/", "/console/stats/",
+    "/console/centres/", "/console/staff/", "/console/review/", "/console/login/",
+]  # fmt: skip
+LANGUAGES = ["zh-hans", "zh-hant", "en"]
+
+
+def _intake_url(team: Team) -> str:
+    call = actions.record_call(team.volunteer, outcome="declared", language="mandarin", duration="5-15")
+    return f"/console/calls/{call.pk}/intake/"
+
+
+def test_the_intake_page_is_keyboard_first_and_small(team: Team) -> None:
+    client = login(team.volunteer)
+    response = client.get(_intake_url(team))
+    html = response.content.decode()
+    assert len(response.content) < 30 * 1024
+    # The alias has focus, and every field has an access key.
+    alias = re.search(r"<input[^>]*name=\"alias\"[^>]*>", html).group(0)
+    assert "autofocus" in alias and 'accesskey="a"' in alias
+    for key in ("w", "s", "r", "d"):
+        assert f'accesskey="{key}"' in html
+    # Tab order is the order of speech: no tabindex juggling.
+    assert "tabindex" not in html
+    order = [html.index(f'name="{name}"') for name in ("alias", "orgs", "statement", "region")]
+    assert order == sorted(order)
+    # The stylesheet is the only other request, on this host.
+    assert re.findall(r'(?:href|src)="([^"]+)"', html).count("/console/console.css") == 1
+
+
+def test_the_receipt_is_shown_large_once_with_a_fresh_form(team: Team) -> None:
+    client = login(team.volunteer)
+    url = _intake_url(team)
+    response = client.post(url, {"alias": "老王", "orgs": ["party"]})
+    html = response.content.decode()
+    assert len(response.content) < 30 * 1024
+    assert html.count('class="receipt-code"') == 1
+    assert 'value="老王"' not in html  # the form is empty for the next member of the family
+    assert re.search(r"<input[^>]*name=\"alias\"[^>]*autofocus", html)
+    assert response["Cache-Control"].startswith("max-age=0") and "no-store" in response["Cache-Control"]
+    css = client.get("/console/console.css").content.decode()
+    assert ".receipt-code{" in css and "2.6rem" in css
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_pages_have_no_script_and_no_inline_style(team: Team, language: str) -> None:
+    actions.record_call(team.volunteer, outcome="thanked", language="mandarin", duration="1-5")
+    client = login(team.operator)
+    coordinator = login(team.coordinator)
+    volunteer = login(team.volunteer)
+    for path in PAGES:
+        who = volunteer if path == "/console/calls/new/" else coordinator if path == "/console/staff/" else client
+        response = who.get(path, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200, path
+        html = response.content.decode()
+        assert f'<html lang="{language}">' in html, path
+        assert "<script" not in html and "style=" not in html and "<style" not in html, path
+        assert len(response.content) < 30 * 1024, path
+    page = volunteer.get(_intake_url(team), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert "<script" not in page and "style=" not in page
+
+
+def test_models_match_migrations(db: None) -> None:
+    call_command("makemigrations", "volunteers", "--check", "--dry-run", verbosity=0)
