@@ -21,7 +21,8 @@ api.add_router("/console/", console_router)
 def _json_errors(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
     for pattern in patterns:
         if isinstance(pattern, URLPattern):
-            pattern.callback = json_405(pattern.callback)
+            # django-ninja's own root view answers 404 in HTML.
+            pattern.callback = json_404 if pattern.name == "api-root" else json_405(pattern.callback)
     return patterns
 
 

@@ -24,7 +24,7 @@ def client() -> Client:
 
 
 @pytest.fixture
-def declare(campaign: Campaign, log: LogServices) -> Callable[..., Submission]:  # noqa: F811
+def declare(campaign: Campaign) -> Callable[..., Submission]:  # noqa: F811
     """``declare(alias=…, orgs=…)``: a declaration through the registry's one action."""
 
     def make(alias: str = "Lin", orgs: tuple[str, ...] = ("party",), **kw: str) -> Submission:

@@ -1,0 +1,3 @@
+"""Fixtures for the JSON API tests (shared with the page tests)."""
+
+from tests.web.conftest import campaign, declare, home, log, sequence  # noqa: F401
