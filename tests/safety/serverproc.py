@@ -30,9 +30,11 @@ def tallylog_command() -> list[str]:
     return [sys.executable, "-m", "tallylog.cli"]
 
 
-def server_env(home: Path, **extra: str) -> dict[str, str]:
+def server_env(home: Path | None, **extra: str) -> dict[str, str]:
+    """The environment of a tallylog subprocess: ours without Django's, pytest's or tallylog's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST", "TALLYLOG_"))}
-    env["TALLYLOG_HOME"] = str(home)
+    if home is not None:
+        env["TALLYLOG_HOME"] = str(home)
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env
