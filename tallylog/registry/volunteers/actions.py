@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -34,6 +34,9 @@ from tallylog.registry.volunteers.models import (
 )
 from tallylog.registry.volunteers.permissions import sync_roles
 from tallylog.registry.volunteers.validators import looks_like_phone_number
+
+if TYPE_CHECKING:
+    from tallylog.registry.declarations.actions import Submission
 
 PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -254,7 +257,7 @@ def record_declaration(
     statement: str = "",
     region: str = "",
     campaign: Campaign | None = None,
-) -> Any:
+) -> "Submission":
     """Record a caller's declaration during ``call`` through ``submit_declaration`` with
     channel ``phone``; returns its ``Submission`` (declaration and receipt code).
 
@@ -297,8 +300,3 @@ def record_declaration(
         Call.objects.filter(pk=call.pk).update(declarations=F("declarations") + 1, outcome=Outcome.DECLARED)
     call.refresh_from_db(fields=["declarations", "outcome"])
     return submission
-
-
-def group_of(role: str) -> Group:
-    """The Django group of ``role`` (created on demand)."""
-    return sync_roles()[role]
