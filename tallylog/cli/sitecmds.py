@@ -100,7 +100,17 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _ready_log(args: argparse.Namespace) -> Any:
     """Set up Django, run the tallylog checks, and return the log services."""
-    setup_django(args)
+    from tallylog.home import Home
+
+    home = Home.from_env(args.home)
+    if not home.secrets_path.exists() and not os.environ.get("TALLYLOG_SECRET_KEY"):
+        raise CLIError(f"tallylog.E001: no secrets in {home.path}: run `tallylog init`")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        setup_django(args)
+    except ImproperlyConfigured as exc:
+        raise CLIError(f"configuration: {exc}") from None
     from tallylog.checks import run_tallylog_checks
 
     errors = [m for m in run_tallylog_checks() if m.is_serious()]

@@ -30,7 +30,14 @@ from django.utils import timezone
 from tallylog import leaf
 from tallylog.composition import DAY_INDEX_PATH, LogServices
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.entries.models import LogDay, LogEntry, LogState, Milestone, TallyCount
+from tallylog.registry.entries.models import (
+    EMPTY_ROOT,
+    LogDay,
+    LogEntry,
+    LogState,
+    Milestone,
+    TallyCount,
+)
 
 log = logging.getLogger("tallylog.sequencer")
 
@@ -219,16 +226,28 @@ def _milestones(before: dict[int, int], tree_size: int, now: datetime.datetime) 
 
 
 def _publish(ls: LogServices, appender: Any, size: int) -> None:
-    """Step 5: sign and publish the checkpoint of ``size``; record it in the database."""
+    """Step 5: sign and publish the checkpoint of ``size``; record it in the database.
+
+    When the store already holds the checkpoint of ``size`` (a crash between publishing
+    and recording it), that one is recorded: a log never signs two heads of one size.
+    """
     if appender.size != size:
         raise AssertionError("_publish: appender is not at the committed size")
-    try:
-        note = appender.publish()
-    except Exception as exc:
-        raise SequencerError(f"couldn't publish the checkpoint: {exc}") from exc
+    existing = ls.checkpoint()
+    if existing is not None and checkpoint_size(existing.decode("utf-8", "replace")) == size:
+        note = existing
+    else:
+        try:
+            note = appender.publish()
+        except Exception as exc:
+            raise SequencerError(f"couldn't publish the checkpoint: {exc}") from exc
     text = note.decode("utf-8") if isinstance(note, bytes) else str(note)
     with transaction.atomic():
-        LogState.objects.filter(pk=1).update(checkpoint=text)
+        LogState.objects.update_or_create(
+            pk=1,
+            defaults={"checkpoint": text},
+            create_defaults={"size": 0, "root": EMPTY_ROOT, "checkpoint": text},
+        )
         Milestone.objects.filter(checkpoint="", tree_size__lte=size).update(checkpoint=text)
 
 
@@ -297,7 +316,12 @@ def recover(log_services: LogServices) -> None:
             appender = log_services.appender(state.size, state.root)
         except LogInconsistentError as exc:
             appender = _restage_from_database(log_services, state, exc)
-        if checkpoint_size(state.checkpoint) != state.size or log_services.checkpoint() is None:
+        published = log_services.checkpoint()
+        if (
+            published is None
+            or checkpoint_size(published.decode("utf-8", "replace")) != state.size
+            or checkpoint_size(state.checkpoint) != state.size
+        ):
             _publish(log_services, appender, state.size)
         write_day_index(log_services)
 

@@ -57,7 +57,7 @@ def _petition(slug: str) -> Campaign | None:
 def list_signatures(request: HttpRequest, slug: str, before: int | None = None, limit: int = 50) -> HttpResponse:
     campaign = _petition(slug)
     if campaign is None:
-        return _error(404, "not_found", _("No petition with this name."))
+        return _error(404, "unknown_campaign", _("No petition with this name."))
     if not 1 <= limit <= PAGE_MAX:
         return _error(400, "invalid", _("limit must be between 1 and %(max)d.") % {"max": PAGE_MAX})
     summary = petition_summary(campaign)
@@ -94,7 +94,7 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
 def sign(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _petition(slug)
     if campaign is None:
-        return _error(404, "not_found", _("No petition with this name."))
+        return _error(404, "unknown_campaign", _("No petition with this name."))
     if request.content_type != "application/json":
         return _error(415, "unsupported_media_type", _("Send the signature as application/json."))
     try:

@@ -1,0 +1,174 @@
+"""The site commands as an operator runs them: subprocesses of ``python -m tallylog.cli``
+on a temporary home."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "tallylog.cli"]
+
+
+def env() -> dict[str, str]:
+    """The production settings, nothing inherited from the test run."""
+    e = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "TALLYLOG_HOME")}
+    e["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return e
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*CLI, *args], env=env(), capture_output=True, text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"tallylog {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def query(home: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(home / "db.sqlite3") as db:
+        return db.execute(sql).fetchall()
+
+
+def wait_for(predicate, what: str, limit: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll until ``predicate()`` is true (a bounded wait, not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_init_is_idempotent(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = run("init", "--home", str(home), "--origin", "example.org/init-test")
+    vkey = first.stdout.strip().splitlines()[-1].removeprefix("verifier key: ")
+    assert vkey.startswith("example.org/init-test+")
+    secrets = (home / "secrets.json").read_bytes()
+    key = (home / "signing.key").read_bytes()
+    assert oct((home / "signing.key").stat().st_mode & 0o777) == "0o600"
+    second = run("init", "--home", str(home))
+    assert second.stdout.strip().splitlines()[-1] == f"verifier key: {vkey}"
+    assert "kept" in second.stdout
+    assert (home / "secrets.json").read_bytes() == secrets and (home / "signing.key").read_bytes() == key
+    assert query(home, "select slug, policy from campaigns_campaign") == [("three-withdrawals", "auto")]
+    assert sorted(query(home, "select code from campaigns_organisation")) == [("league",), ("party",), ("pioneers",)]
+    other = run("init", "--home", str(home), "--origin", "example.org/another", check=False)
+    assert other.returncode != 0 and "origin never changes" in other.stderr
+
+
+def test_commands_refuse_an_uninitialised_home(tmp_path: Path) -> None:
+    for command in ("sequence", "serve", "demo"):
+        result = run(command, "--home", str(tmp_path / "nothing"), check=False)
+        assert result.returncode != 0
+        assert "tallylog.E001" in result.stderr and "tallylog init" in result.stderr
+        assert "Traceback" not in result.stderr
+    # Secrets but no signing key.
+    from tallylog.home import Home
+
+    Home.from_env(tmp_path / "half").ensure()
+    result = run("sequence", "--once", "--home", str(tmp_path / "half"), check=False)
+    assert result.returncode != 0
+    assert "tallylog.E002" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_then_sequence_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run("init", "--home", str(home))
+    result = run("demo", "--home", str(home), "--count", "300", "--days", "5", "--seed", "7")
+    assert "added 300 declarations" in result.stdout
+    assert query(home, "select size from entries_logstate") == [(300,)]
+    days = query(home, "select day, start, end from entries_logday order by day")
+    assert len(days) == 5 and days[0][1] == 0 and days[-1][2] == 300
+    assert all(a[2] == b[1] for a, b in zip(days, days[1:]))
+    assert query(home, "select count from entries_tallycount where dimension = 'total'") == [(300,)]
+    aliases = [a for (a,) in query(home, "select alias from declarations_declaration limit 50")]
+    assert all(aliases) and any(ord(c) > 0x4E00 for a in aliases for c in a)
+    again = run("sequence", "--once", "--home", str(home))
+    assert "sequenced 0 entries; log size 300" in again.stdout
+    checkpoint = (home / "log" / "checkpoint").read_text().splitlines()
+    assert checkpoint[1] == "300"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except OSError:
+        return 0
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if text.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow
+def test_serve_serves_and_sequences(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run("init", "--home", str(home))
+    port = free_port()
+    server = subprocess.Popen(
+        [*CLI, "serve", "--home", str(home), "--port", str(port), "--workers", "2", "--access-log"],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get(f"{base}/admin/login/") == 200 or server.poll() is not None, "the server")
+        assert server.poll() is None
+        assert get(f"{base}/api/v1/openapi.json") == 200
+        assert get(f"{base}/") == 200
+        # An entry created through the ORM, in another process, is sequenced by the server's sequencer.
+        script = (
+            "import django; django.setup()\n"
+            "from tallylog.registry.campaigns.models import Campaign\n"
+            "from tallylog.registry.declarations.actions import submit_declaration\n"
+            "submit_declaration(Campaign.objects.get(slug='three-withdrawals'), alias='服务器测试', orgs=['party'])\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**env(), "TALLYLOG_HOME": str(home), "DJANGO_SETTINGS_MODULE": "tallylog.settings"},
+            check=True,
+            timeout=60,
+        )
+        checkpoint = home / "log" / "checkpoint"
+        wait_for(
+            lambda: checkpoint.exists() and checkpoint.read_text().splitlines()[1] == "1",
+            "the entry to be sequenced",
+        )
+        assert query(home, "select log_index from entries_logentry") == [(0,)]
+        assert len(processes_mentioning(f"{home}")) >= 2  # the master and its sequencer (and workers)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=60)
+    assert server.returncode == 0, output
+    assert "GET /admin/login/" in output
+    for line in output.splitlines():
+        if "GET /" in line:
+            assert "127.0.0.1" not in line, line
+    wait_for(lambda: not processes_mentioning(str(home)), "every server process to exit", limit=30)
