@@ -236,3 +236,18 @@ def test_rejecting_needs_a_reason(world: World) -> None:
     world.held.refresh_from_db()
     assert world.held.status == Declaration.Status.REJECTED and world.held.entry_id is None
     assert AssistedDeclaration.objects.filter(declaration=world.held).exists()
+
+
+def test_the_review_queue_holds_every_pending_declaration(world: World) -> None:
+    """Web declarations waiting under a ``review`` campaign are moderated there too."""
+    from tallylog.registry.campaigns.models import Campaign
+    from tallylog.registry.declarations.actions import submit_declaration
+
+    campaign = Campaign.objects.get()
+    campaign.policy = Campaign.Policy.REVIEW
+    campaign.save()
+    web = submit_declaration(campaign, alias="web-alias", orgs=["league"]).declaration
+    page = login(world.team.moderator).get("/console/review/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "web-alias" in page and "colleague-alias" in page
+    assert page.index("colleague-alias") < page.index("web-alias")  # oldest first
+    assert web.status == Declaration.Status.PENDING

@@ -195,10 +195,6 @@ class Call(models.Model):
 
 
 class AssistedDeclarationQuerySet(models.QuerySet["AssistedDeclaration"]):
-    def held(self) -> "AssistedDeclarationQuerySet":
-        """Recorded declarations waiting for a moderator, oldest first."""
-        return self.filter(declaration__status=Declaration.Status.PENDING).order_by("id")
-
     def visible_to(self, staff: Staff) -> "AssistedDeclarationQuerySet":
         """Same rule as ``CallQuerySet.visible_to``: a volunteer sees only their own."""
         if staff.user.has_perm("volunteers.view_all_calls"):

@@ -38,8 +38,9 @@ from tallylog.registry.volunteers.forms import (
     ThrottledLoginForm,
     add_console_errors,
 )
-from tallylog.registry.volunteers.permissions import MODERATE
+from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
+from tallylog.registry.volunteers.permissions import MODERATE
 
 IDLE_SECONDS = 30 * 60
 MAX_SESSION_SECONDS = 12 * 3600
@@ -341,19 +342,20 @@ def staff_review(request: HttpRequest, staff_id: int) -> HttpResponse:
 
 @console_view(MODERATE)
 def review(request: HttpRequest) -> HttpResponse:
-    """Declarations recorded by volunteers whose coordinator requires review, waiting for
-    a moderator: publish or reject (with a reason), through the registry's actions. The
-    moderator sees the declaration, not who recorded it."""
+    """The moderation queue: every declaration waiting for a moderator (held for review
+    because of a campaign's policy, a coordinator's rule or the flood detector), oldest
+    first; publish or reject it with a reason, through the registry's actions. The
+    moderator sees the declaration and its channel, never who recorded it."""
     from tallylog.registry.declarations.actions import DeclarationInvalid, InvalidTransition, publish, reject
 
     problem = ""
     if request.method == "POST":
-        held = get_object_or_404(AssistedDeclaration.objects.held(), declaration_id=request.POST.get("declaration"))
+        pending = get_object_or_404(Declaration.objects.pending(), pk=request.POST.get("declaration") or 0)
         try:
             if request.POST.get("decision") == "publish":
-                publish(held.declaration, moderator=request.user)
+                publish(pending, moderator=request.user)
             elif request.POST.get("decision") == "reject":
-                reject(held.declaration, request.POST.get("reason", ""), moderator=request.user)
+                reject(pending, request.POST.get("reason", ""), moderator=request.user)
             else:
                 problem = _("Choose to publish or to reject.")
         except DeclarationInvalid as exc:
@@ -362,6 +364,6 @@ def review(request: HttpRequest) -> HttpResponse:
             problem = str(exc)
         if not problem:
             return redirect("console:review")
-    waiting = AssistedDeclaration.objects.held().select_related("declaration")[:PAGE_SIZE]
+    waiting = Declaration.objects.pending()[:PAGE_SIZE]
     status = 422 if problem else 200
     return render(request, "volunteers/review.html", {"waiting": waiting, "problem": problem}, status=status)
