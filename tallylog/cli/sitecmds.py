@@ -128,12 +128,20 @@ def _ready_log(args: argparse.Namespace) -> Any:
     return get_log()
 
 
-def _recover_or_fail(log_services: Any) -> None:
+def _recover_or_fail(log_services: Any, *, wait: bool = True) -> None:
+    from tallylog.registry.entries.locks import SequencerBusy
     from tallylog.registry.entries.sequencer import recover
     from tallylog.tlog import LogInconsistentError
 
     try:
-        recover(log_services)
+        recover(log_services, wait=wait)
+    except SequencerBusy:
+        if wait:
+            raise
+        print(
+            "tallylog: another sequencer is active; this server's sequencer stands by",
+            file=sys.stderr,
+        )
     except LogInconsistentError as exc:
         raise CLIError(f"the stored log disagrees with the database; refusing to run: {exc}") from None
 
@@ -223,7 +231,9 @@ class _SequencerSupervisor:
                     self.home,
                     "--parent-pid",
                     str(os.getpid()),
-                ]
+                ],
+                # Its own session: a terminal's Ctrl-C reaches the master, which stops it.
+                start_new_session=True,
             )
             status = self.process.wait()
             if self.stopping.is_set():
@@ -253,7 +263,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CLIError("--workers must be at least 1")
     log_services = _ready_log(args)
     if not args.no_sequencer:
-        _recover_or_fail(log_services)
+        _recover_or_fail(log_services, wait=False)
     from django.db import connections
 
     connections.close_all()  # never share a connection with the forked workers

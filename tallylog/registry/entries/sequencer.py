@@ -295,7 +295,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(dfd)
 
 
-def recover(log_services: LogServices) -> None:
+def recover(log_services: LogServices, *, wait: bool = True) -> None:
     """Startup recovery: check the stored log against the committed state and finish an
     interrupted pass, or refuse.
 
@@ -306,10 +306,12 @@ def recover(log_services: LogServices) -> None:
       steps 3–5 are redone from the leaves in the database, on top of the published
       checkpoint, and the result must reproduce the committed root.
     - Anything else that disagrees: ``LogInconsistentError``, and nothing is changed.
+
+    Takes the writer lock (``wait=False``: ``SequencerBusy`` if another process has it).
     """
     from tallylog.tlog import LogInconsistentError
 
-    with log_services.writer_lock():
+    with log_services.writer_lock(wait=wait):
         log_services.forget_appender()
         state = LogState.current()
         try:
