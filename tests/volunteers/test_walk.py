@@ -129,3 +129,12 @@ def test_phone_declarations_reach_the_log_without_the_volunteer(campaign: Campai
     for path in _log_files(log_home):
         assert b"volunteer-wei" not in path.read_bytes()
 
+    # Nor do the public API's answers about them.
+    public = Client()
+    answers = [public.get(f"/api/v1/receipts/{code}") for code in receipts]
+    answers += [public.get(f"/api/v1/declarations/{d.pk}") for d in Declaration.objects.all()]
+    answers += [public.get("/api/v1/campaigns/three-withdrawals/tally")]
+    for answer in answers:
+        assert answer.status_code == 200, answer.content[:300]
+        for secret in (b"volunteer-wei", b"los-angeles", b"Los Angeles"):
+            assert secret not in answer.content
