@@ -407,3 +407,35 @@ def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> N
     with log.writer_lock(wait=False):
         with log.writer_lock(wait=False):  # re-entrant within the process
             pass
+
+
+def test_read_queries_are_constant(campaign: Campaign, log: LogServices, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    from tallylog.registry.declarations.models import Declaration
+
+    def measure() -> None:
+        with django_assert_num_queries(2):
+            tally(campaign)
+        with django_assert_num_queries(3):
+            sequencing_lag()
+        with django_assert_num_queries(1):
+            list(Declaration.objects.newest_first()[:20])
+
+    measure()
+    declare(campaign, 50)
+    sequence_pending(log, batch_size=7)
+    sequence_pending(log, batch_size=100)
+    measure()
+
+
+def test_declaration_queries(campaign: Campaign, log: LogServices) -> None:
+    from tallylog.registry.declarations.models import Declaration
+
+    declare(campaign, 6)  # odd ones party+league, even ones pioneers
+    sequence_pending(log, batch_size=4, day=datetime.date(2026, 2, 1))
+    sequence_pending(log, batch_size=4, day=datetime.date(2026, 2, 2))
+    newest = list(Declaration.objects.newest_first())
+    assert [d.log_index for d in newest] == [5, 4, 3, 2, 1, 0]
+    assert Declaration.objects.visible().with_org("pioneers").count() == 3
+    assert Declaration.objects.visible().with_org("party").count() == 3
+    assert Declaration.objects.visible().with_org("part").count() == 0
+    assert Declaration.objects.on_day(datetime.date(2026, 2, 2)).count() == 2
