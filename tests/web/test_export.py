@@ -1,0 +1,82 @@
+"""``tallylog export-static``: a static mirror whose links all resolve and whose log verifies."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tallylog.cli import main
+from tallylog.registry.declarations.actions import redact
+from tests.web.conftest import LANGS
+
+LINK = re.compile(r'(?:href|src|action)="([^"]*)"')
+
+
+@pytest.fixture
+def site(tmp_path: Path, log, declare, sequence, monkeypatch) -> Path:
+    monkeypatch.setattr("tallylog.web.views.PAGE_SIZE", 2)
+    subs = [declare(alias=f"别名{i}", statement=f"声明 {i}") for i in range(5)]
+    sequence()
+    redact(subs[1].declaration)
+    out = tmp_path / "site"
+    assert main(["export-static", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_the_tree_has_every_page_in_every_language(site: Path, declare) -> None:
+    assert (site / "index.html").is_file() and (site / "static/tallylog/site.css").is_file()
+    assert (site / "log/checkpoint").is_file() and (site / "log/day-index.json").is_file()
+    for lang in LANGS:
+        for page in ("index.html", "transparency/index.html", "declarations/index.html"):
+            assert (site / lang / page).is_file(), (lang, page)
+        declarations = sorted(p.parent.name for p in (site / lang / "declarations").glob("[0-9]*/index.html"))
+        assert len(declarations) == 5
+        # 5 declarations, 2 a page: the first page and two older ones.
+        assert len(list((site / lang / "declarations/before").glob("*/index.html"))) == 2
+    assert "别名0" in (site / "zh-hant/declarations/index.html").read_text() or "别名4" in (site / "zh-hant/declarations/index.html").read_text()
+    assert '<html lang="zh-Hant">' in (site / "zh-hant/index.html").read_text()
+
+
+def test_every_link_is_relative_and_resolves(site: Path) -> None:
+    pages = list(site.rglob("*.html"))
+    assert len(pages) > 20
+    for page in pages:
+        text = page.read_text()
+        assert "<form" not in text or page.name == "index.html" and 'method="get"' not in text
+        for link in LINK.findall(text):
+            assert not link.startswith("/"), (page, link)
+            if link.startswith(("?", "#")):
+                continue
+            target = (page.parent / link.replace("&amp;", "&")).resolve()
+            assert target.is_file(), (page, link)
+
+
+def test_the_declare_and_receipt_pages_are_left_out(site: Path) -> None:
+    home = (site / "en/index.html").read_text()
+    assert "Make your declaration" not in home and "Check my receipt" not in home
+    assert "static copy" in home
+
+
+def test_a_redacted_declaration_is_withdrawn_in_the_mirror(site: Path) -> None:
+    texts = [p.read_text() for p in (site / "en/declarations").glob("[0-9]*/index.html")]
+    assert sum("Withdrawn by request" in t for t in texts) == 1
+    assert not any("声明 1" in t for t in texts)
+
+
+def test_the_mirror_log_verifies(site: Path, log) -> None:
+    assert main(["verify", str(site / "log"), "--key", log.verifier_key]) == 0
+
+
+def test_proofs_in_the_pages_are_against_the_mirrored_checkpoint(site: Path) -> None:
+    checkpoint = (site / "log/checkpoint").read_text()
+    page = next((site / "en/declarations").glob("[0-9]*/index.html")).read_text()
+    assert checkpoint.split("\n")[2] in page
+
+
+def test_refuses_a_non_empty_directory(tmp_path: Path, log, capsys) -> None:
+    (tmp_path / "x").write_text("keep me")
+    assert main(["export-static", str(tmp_path)]) == 1
+    assert "is not an empty directory" in capsys.readouterr().err
+    assert (tmp_path / "x").read_text() == "keep me"
