@@ -172,3 +172,21 @@ def test_serve_serves_and_sequences(tmp_path: Path) -> None:
         if "GET /" in line:
             assert "127.0.0.1" not in line, line
     wait_for(lambda: not processes_mentioning(str(home)), "every server process to exit", limit=30)
+
+
+def test_every_site_command_and_option_is_documented() -> None:
+    import argparse
+
+    from tallylog.cli import build_parser
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("init", "serve", "sequence", "demo"):
+        assert f"tallylog {name}" in doc, name
+        for action in sub.choices[name]._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and action.help != argparse.SUPPRESS and option != "--help":
+                    assert option in doc, f"{name} {option}"
+    for setting in ("TALLYLOG_SEQUENCER_BATCH", "TALLYLOG_SEQUENCER_INTERVAL", "TALLYLOG_ORIGIN", "TALLYLOG_HOME"):
+        assert setting in doc, setting
