@@ -224,3 +224,9 @@ def test_openapi_schema(client) -> None:
     post = schema["paths"]["/api/v1/campaigns/{slug}/declarations"]["post"]
     assert {"201", "400", "404", "415", "422"} <= set(post["responses"])
     assert client.get(API + "/docs").status_code == 404  # no page loading scripts from elsewhere
+
+
+def test_api_posts_need_no_csrf_token(campaign) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = post_json(client, DECLARE, {"alias": "x", "orgs": ["party"]})
+    assert response.status_code == 201

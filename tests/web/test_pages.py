@@ -109,3 +109,18 @@ def test_transparency_page(log, declare, sequence) -> None:
 
 def test_pages_404_without_a_campaign(db) -> None:
     assert Client().get("/").status_code == 404
+
+
+def test_not_found_page_is_translated(campaign) -> None:
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").get("/no/such/page/")
+    assert response.status_code == 404
+    assert "There is no page at this address." in response.content.decode()
+
+
+def test_the_declare_form_needs_its_csrf_token(campaign) -> None:
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert client.post("/declare/", {"alias": "A", "orgs": ["party"]}).status_code == 403
+    html = client.get("/declare/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    response = client.post("/declare/", {"alias": "A", "orgs": ["party"], "csrfmiddlewaretoken": token})
+    assert response.status_code == 200 and '<p class="receipt">' in response.content.decode()
