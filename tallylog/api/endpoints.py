@@ -1,8 +1,8 @@
 """The JSON API, version 1 (django-ninja), mounted at ``/api/v1/``.
 
-Endpoints call the same registry functions as the pages (``submit_declaration``, ``find_by_receipt``, ``tally``); every error is a
-JSON body ``{"error": {"code", "message", "fields"?}}`` with a 4xx status
-(``tallylog.api.errors``). The OpenAPI schema is at ``/api/v1/openapi.json``; there is
+Endpoints call the same registry functions as the pages (``submit_declaration``,
+``find_by_receipt``, ``tally``); every error is a JSON body
+``{"error": {"code", "message", "fields"?}}`` with a 4xx status (``tallylog.api.errors``). The OpenAPI schema is at ``/api/v1/openapi.json``; there is
 no interactive documentation page, which would load scripts from another host.
 """
 

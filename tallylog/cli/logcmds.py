@@ -848,16 +848,20 @@ def day_range(source: Source, day: str) -> tuple[int, int]:
 
 
 class PrefetchedSource(Source):
-    """A source read once, up front, for a range of entries: every tile that any entry's
-    inclusion proof in the range could need, so what is fetched does not depend on which
-    entry is being checked. Reads beyond it still work (and are counted in ``extra``)."""
+    """A source that reads the same files whichever entry of ``[start, end)`` is being
+    checked: up front, every hash tile above level 0 that an inclusion proof for any entry
+    in the range could need (the range's tiles and their neighbours at each level); level-0
+    tiles as the scan reaches them, each one (uniformly) once. ``pin`` keeps a tile that
+    was read, so that the proof of the entry found reads nothing more from the server."""
+
+    RECENT = 16
 
     def __init__(self, source: Source, size: int, start: int, end: int) -> None:
         self.__dict__.update(source.__getstate__())
         self.inner = source
         self.cache: dict[str, bytes] = {}
-        self.extra: list[str] = []
-        level, width = 0, size  # width: hashes stored at this level
+        self.recent: dict[str, bytes] = {}
+        level, width = 1, size >> TILE_HEIGHT  # width: hashes stored at this level
         while width:
             lo = max(0, (start >> (TILE_HEIGHT * (level + 1))) - 1)
             hi = ((max(end, 1) - 1) >> (TILE_HEIGHT * (level + 1))) + 1
@@ -868,10 +872,18 @@ class PrefetchedSource(Source):
             level, width = level + 1, width >> TILE_HEIGHT
 
     def read(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes:
-        if path in self.cache:
-            return self.cache[path]
-        self.extra.append(path)
-        return self.inner.read(path, limit)
+        data = self.cache.get(path) or self.recent.get(path)
+        if data is None:
+            data = self.inner.read(path, limit)
+            if len(data) <= TILE_WIDTH * 32:  # a hash tile, not a bundle
+                if len(self.recent) >= self.RECENT:
+                    self.recent.pop(next(iter(self.recent)))
+                self.recent[path] = data
+        return data
+
+    def pin(self, path: str) -> None:
+        """Keep the tile at ``path``, read earlier, for later reads."""
+        self.cache[path] = self.read(path)
 
 
 def find_receipt(
@@ -909,6 +921,7 @@ def find_receipt(
                     try:
                         if parse_leaf(data)["tag"] == tag:
                             found = (index, data)
+                            local.pin(tile_path(0, b, width))
                     except LeafError:
                         pass
             bar(len(entries))

@@ -43,12 +43,14 @@ def private(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _claim_token(token: str) -> bool:
-    """True the first time a form token is used; False when this form was already sent."""
+def _claim_token(token: str) -> str | None:
+    """Claim a form's one-time token: its cache key the first time (to release with
+    ``cache.delete`` if the declaration is not saved after all), None when this form was
+    already sent. A form without a token (a script) is not checked: ``""``."""
     if not token:
-        return True
+        return ""
     key = _TOKEN_CACHE_PREFIX + hashlib.sha256(token.encode()).hexdigest()
-    return bool(cache.add(key, 1, timeout=FORM_TOKEN_SECONDS))
+    return key if cache.add(key, 1, timeout=FORM_TOKEN_SECONDS) else None
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -64,7 +66,8 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     form = DeclarationForm(campaign, organisations, request.POST)
     if not form.is_valid():
         return _declare_page(request, form, context)
-    if not _claim_token(request.POST.get("token", "")):
+    token_key = _claim_token(request.POST.get("token", ""))
+    if token_key is None:
         return private(render(request, "web/declare_sent.html", context))
     data = form.cleaned_data
     try:
@@ -77,8 +80,14 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             region=data["region"],
         )
     except DeclarationInvalid as exc:
+        if token_key:
+            cache.delete(token_key)
         add_registry_errors(form, exc.errors)
         return _declare_page(request, form, context)
+    except BaseException:
+        if token_key:
+            cache.delete(token_key)  # nothing was saved: the same form may be sent again
+        raise
     context.update(
         {
             "receipt_code": submission.receipt_code,

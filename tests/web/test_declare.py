@@ -107,3 +107,26 @@ def test_review_campaign_says_it_waits_for_a_moderator(campaign) -> None:
     assert CODE.search(response.content.decode())
     assert "after a moderator reviews it" in response.content.decode()
     assert Declaration.objects.get().status == "pending"
+
+
+def test_a_failed_save_lets_the_same_form_be_sent_again(campaign, monkeypatch) -> None:
+    """Failure injection: the registry fails once (nothing saved); the token is released."""
+    from tallylog.web import flows
+
+    real = flows.submit_declaration
+    calls = []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(flows, "submit_declaration", failing_once)
+    client = Client(HTTP_ACCEPT_LANGUAGE="en", raise_request_exception=False)
+    token = form_token(client)
+    assert client.post("/declare/", {"alias": "A", "orgs": ["party"], "token": token}).status_code == 500
+    assert Declaration.objects.count() == 0
+    again = client.post("/declare/", {"alias": "A", "orgs": ["party"], "token": token})
+    assert CODE.search(again.content.decode())
+    assert Declaration.objects.count() == 1
