@@ -439,3 +439,32 @@ def test_declaration_queries(campaign: Campaign, log: LogServices) -> None:
     assert Declaration.objects.visible().with_org("party").count() == 3
     assert Declaration.objects.visible().with_org("part").count() == 0
     assert Declaration.objects.on_day(datetime.date(2026, 2, 2)).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sequencer_thread_runs_passes_until_stopped(home: Home) -> None:
+    import time
+
+    from tallylog.composition import get_log
+    from tallylog.registry.campaigns.defaults import ensure_default_campaign
+    from tallylog.registry.entries.sequencer import SequencerThread
+
+    campaign = ensure_default_campaign()[0]
+    log = get_log()
+    thread = SequencerThread(log, batch_size=2, interval=0.05)
+    thread.start()
+    try:
+        assert thread.ready.wait(30) and thread.error is None
+        declare(campaign, 5)
+        deadline = time.monotonic() + 60
+        while LogState.current().size < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert LogState.current().size == 5
+        # While it runs, this process holds the writer lock; another would stand by.
+        assert log.writer_lock().lock.held
+    finally:
+        thread.stop()
+        thread.join(30)
+    assert not thread.is_alive() and thread.error is None
+    assert thread.sequenced == 5
+    check_log(log)
