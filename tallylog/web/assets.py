@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 STYLESHEET = Path(__file__).resolve().parent / "static" / "tallylog" / "site.css"
-STYLESHEET_PATH = "static/tallylog/site.css"
+STYLESHEET_PATH = "assets/site.css"
 
 
 @cache

@@ -3,7 +3,7 @@
 The tree it writes can be put on any static host (or opened from disk)::
 
     DIR/index.html                 chooses a language (zh-hans by default)
-    DIR/static/tallylog/site.css   the stylesheet
+    DIR/assets/site.css   the stylesheet
     DIR/log/checkpoint             the log, as C2SP tlog-tiles lays it out
     DIR/log/tile/…  DIR/log/day-index.json
     DIR/<lang>/index.html          home (the tally), for lang in zh-hans, zh-hant, en

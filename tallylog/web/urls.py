@@ -21,6 +21,6 @@ urlpatterns = [
     path("c/<slug:slug>/declare/", flows.declare, name="campaign_declare"),
     path("c/<slug:slug>/declarations/", views.declarations, name="campaign_declarations"),
     path("lang/<str:code>/", views.set_language, name="set_language"),
-    path("static/tallylog/site.css", views.stylesheet, name="stylesheet"),
+    path("assets/site.css", views.stylesheet, name="stylesheet"),
     re_path(r"^log/(?P<path>[A-Za-z0-9._/-]{1,200})$", logfiles.log_file, name="log_file"),
 ]

@@ -26,7 +26,7 @@ def site(tmp_path: Path, log, declare, sequence, monkeypatch) -> Path:
 
 
 def test_the_tree_has_every_page_in_every_language(site: Path, declare) -> None:
-    assert (site / "index.html").is_file() and (site / "static/tallylog/site.css").is_file()
+    assert (site / "index.html").is_file() and (site / "assets/site.css").is_file()
     assert (site / "log/checkpoint").is_file() and (site / "log/day-index.json").is_file()
     for lang in LANGS:
         for page in ("index.html", "transparency/index.html", "declarations/index.html"):

@@ -91,7 +91,7 @@ def test_stylesheet_is_versioned_and_immutable(campaign) -> None:
     assert response.status_code == 200
     assert response["Content-Type"] == "text/css; charset=utf-8"
     assert "immutable" in response["Cache-Control"]
-    assert "immutable" not in Client().get("/static/tallylog/site.css?v=old").get("Cache-Control", "")
+    assert "immutable" not in Client().get("/assets/site.css?v=old").get("Cache-Control", "")
 
 
 def test_transparency_page(log, declare, sequence) -> None:
