@@ -35,8 +35,10 @@ from django.utils import timezone
 
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import entry_body, new_declaration
-from tallylog.registry.declarations.models import Declaration
+from tallylog import leaf
+from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.models import LogEntry
+from tallylog.registry.imports.bulk import TableWriter, reserve_ids
 from tallylog.registry.imports.formats import Row, read_rows, summarise
 from tallylog.registry.imports.models import ImportRun
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
@@ -143,6 +145,25 @@ def _validate_batch(
     return good, bad
 
 
+class _Staged:
+    """The public fields of a declaration about to be written: what the registry's
+    ``entry_body`` and ``Declaration.public_content`` read, without building a model
+    instance per row."""
+
+    __slots__ = ("alias", "statement", "region", "declared_on", "orgs", "channel", "salt", "tag")
+    public_content = Declaration.public_content
+
+    def __init__(self, fields: dict[str, Any], salt: bytes, tag: str) -> None:
+        self.alias = fields["alias"]
+        self.statement = fields["statement"]
+        self.region = fields["region"]
+        self.declared_on = fields["declared_on"]
+        self.orgs = fields["orgs"]
+        self.channel = fields["channel"] or Channel.IMPORT
+        self.salt = salt
+        self.tag = tag
+
+
 def _commit_batch(
     run: ImportRun,
     campaign: Campaign,
@@ -153,23 +174,33 @@ def _commit_batch(
 ) -> None:
     """Save one batch and the run's new resume point in one transaction."""
     now = timezone.now()
-    entries: list[LogEntry] = []
-    declarations: list[Declaration] = []
+    entries: list[dict[str, Any]] = []
+    declarations: list[dict[str, Any]] = []
     codes: list[tuple[int, str]] = []
     for line, fields in good:
-        declaration, code = new_declaration(campaign, fields)
         if receipts.enabled:
+            made, code = new_declaration(campaign, fields)
             codes.append((line, code))
+            salt, digest, tag = bytes(made.salt), bytes(made.receipt_hash), made.tag
         else:  # a tag no receipt code hashes to, a keyed hash no code matches
-            declaration.receipt_hash = secrets.token_bytes(32)
-            declaration.tag = secrets.token_hex(32)
-        declaration.status = Declaration.Status.PUBLISHED
-        declaration.published_at = now
-        body = {"campaign": campaign.slug, **entry_body(declaration)}  # as enqueue_entry stores it
+            salt, digest, tag = leaf.new_salt(), secrets.token_bytes(32), secrets.token_hex(32)
+        staged = _Staged(fields, salt, tag)
+        body = {"campaign": campaign.slug, **entry_body(staged)}  # as enqueue_entry stores it
         entries.append(
-            LogEntry(campaign=campaign, kind=body["kind"], channel=body["channel"], body=body)
+            {"campaign_id": campaign.pk, "kind": body["kind"], "channel": staged.channel, "body": body}
         )
-        declarations.append(declaration)
+        declarations.append(
+            {
+                **fields,
+                "campaign_id": campaign.pk,
+                "channel": staged.channel,
+                "salt": salt,
+                "receipt_hash": digest,
+                "tag": tag,
+                "status": Declaration.Status.PUBLISHED,
+                "published_at": now,
+            }
+        )
     receipts.write(codes)
     with transaction.atomic():
         locked = ImportRun.objects.select_for_update().get(pk=run.pk)
@@ -178,10 +209,12 @@ def _commit_batch(
                 f"another import of {run.file_name} into {campaign.slug} is running "
                 f"(it committed up to line {locked.lines_done})"
             )
-        LogEntry.objects.bulk_create(entries)
+        for entry, entry_id in zip(entries, reserve_ids(LogEntry, len(entries))):
+            entry["id"] = entry_id
         for declaration, entry in zip(declarations, entries):
-            declaration.entry = entry
-        Declaration.objects.bulk_create(declarations)
+            declaration["entry_id"] = entry["id"]
+        _writers().entries.write(entries)
+        _writers().declarations.write(declarations)
         ImportRun.objects.filter(pk=run.pk).update(
             lines_done=last_line,
             imported=F("imported") + len(good),
@@ -189,6 +222,27 @@ def _commit_batch(
             updated_at=now,
         )
     run.lines_done = last_line
+
+
+@dataclass(frozen=True)
+class _Writers:
+    entries: TableWriter
+    declarations: TableWriter
+
+
+def _writers() -> _Writers:
+    """The table writers of the current database connection (built once per vendor)."""
+    from django.db import connection
+
+    key = connection.vendor
+    if key not in _WRITERS:
+        _WRITERS[key] = _Writers(
+            TableWriter(LogEntry, with_pk=True), TableWriter(Declaration, with_pk=False)
+        )
+    return _WRITERS[key]
+
+
+_WRITERS: dict[str, _Writers] = {}
 
 
 class _Report:
