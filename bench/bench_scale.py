@@ -69,17 +69,18 @@ def child(args: argparse.Namespace) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from tallylog.composition import ensure_signing_key, get_log
+    from tallylog.home import Home
     from tallylog.registry.campaigns.defaults import ensure_default_campaign
-    from tallylog.registry.entries.sequencer import sequence_pending
     from tallylog.registry.imports.importer import import_file
 
     call_command("migrate", verbosity=0)
     campaign, _ = ensure_default_campaign()
-    from tallylog.home import Home
-
     home = Home.from_env()
-    ensure_signing_key(home, "bench.example/scale")
+    if not args.import_only:
+        from tallylog.composition import ensure_signing_key, get_log
+        from tallylog.registry.entries.sequencer import sequence_pending
+
+        ensure_signing_key(home, "bench.example/scale")
     path = Path(args.child)
     t0 = time.perf_counter()
     result = import_file(
@@ -87,9 +88,10 @@ def child(args: argparse.Namespace) -> int:
     )
     t1 = time.perf_counter()
     sequenced = 0
-    log = get_log()
-    while n := sequence_pending(log, batch_size=args.sequence_batch):
-        sequenced += n
+    if not args.import_only:
+        log = get_log()
+        while n := sequence_pending(log, batch_size=args.sequence_batch):
+            sequenced += n
     t2 = time.perf_counter()
     if connection.vendor == "postgresql":
         with connection.cursor() as c:
@@ -131,7 +133,7 @@ def run_one(engine: str, data: Path, args: argparse.Namespace) -> dict[str, floa
         cmd = [
             sys.executable, "-m", "bench.bench_scale", "--child", str(data),
             "--batch", str(args.batch), "--sequence-batch", str(args.sequence_batch),
-        ]
+        ] + (["--import-only"] if args.import_only else [])
         proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"bench child failed ({engine}):\n{proc.stderr[-3000:]}")
@@ -150,6 +152,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--batch", type=int, default=10_000, help="import rows per transaction")
     parser.add_argument("--sequence-batch", type=int, default=100_000, help="entries per sequencer pass")
+    parser.add_argument("--import-only", action="store_true", help="parse, validate and insert; no sequencing")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -170,10 +173,11 @@ def main(argv: list[str]) -> int:
             for engine in engines:
                 r = run_one(engine, data, args)
                 total = r["import_s"] + r["sequence_s"]
+                seq_rate = f"{r['sequenced'] / r['sequence_s']:,.0f}" if r["sequenced"] else "-"
                 results.append((engine, rows, r, total))
                 print(
                     f"| {engine} | {rows:,} | {r['imported'] / r['import_s']:,.0f} | "
-                    f"{r['sequenced'] / max(r['sequence_s'], 1e-9):,.0f} | {rows / total:,.0f} | "
+                    f"{seq_rate} | {rows / total:,.0f} | "
                     f"{r['peak_rss_mb']:.0f} | {r['db_bytes'] / 1e6:,.0f} | {r['log_bytes'] / 1e6:,.0f} |",
                     flush=True,
                 )

@@ -76,7 +76,8 @@ def import_file(
 
     Bad rows go to ``report_path`` (CSV: ``line,field,reason``) and the good ones are
     imported. ``progress(advanced, total)`` is called with the number of lines each
-    committed batch advanced and the file's number of lines. Raises ``formats.ImportFileError`` when the file as a whole is unusable,
+    committed batch advanced and the file's number of lines. Raises
+    ``formats.ImportFileError`` when the file as a whole is unusable,
     ``validation.CampaignClosed`` when the campaign takes no declarations,
     ``ImportConflict`` when the same import runs elsewhere at the same time.
     """
