@@ -179,3 +179,19 @@ def test_csv_import(campaign: Campaign, tmp_path: Path) -> None:
     assert (a.region, a.declared_on, a.channel) == ("guangdong", datetime.date(2010, 6, 4), "phone")
     assert (b.statement, b.channel) == ("很长\n的声明", "import")
     assert report_lines(tmp_path / "r.csv")[1][:2] == ["5", "orgs"]
+
+
+def test_imported_rows_are_whole_rows_and_ids_carry_on(campaign: Campaign, tmp_path: Path) -> None:
+    from tallylog.registry.declarations.actions import submit_declaration
+
+    before = submit_declaration(campaign, alias="before", orgs=["party"])
+    path = write_jsonl(tmp_path / "in.jsonl", rows(3))
+    import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv")
+    after = submit_declaration(campaign, alias="after", orgs=["party"])  # no id collision
+    imported = Declaration.objects.filter(channel="import").select_related("entry")
+    assert len(imported) == 3
+    for d in imported:
+        assert d.created_at is not None and d.reject_reason == "" and d.redacted_at is None
+        assert d.entry.published_at is not None and d.entry.log_index is None
+        assert before.declaration.entry_id < d.entry_id < after.declaration.entry_id
+    assert LogEntry.objects.count() == 5
