@@ -136,11 +136,18 @@ def _progress_bar(name: str) -> _Bar | None:
 
 
 def _sequence_all() -> int:
+    """Sequence everything waiting (recovering first), as ``tallylog sequence --once``."""
     from tallylog.composition import get_log
-    from tallylog.registry.entries.sequencer import sequence_pending, settings_batch_size
+    from tallylog.registry.entries.locks import SequencerBusy
+    from tallylog.registry.entries.sequencer import recover, sequence_pending, settings_batch_size
 
     log = get_log()
     total = 0
-    while n := sequence_pending(log, batch_size=max(settings_batch_size(), 100_000)):
-        total += n
+    try:
+        with log.writer_lock(wait=False):
+            recover(log)
+            while n := sequence_pending(log, batch_size=max(settings_batch_size(), 100_000)):
+                total += n
+    except SequencerBusy:
+        raise CLIError("imported; a sequencer is running and will log them (leave out --sequence)") from None
     return total
