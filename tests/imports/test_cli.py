@@ -136,3 +136,39 @@ def test_kill_9_in_the_middle_of_an_import_then_resume_imports_each_row_once(tmp
         db.close()
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_then_sequence_logs_every_row_with_its_historical_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from django.test import override_settings
+
+    from tallylog import leaf
+    from tallylog.composition import ensure_signing_key, reset_log_for_tests
+    from tallylog.home import Home
+    from tallylog.registry.campaigns.defaults import ensure_default_campaign
+    from tallylog.registry.entries.models import LogState
+
+    campaign = ensure_default_campaign()[0]
+    home = Home.from_env(tmp_path / "home")
+    home.ensure()
+    ensure_signing_key(home, "example.org/import-test")
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"alias": f"a{i}", "orgs": ["party"], "declared_on": "2004-12-01"} for i in range(300)],
+    )
+    with override_settings(TALLYLOG_HOME=str(home.path)):
+        reset_log_for_tests()
+        try:
+            assert main(["import", str(path), "--campaign", campaign.slug, "--sequence"]) == 0
+        finally:
+            reset_log_for_tests()
+    assert "sequenced 300 entries into the log" in capsys.readouterr().out
+    assert LogState.current().size == 300
+    assert (home.log_dir / "tile/entries/000").is_file() and (home.log_dir / "tile/entries/001.p/44").is_file()
+    for d in Declaration.objects.select_related("entry"):
+        parsed = leaf.parse_leaf(bytes(d.entry.leaf))
+        assert parsed["channel"] == "import"
+        assert parsed["commit"] == leaf.commitment(bytes(d.salt), d.public_content())
+        assert d.public_content()["declared_on"] == "2004-12-01"
