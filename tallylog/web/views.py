@@ -27,9 +27,16 @@ from tallylog.web.forms import ListFilterForm
 from tallylog.web.public import CheckpointInfo, campaign_or_404, entry_proof, page_checkpoint, region_name
 
 CHART_DAYS = 30
-# How commands on the pages name this site's log; a placeholder, since the site does not
-# know the address readers reach it by (and should not trust the Host header).
-LOG_URL_HINT = "https://SITE/log/"
+# How commands on a static copy name the log: the copy's own address is not known.
+MIRROR_LOG_URL = "MIRROR/log/"
+
+
+def log_url(request: HttpRequest) -> str:
+    """The log's address for the commands a page shows (the Host header is checked
+    against ALLOWED_HOSTS); a placeholder in a static export."""
+    if getattr(request, "tallylog_export", None) is not None:
+        return MIRROR_LOG_URL
+    return request.build_absolute_uri("/log/")
 PAGE_SIZE = 50
 
 
@@ -159,7 +166,9 @@ def declaration(request: HttpRequest, pk: int) -> HttpResponse:
     d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=pk).first()
     if d is None:
         raise Http404("no such published declaration")
-    return render(request, "web/declaration.html", declaration_context(d, page_checkpoint(request)))
+    context = declaration_context(d, page_checkpoint(request))
+    context["log_url"] = log_url(request)
+    return render(request, "web/declaration.html", context)
 
 
 def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> dict[str, Any]:
@@ -171,7 +180,6 @@ def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> di
         content = leaf.canonical_json(d.public_content()).decode("utf-8")
     log = get_log()
     return {
-        "log_url": LOG_URL_HINT,
         "verifier_key": log.verifier_key,
         "d": d,
         "item": _list_item(d, names, lang),
@@ -195,7 +203,7 @@ def transparency(request: HttpRequest) -> HttpResponse:
         request,
         "web/transparency.html",
         {
-            "log_url": LOG_URL_HINT,
+            "log_url": log_url(request),
             "origin": log.origin,
             "verifier_key": log.verifier_key,
             "checkpoint": page_checkpoint(request),
