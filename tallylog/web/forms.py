@@ -17,7 +17,15 @@ from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX
 from tallylog.registry.declarations.regions import REGIONS
 
 
-class DeclarationForm(forms.Form):
+class PublicForm(forms.Form):
+    """Labels without Django's ":" suffix, which is wrong in Chinese ("：") and not needed."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class DeclarationForm(PublicForm):
     alias = forms.CharField(
         label=_("Alias"),
         max_length=ALIAS_MAX,
@@ -60,7 +68,7 @@ def add_registry_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
             form.add_error(target, message)
 
 
-class ReceiptForm(forms.Form):
+class ReceiptForm(PublicForm):
     """A receipt code as the declarant typed it (spaces, dashes, full-width digits allowed)."""
 
     code = forms.CharField(
@@ -89,7 +97,7 @@ class WithdrawForm(ReceiptForm):
     )
 
 
-class ListFilterForm(forms.Form):
+class ListFilterForm(PublicForm):
     """Filters of the declarations list (GET): a UTC day and an organisation."""
 
     day = forms.DateField(label=_("Day"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
