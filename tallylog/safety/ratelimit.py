@@ -16,8 +16,8 @@ Settings (read when a limit is checked, never at import time):
 
 ``TALLYLOG_RATE_LIMITS``
     ``"off"`` to disable every limit (benchmarks), or overrides of ``DEFAULT_LIMITS`` as a
-    dict ``{"declare": "30/600", "campaign:declare": "3000/60"}`` or the same as a string
-    ``"declare=30/600,campaign:declare=3000/60"``; ``0/…`` disables one limit.
+    dict ``{"declare": "60/600", "campaign:declare": "3000/60"}`` or the same as a string
+    ``"declare=60/600,campaign:declare=3000/60"``; ``0/…`` disables one limit.
 ``TALLYLOG_TRUSTED_PROXIES``
     how many reverse proxies in front of the site append to ``X-Forwarded-For`` (default
     0: the socket's peer address is the client).
@@ -50,15 +50,15 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     # Declarations (web form and API). Many declarants reach the site through the same few
     # circumvention proxies, so the per-source limit is generous; floods of identical
     # content are caught by ``tallylog.safety.flood`` instead.
-    "declare": (30, 600),
+    "declare": (60, 600),
     "campaign:declare": (3000, 60),
     # Receipt lookups (web page and API): a receipt code has 83 bits, guessing is hopeless;
     # this only bounds the load one source can cause.
     "receipt": (120, 600),
     # Staff sign-in (admin, volunteer console): password guessing.
     "login": (10, 900),
-    # Any other write through the API.
-    "api-write": (120, 600),
+    # Any other write through the API, e.g. a service centre's volunteers behind one address.
+    "api-write": (600, 600),
 }
 
 KEY_BYTES = 32

@@ -81,29 +81,29 @@ def test_hide_client_address_leaves_only_the_keyed_hash():
 
 
 def test_views_never_see_the_address():
-    response = client_from("198.51.100.23").get("/meta/", HTTP_X_FORWARDED_FOR="198.51.100.24")
+    response = client_from("198.51.100.23").get("/t/meta/", HTTP_X_FORWARDED_FOR="198.51.100.24")
     assert response.json() == {"REMOTE_ADDR": "0.0.0.0"}
 
 
 @override_settings(TALLYLOG_RATE_LIMITS="declare=3/600,campaign:declare=5/600")
 def test_per_source_then_per_campaign_limits():
     a, b, c = client_from("192.0.2.1"), client_from("192.0.2.2"), client_from("192.0.2.3")
-    assert [a.post("/declare/tw/").status_code for _ in range(4)] == [201, 201, 201, 429]
+    assert [a.post("/t/declare/tw/").status_code for _ in range(4)] == [201, 201, 201, 429]
     # Another campaign has its own campaign-wide budget but the same per-source one.
-    assert a.post("/declare/other/").status_code == 429
+    assert a.post("/t/declare/other/").status_code == 429
     # The source refused above did not use the campaign's budget: 5 - 3 = 2 left.
-    assert [b.post("/declare/tw/").status_code for _ in range(3)] == [201, 201, 429]
-    response = c.post("/declare/tw/")
+    assert [b.post("/t/declare/tw/").status_code for _ in range(3)] == [201, 201, 429]
+    response = c.post("/t/declare/tw/")
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
-    assert c.post("/declare/other/").status_code == 201
+    assert c.post("/t/declare/other/").status_code == 201
 
 
 @override_settings(TALLYLOG_RATE_LIMITS="declare=1/600")
 def test_html_429_is_clear_and_translated():
     client = client_from("192.0.2.9")
-    client.post("/declare/tw/")
-    response = client.post("/declare/tw/", HTTP_ACCEPT_LANGUAGE="en")
+    client.post("/t/declare/tw/")
+    response = client.post("/t/declare/tw/", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 429
     assert response["Content-Type"].startswith("text/html")
     assert response["Cache-Control"] == "no-store"
@@ -128,16 +128,21 @@ def test_api_declarations_limited_by_middleware_with_json_error():
 @override_settings(TALLYLOG_RATE_LIMITS="login=2/900")
 def test_decorated_staff_login_throttled_and_get_not_counted():
     client = client_from("192.0.2.12")
-    assert all(client.get("/staff/login/").status_code == 200 for _ in range(5))
-    assert [client.post("/staff/login/").status_code for _ in range(3)] == [200, 200, 429]
+    assert all(client.get("/t/staff/login/").status_code == 200 for _ in range(5))
+    assert [client.post("/t/staff/login/").status_code for _ in range(3)] == [200, 200, 429]
 
 
+@pytest.mark.django_db
 @override_settings(TALLYLOG_RATE_LIMITS="login=2/900")
-def test_admin_login_throttled_by_middleware():
+def test_admin_and_console_login_throttled_by_middleware():
     client = client_from("192.0.2.13")
     for _ in range(2):
-        client.post("/admin/login/", {"username": "x", "password": "y"})
+        assert client.post("/admin/login/", {"username": "x", "password": "y"}).status_code == 200
     assert client.post("/admin/login/", {"username": "x", "password": "y"}).status_code == 429
+    # The same per-source budget covers the console's sign-in.
+    assert client.post("/console/login/", {"username": "x", "password": "y"}).status_code == 429
+    other = client_from("192.0.2.14")
+    assert other.post("/console/login/", {"username": "x", "password": "y"}).status_code != 429
 
 
 def test_subject_limit_spans_sources():
@@ -154,13 +159,13 @@ def test_subject_limit_spans_sources():
 @override_settings(TALLYLOG_RATE_LIMITS="off")
 def test_off_disables_every_limit():
     client = client_from("192.0.2.40")
-    assert all(client.post("/declare/tw/").status_code == 201 for _ in range(50))
+    assert all(client.post("/t/declare/tw/").status_code == 201 for _ in range(50))
 
 
 @override_settings(TALLYLOG_RATE_LIMITS="declare=0/60")
 def test_zero_disables_one_limit():
     client = client_from("192.0.2.41")
-    assert all(client.post("/declare/tw/").status_code == 201 for _ in range(40))
+    assert all(client.post("/t/declare/tw/").status_code == 201 for _ in range(40))
 
 
 def test_window_resets(monkeypatch):
@@ -193,5 +198,5 @@ def test_default_limits_apply_when_the_setting_is_absent():
         del settings.TALLYLOG_RATE_LIMITS
         client = client_from("192.0.2.60")
         count, _ = ratelimit.DEFAULT_LIMITS["login"]
-        codes = [client.post("/staff/login/").status_code for _ in range(count + 1)]
+        codes = [client.post("/t/staff/login/").status_code for _ in range(count + 1)]
         assert codes == [200] * count + [429]

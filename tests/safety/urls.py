@@ -1,8 +1,11 @@
-"""A small URL map for the safety middleware's tests (``@pytest.mark.urls``)."""
+"""The site's URL map with a few test views in front, for the safety middleware's tests
+(``@pytest.mark.urls``)."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.urls import include, path
+
+from tallylog.urls import urlpatterns as site_patterns
 
 from tallylog.safety.ratelimit import check_rate, rate_limit
 
@@ -39,11 +42,12 @@ def api_declare(request: HttpRequest, slug: str) -> JsonResponse:
 api = [path("campaigns/<slug:slug>/declarations", api_declare)]
 
 urlpatterns = [
-    path("", page),
-    path("form/", form),
-    path("meta/", meta),
-    path("declare/<slug:slug>/", declare),
-    path("staff/login/", login),
+    path("t/", page),
+    path("t/form/", form),
+    path("t/meta/", meta),
+    path("t/declare/<slug:slug>/", declare),
+    path("t/staff/login/", login),
     path("log/checkpoint", page),
     path("api/v1/", include(api)),
+    *site_patterns,
 ]
