@@ -115,7 +115,8 @@ def _pass(ls: LogServices, batch_size: int, day: datetime.date | None) -> int:
 
     # Step 5: sign and publish the checkpoint (atomic replace), then record it. A crash
     # before the replace: as after step 4. After it: the checkpoint is out but not
-    # recorded in the database; the next pass publishes again (same size, never smaller).
+    # recorded in the database; the next pass records that same checkpoint (never a
+    # second one of the same size, never a smaller one).
     _publish(ls, appender, head.size)
 
     # Step 6 (best effort): the public day index. A failure is logged, never fatal; the
