@@ -84,7 +84,12 @@ def child(args: argparse.Namespace) -> int:
     path = Path(args.child)
     t0 = time.perf_counter()
     result = import_file(
-        campaign, path, fmt="jsonl", report_path=home.path / "report.csv", batch_size=args.batch
+        campaign,
+        path,
+        fmt="jsonl",
+        report_path=home.path / "report.csv",
+        batch_size=args.batch,
+        jobs=args.jobs,
     )
     t1 = time.perf_counter()
     sequenced = 0
@@ -133,6 +138,7 @@ def run_one(engine: str, data: Path, args: argparse.Namespace) -> dict[str, floa
         cmd = [
             sys.executable, "-m", "bench.bench_scale", "--child", str(data),
             "--batch", str(args.batch), "--sequence-batch", str(args.sequence_batch),
+            "--jobs", str(args.jobs),
         ] + (["--import-only"] if args.import_only else [])
         proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -152,6 +158,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--batch", type=int, default=10_000, help="import rows per transaction")
     parser.add_argument("--sequence-batch", type=int, default=100_000, help="entries per sequencer pass")
+    parser.add_argument("--jobs", type=int, default=2, help="importer worker processes (default 2)")
     parser.add_argument("--import-only", action="store_true", help="parse, validate and insert; no sequencing")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -160,7 +167,7 @@ def main(argv: list[str]) -> int:
     sizes = args.rows or ([1_000_000, 10_000_000] if args.growth else [10_000_000] if args.huge else [100_000])
     engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
     print(
-        f"{os.cpu_count()} cores; import batch {args.batch}, sequencer batch {args.sequence_batch}\n"
+        f"{os.cpu_count()} cores; import batch {args.batch}, jobs {args.jobs}, sequencer batch {args.sequence_batch}\n"
         "| engine | rows | import rows/s | sequence rows/s | end to end rows/s | peak RSS MB | db MB | log MB |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         flush=True,

@@ -45,6 +45,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--batch", type=int, default=10_000, help="rows per transaction (default 10000)")
     p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes that validate rows while this one writes (default 1)",
+    )
+    p.add_argument(
         "--sequence",
         action="store_true",
         help="then sequence everything waiting into the log (when no sequencer is running)",
@@ -63,6 +69,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CLIError(f"{path}: cannot tell the format from the name; give --format jsonl or --format csv")
     if args.batch < 1:
         raise CLIError("--batch must be at least 1")
+    if args.jobs < 1:
+        raise CLIError("--jobs must be at least 1")
     report = args.report or path.with_name(path.name + ".report.csv")
     if args.receipts is not None and args.receipts.resolve() in (path.resolve(), report.resolve()):
         raise CLIError("--receipts must name a file of its own")
@@ -88,6 +96,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 report_path=report,
                 receipts_path=args.receipts,
                 batch_size=args.batch,
+                jobs=args.jobs,
                 progress=bar.advance if bar else None,
             )
     except (ImportFileError, CampaignClosed, ImportConflict) as exc:

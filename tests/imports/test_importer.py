@@ -195,3 +195,16 @@ def test_imported_rows_are_whole_rows_and_ids_carry_on(campaign: Campaign, tmp_p
         assert d.entry.published_at is not None and d.entry.log_index is None
         assert before.declaration.entry_id < d.entry_id < after.declaration.entry_id
     assert LogEntry.objects.count() == 5
+
+
+def test_worker_processes_import_the_same_rows_in_file_order(campaign: Campaign, tmp_path: Path) -> None:
+    data = [*rows(40), {"alias": "", "orgs": ["party"]}, *rows(25, 41)]
+    one, two = write_jsonl(tmp_path / "one.jsonl", data), write_jsonl(tmp_path / "two.jsonl", [*data, ""])
+    import_file(campaign, one, fmt="jsonl", report_path=tmp_path / "r1.csv", batch_size=7)
+    first = list(Declaration.objects.order_by("id").values_list("alias", "entry_id"))
+    result = import_file(campaign, two, fmt="jsonl", report_path=tmp_path / "r2.csv", batch_size=7, jobs=2)
+    assert (result.imported, result.rejected) == (65, 1)
+    second = list(Declaration.objects.order_by("id").values_list("alias", "entry_id"))[65:]
+    assert [a for a, _ in second] == [a for a, _ in first]  # file order
+    assert [e for _, e in second] == sorted(e for _, e in second)
+    assert report_lines(tmp_path / "r1.csv") == report_lines(tmp_path / "r2.csv")

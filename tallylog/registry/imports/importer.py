@@ -24,7 +24,8 @@ from __future__ import annotations
 import csv
 import os
 import secrets
-from collections.abc import Callable, Iterable
+import collections
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -70,19 +71,22 @@ def import_file(
     report_path: Path,
     receipts_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH,
+    jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     """Import the declarations in ``path`` (``fmt`` ``jsonl`` or ``csv``) into ``campaign``.
 
     Bad rows go to ``report_path`` (CSV: ``line,field,reason``) and the good ones are
-    imported. ``progress(advanced, total)`` is called with the number of lines each
+    imported. With ``jobs`` > 1, that many worker processes validate and prepare the
+    batches (no database access) while this one writes them, in file order.
+    ``progress(advanced, total)`` is called with the number of lines each
     committed batch advanced and the file's number of lines. Raises
     ``formats.ImportFileError`` when the file as a whole is unusable,
     ``validation.CampaignClosed`` when the campaign takes no declarations,
     ``ImportConflict`` when the same import runs elsewhere at the same time.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or jobs < 1:
+        raise ValueError("batch_size and jobs must be at least 1")
     rules = CampaignRules.of(campaign)
     summary = summarise(path)
     run, _ = ImportRun.objects.get_or_create(
@@ -98,13 +102,17 @@ def import_file(
 
     imported = rejected = 0
     with _Report(report_path, resume=skipped > 0) as report, _Receipts(receipts_path) as receipts:
-        for batch in _batches(read_rows(path, fmt, after_line=skipped), batch_size):
-            good, bad = _validate_batch(rules, batch, report)
+        batches = _batches(read_rows(path, fmt, after_line=skipped), batch_size)
+        tasks = ((rules, receipts.enabled, batch) for batch in batches)
+        for prepared in _prepare_all(tasks, jobs):
+            for problem in prepared.problems:
+                report.add(*problem)
             report.flush()
+            receipts.write(prepared.codes)
             lines_before = run.lines_done
-            _commit_batch(run, campaign, good, batch[-1].end_line, len(bad), receipts)
-            imported += len(good)
-            rejected += len(bad)
+            _commit_batch(run, campaign, prepared)
+            imported += len(prepared.declarations)
+            rejected += prepared.rejected
             if progress:
                 progress(run.lines_done - lines_before, summary.lines)
     with transaction.atomic():
@@ -126,26 +134,6 @@ def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
         yield batch
 
 
-def _validate_batch(
-    rules: CampaignRules, batch: list[Row], report: "_Report"
-) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
-    """Split ``batch`` into ``(line, cleaned fields)`` and the lines of bad rows (reported)."""
-    good: list[tuple[int, dict[str, Any]]] = []
-    bad: list[int] = []
-    for row in batch:
-        if row.error:
-            report.add(row.line, "", row.error)
-            bad.append(row.line)
-            continue
-        try:
-            good.append((row.line, rules.clean(row.fields)))
-        except RowInvalid as exc:
-            for name, messages in exc.errors.items():
-                report.add(row.line, name, " ".join(messages))
-            bad.append(row.line)
-    return good, bad
-
-
 class _Staged:
     """The public fields of a declaration about to be written: what the registry's
     ``entry_body`` and ``Declaration.public_content`` read, without building a model
@@ -165,23 +153,44 @@ class _Staged:
         self.tag = tag
 
 
-def _commit_batch(
-    run: ImportRun,
-    campaign: Campaign,
-    good: list[tuple[int, dict[str, Any]]],
-    last_line: int,
-    rejected: int,
-    receipts: "_Receipts",
-) -> None:
-    """Save one batch and the run's new resume point in one transaction."""
+@dataclass(frozen=True)
+class _Prepared:
+    """One batch, validated and ready to write: report lines ``(line, field, reason)``,
+    rows of both tables, and the receipt codes ``(line, code)`` to hand out."""
+
+    last_line: int
+    problems: list[tuple[int, str, str]]
+    rejected: int
+    entries: list[dict[str, Any]]
+    declarations: list[dict[str, Any]]
+    codes: list[tuple[int, str]]
+
+
+def _prepare(task: tuple[CampaignRules, bool, list[Row]]) -> _Prepared:
+    """Validate a batch and build its rows. No database access: runs in a worker process
+    when ``jobs`` > 1."""
+    rules, with_receipts, batch = task
+    campaign = rules.campaign
     now = timezone.now()
+    problems: list[tuple[int, str, str]] = []
+    rejected = 0
     entries: list[dict[str, Any]] = []
     declarations: list[dict[str, Any]] = []
     codes: list[tuple[int, str]] = []
-    for line, fields in good:
-        if receipts.enabled:
+    for row in batch:
+        if row.error:
+            problems.append((row.line, "", row.error))
+            rejected += 1
+            continue
+        try:
+            fields = rules.clean(row.fields)
+        except RowInvalid as exc:
+            problems.extend((row.line, name, " ".join(msgs)) for name, msgs in exc.errors.items())
+            rejected += 1
+            continue
+        if with_receipts:
             made, code = new_declaration(campaign, fields)
-            codes.append((line, code))
+            codes.append((row.line, code))
             salt, digest, tag = bytes(made.salt), bytes(made.receipt_hash), made.tag
         else:  # a tag no receipt code hashes to, a keyed hash no code matches
             salt, digest, tag = leaf.new_salt(), secrets.token_bytes(32), secrets.token_hex(32)
@@ -202,7 +211,36 @@ def _commit_batch(
                 "published_at": now,
             }
         )
-    receipts.write(codes)
+    return _Prepared(batch[-1].end_line, problems, rejected, entries, declarations, codes)
+
+
+def _prepare_all(
+    tasks: Iterator[tuple[CampaignRules, bool, list[Row]]], jobs: int
+) -> Iterator[_Prepared]:
+    """``_prepare`` each task, in order; with ``jobs`` > 1 in that many worker processes,
+    at most ``2 * jobs`` batches ahead (memory stays bounded)."""
+    if jobs == 1:
+        yield from map(_prepare, tasks)
+        return
+    import multiprocessing
+
+    pool = multiprocessing.get_context("fork").Pool(jobs)
+    try:
+        pending: collections.deque[Any] = collections.deque()
+        for task in tasks:
+            pending.append(pool.apply_async(_prepare, (task,)))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _commit_batch(run: ImportRun, campaign: Campaign, prepared: _Prepared) -> None:
+    """Save one batch and the run's new resume point in one transaction."""
+    entries, declarations = prepared.entries, prepared.declarations
     with transaction.atomic():
         locked = ImportRun.objects.select_for_update().get(pk=run.pk)
         if locked.lines_done != run.lines_done:
@@ -217,12 +255,12 @@ def _commit_batch(
         _writers().entries.write(entries)
         _writers().declarations.write(declarations)
         ImportRun.objects.filter(pk=run.pk).update(
-            lines_done=last_line,
-            imported=F("imported") + len(good),
-            rejected=F("rejected") + rejected,
-            updated_at=now,
+            lines_done=prepared.last_line,
+            imported=F("imported") + len(declarations),
+            rejected=F("rejected") + prepared.rejected,
+            updated_at=timezone.now(),
         )
-    run.lines_done = last_line
+    run.lines_done = prepared.last_line
 
 
 @dataclass(frozen=True)
