@@ -105,3 +105,13 @@ def log_home(tmp_path: Path) -> Iterator[object]:
         yield get_log()
     reset_log_for_tests()
     shutil.rmtree(home.path, ignore_errors=True)
+
+
+ONCE = re.compile(r'name="once" value="([^"]+)"')
+
+
+def once_in(html: str) -> str:
+    """The intake form's one-time token on a page."""
+    found = ONCE.search(html)
+    assert found, "no one-time token on the page"
+    return found.group(1)

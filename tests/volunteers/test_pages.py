@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from tallylog.registry.volunteers import actions
 
-from .conftest import Team, login
+from .conftest import Team, login, once_in
 
 PAGES = [
     "/console/", "/console/calls/new/", "/console/calls/", "/console/recorded/", "/console/stats/",
@@ -45,7 +45,8 @@ def test_the_intake_page_is_keyboard_first_and_small(team: Team) -> None:
 def test_the_receipt_is_shown_large_once_with_a_fresh_form(team: Team) -> None:
     client = login(team.volunteer)
     url = _intake_url(team)
-    response = client.post(url, {"alias": "老王", "orgs": ["party"]})
+    once = once_in(client.get(url).content.decode())
+    response = client.post(url, {"alias": "老王", "orgs": ["party"], "once": once})
     html = response.content.decode()
     assert len(response.content) < 30 * 1024
     assert html.count('class="receipt-code"') == 1
@@ -76,3 +77,35 @@ def test_pages_have_no_script_and_no_inline_style(team: Team, language: str) -> 
 
 def test_models_match_migrations(db: None) -> None:
     call_command("makemigrations", "volunteers", "--check", "--dry-run", verbosity=0)
+
+
+def test_a_form_sent_twice_records_its_declaration_once(team: Team) -> None:
+    from tallylog.registry.declarations.models import Declaration
+
+    client = login(team.volunteer)
+    url = _intake_url(team)
+    data = {"alias": "老李", "orgs": ["party"], "once": once_in(client.get(url).content.decode())}
+    first = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en")
+    assert first.status_code == 200 and 'class="receipt-code"' in first.content.decode()
+    again = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en")
+    assert again.status_code == 409
+    assert "already sent" in again.content.decode() and 'class="receipt-code"' not in again.content.decode()
+    assert Declaration.objects.count() == 1
+    # The fresh form in each answer works once.
+    assert client.post(url, {**data, "once": once_in(again.content.decode())}).status_code == 200
+    assert Declaration.objects.count() == 2
+
+
+def test_a_refused_form_can_be_corrected_and_sent(team: Team) -> None:
+    from tallylog.registry.declarations.models import Declaration
+
+    client = login(team.volunteer)
+    url = _intake_url(team)
+    once = once_in(client.get(url).content.decode())
+    refused = client.post(url, {"alias": "13800138000", "orgs": ["party"], "once": once})
+    assert refused.status_code == 422 and once_in(refused.content.decode()) == once
+    assert client.post(url, {"alias": "老李", "orgs": ["party"], "once": once}).status_code == 200
+    missing = client.post(url, {"alias": "老赵", "orgs": ["party"]})
+    assert missing.status_code == 422
+    assert client.post(url, {"alias": "老赵", "orgs": ["party"], "once": once_in(missing.content.decode())}).status_code == 200
+    assert Declaration.objects.count() == 2

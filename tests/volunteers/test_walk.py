@@ -17,7 +17,7 @@ from tallylog.registry.volunteers import actions
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Role, Staff
 from tallylog.registry.volunteers.stats import public_channel_totals
 
-from .conftest import PASSWORD, Team, login, receipt_in
+from .conftest import PASSWORD, Team, login, once_in, receipt_in
 
 
 def test_the_whole_walk(campaign: Campaign) -> None:
@@ -60,10 +60,11 @@ def test_the_whole_walk(campaign: Campaign) -> None:
     for alias, orgs in (("河南老张", ["party", "league"]), ("张家媳妇", ["league", "pioneers"])):
         response = desk.post(
             f"/console/calls/{call.pk}/intake/",
-            {"alias": alias, "orgs": orgs, "statement": "我们全家退出", "region": "henan"},
+            {"alias": alias, "orgs": orgs, "statement": "我们全家退出", "region": "henan", "once": once_in(page)},
         )
         assert response.status_code == 200
-        receipts.append(receipt_in(response.content.decode()))
+        page = response.content.decode()  # the receipt, and a fresh form for the next one
+        receipts.append(receipt_in(page))
     assert len(set(receipts)) == 2
     call.refresh_from_db()
     assert call.declarations == 2

@@ -114,6 +114,8 @@ class IntakeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "accesskey": "s"}),
     )
     region = _region_field(_("Region"))
+    # One-time token: a form sent twice records its declaration once (views.intake).
+    once = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, campaign: Campaign, *args: Any, language: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

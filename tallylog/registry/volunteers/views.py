@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,18 +173,57 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
         return forbidden(request, _("There is no active declaration campaign."))
     receipt = None
     held = False
+    twice = ""
+    status = 200
     form = IntakeForm(campaign, request.POST or None, language=get_language())
     if request.method == "POST" and form.is_valid():
-        try:
-            submission = actions.record_declaration(staff, call, campaign=campaign, **form.cleaned_data)
-        except actions.ConsoleError as exc:
-            add_console_errors(form, exc)
-        else:
-            receipt = submission.receipt_code
-            held = submission.declaration.status == "pending"
+        data = dict(form.cleaned_data)
+        once = data.pop("once")
+        if not _spend_once(request, once):
+            # Sent twice (a double Enter, a reload): the first one was recorded.
             form = IntakeForm(campaign, language=get_language())
-    context = {"call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign}
-    return render(request, "volunteers/intake.html", context, status=422 if form.errors else 200)
+            twice = _("This form was already sent, and its declaration recorded once. Use this new form.")
+            status = 409
+        else:
+            try:
+                submission = actions.record_declaration(staff, call, campaign=campaign, **data)
+            except actions.ConsoleError as exc:
+                add_console_errors(form, exc)
+                _issue_once(request, once)  # nothing was saved: the same form may be sent again
+            else:
+                receipt = submission.receipt_code
+                held = submission.declaration.status == "pending"
+                form = IntakeForm(campaign, language=get_language())
+    if form.errors and status == 200:
+        status = 422
+    if not form.is_bound:
+        form.fields["once"].initial = _issue_once(request)
+    elif not form.data.get("once"):  # sent without a token: give the form one to send again
+        form.data = form.data.copy()
+        form.data["once"] = _issue_once(request)
+    context = {"call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign, "twice": twice}
+    return render(request, "volunteers/intake.html", context, status=status)
+
+
+_ONCE = "console_intake_once"
+_ONCE_KEPT = 20
+
+
+def _issue_once(request: HttpRequest, token: str | None = None) -> str:
+    """A one-time token for an intake form, remembered in the session (the last 20)."""
+    token = token or secrets.token_urlsafe(16)
+    request.session[_ONCE] = [*request.session.get(_ONCE, [])[-(_ONCE_KEPT - 1) :], token]
+    return token
+
+
+def _spend_once(request: HttpRequest, token: str) -> bool:
+    """Use up ``token``; False when it was never issued or already used."""
+    issued = request.session.get(_ONCE, [])
+    if token not in issued:
+        return False
+    issued.remove(token)
+    request.session[_ONCE] = issued
+    return True
 
 
 @console_view("volunteers.view_call")
