@@ -14,7 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import NinjaAPI, Path, Query
+from ninja import NinjaAPI, Path, Query, Status
 from ninja.parser import Parser
 
 from tallylog.composition import get_log
@@ -148,7 +148,7 @@ def get_tally(request: HttpRequest, slug: str) -> dict[str, Any]:
     response={201: SubmittedOut, **ERRORS},
     summary="Declare (the receipt code in the answer is never shown again)",
 )
-def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) -> tuple[int, dict[str, Any]]:
+def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) -> Status[dict[str, Any]]:
     campaign = _campaign(slug, declarations=True)
     submission = submit_declaration(
         campaign,
@@ -159,13 +159,16 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
         region=payload.region,
     )
     d = submission.declaration
-    return 201, {
-        "id": d.pk,
-        "receipt": submission.receipt_code,
-        "status": d.status,
-        "campaign": campaign.slug,
-        "index": None,
-    }
+    return Status(
+        201,
+        {
+            "id": d.pk,
+            "receipt": submission.receipt_code,
+            "status": d.status,
+            "campaign": campaign.slug,
+            "index": None,
+        },
+    )
 
 
 @api.get("/campaigns/{slug}/declarations", response={200: DeclarationPage, **ERRORS}, summary="Declarations, newest first")

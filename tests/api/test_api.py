@@ -52,7 +52,7 @@ def test_campaigns(client, campaign) -> None:
     assert c["organisations"][0]["name"]["en"] == "the Chinese Communist Party"
 
 
-def test_declare_then_tally_receipt_and_declaration(client, log, sequence) -> None:
+def test_declare_then_tally_receipt_and_declaration(client, campaign, log, sequence) -> None:
     response = post_json(client, "/campaigns/three-withdrawals/declarations", {"alias": "Lin", "orgs": ["party", "league"], "statement": "再见"})
     assert response.status_code == 201
     body = response.json()

@@ -44,7 +44,7 @@ def test_day_index(log, declare, sequence) -> None:
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     index = json.loads(b"".join(response.streaming_content))
-    assert index and index[-1]["end"] == 1
+    assert index["days"][-1]["end"] == 1
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_full_width_digits_are_accepted(declare, sequence) -> None:
         ("", "This field is required."),
     ],
 )
-def test_bad_or_unknown_codes_get_a_clear_error(code, message, declare) -> None:
+def test_bad_or_unknown_codes_get_a_clear_error(code, message, declare, log) -> None:
     response = Client(HTTP_ACCEPT_LANGUAGE="en").post("/receipt/", {"code": code})
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -91,7 +91,7 @@ def test_withdraw_asks_to_confirm_then_removes_the_content_not_the_entry(declare
     assert "Withdrawn by request" in listing and "secret words" not in listing
 
 
-def test_withdraw_with_an_unknown_code(declare) -> None:
+def test_withdraw_with_an_unknown_code(declare, log) -> None:
     response = Client(HTTP_ACCEPT_LANGUAGE="en").post(
         "/withdraw/", {"code": "00000-00000-00000-00000-00000", "step": "confirm", "confirm": "on"}
     )
