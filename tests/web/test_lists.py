@@ -89,3 +89,20 @@ def test_query_count_does_not_grow_with_the_number_of_declarations(declare, sequ
     many = {u: query_count(client, u) for u in few}
     assert many == few
     assert query_count(client, f"/declarations/{first}/") == query_count(client, f"/declarations/{pk}/")
+
+
+def test_exact_query_counts(declare, sequence, django_assert_num_queries) -> None:
+    for i in range(PAGE_SIZE + 3):
+        d = declare(alias=f"z{i}", orgs=("party", "pioneers")).declaration
+    sequence()
+    client = Client()
+    for url, n in (
+        ("/", 4),  # campaign, tally counts, milestones, organisations
+        ("/declarations/", 3),  # campaign, organisations, one page of declarations with entries
+        ("/declarations/?org=party&day=2026-11-25&before=9", 3),
+        (f"/declarations/{d.pk}/", 2),  # declaration with campaign and entry, organisations
+        ("/api/v1/campaigns/three-withdrawals/declarations", 2),
+        (f"/api/v1/declarations/{d.pk}", 1),
+    ):
+        with django_assert_num_queries(n):
+            assert client.get(url).status_code == 200, url
