@@ -8,7 +8,6 @@ querysets' ``visible_to``.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import secrets
 import time
@@ -30,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
+from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.forms import (
     CallForm,
@@ -39,7 +39,6 @@ from tallylog.registry.volunteers.forms import (
     ThrottledLoginForm,
     add_console_errors,
 )
-from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 from tallylog.registry.volunteers.permissions import MODERATE
 
@@ -142,9 +141,8 @@ def call_new(request: HttpRequest) -> HttpResponse:
         return forbidden(request, _("Only a volunteer or coordinator of a centre can record calls."))
     form = CallForm(request.POST or None, initial={"called_on": timezone.localdate(), "centre": staff.centre})
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.cleaned_data.items()}
         try:
-            call = actions.record_call(staff, **data)
+            call = actions.record_call(staff, **form.cleaned_data)
         except actions.ConsoleError as exc:
             add_console_errors(form, exc)
         else:
@@ -300,7 +298,7 @@ def stats_csv(request: HttpRequest) -> HttpResponse:
         return scope
     centre, _all = scope
     outreach = stats.outreach_stats(centre, months=_months(request))
-    name = f"outreach-{centre.slug if centre else 'all'}-{datetime.date.today().isoformat()}.csv"
+    name = f"outreach-{centre.slug if centre else 'all'}-{timezone.localdate().isoformat()}.csv"
     response = HttpResponse(stats.stats_csv(outreach), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
