@@ -22,9 +22,9 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 SERIES_CLASSES = ("bar", "bar2", "bar3", "bar4", "bar5", "bar6")
-_PAD_LEFT = 44
-_PAD_BOTTOM = 22
-_PAD_TOP = 8
+_PAD_LEFT = 48
+_PAD_BOTTOM = 24
+_PAD_TOP = 12
 
 
 def nice_ceiling(value: int) -> int:
@@ -69,7 +69,7 @@ def _axes(width: int, height: int, top: int) -> list[str]:
     base = height - _PAD_BOTTOM
     return [
         f'<line class="axis" x1="{_PAD_LEFT}" y1="{base}" x2="{width}" y2="{base}"/>',
-        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + 8}" text-anchor="end">{short_number(top)}</text>',
+        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + 5}" text-anchor="end">{short_number(top)}</text>',
         f'<text x="{_PAD_LEFT - 4}" y="{base}" text-anchor="end">0</text>',
     ]
 
@@ -104,7 +104,7 @@ def stacked_bar_chart(
     if n:
         slot = plot_w / n
         bar_w = max(1.0, slot * 0.8)
-        every = _label_every(n, plot_w // 70)
+        every = _label_every(n, plot_w // 100)
         for i, category in enumerate(categories):
             x = _PAD_LEFT + i * slot + (slot - bar_w) / 2
             y = float(base)
@@ -121,7 +121,7 @@ def stacked_bar_chart(
                 )
             if i % every == 0:
                 body.append(
-                    f'<text x="{x + bar_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+                    f'<text x="{x + bar_w / 2:.1f}" y="{height - 4}" text-anchor="middle">'
                     f"{escape(category)}</text>"
                 )
     return _svg(label, width, height, body)

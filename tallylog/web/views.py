@@ -152,7 +152,8 @@ def _list_item(d: Declaration, names: dict[str, str], lang: str) -> dict[str, An
         "alias": d.alias,
         "statement": d.statement,
         "region": region_name(d.region, lang) if d.region else "",
-        "orgs": [names.get(code, code) for code in d.orgs],
+        # In the campaign's order of organisations, not the leaf's alphabetical one.
+        "orgs": [name for code, name in names.items() if code in d.orgs],
         "day": d.entry.day if d.entry else None,
         "index": d.entry.log_index if d.entry else None,
         "redacted": d.is_redacted,
