@@ -1,7 +1,7 @@
 """The site's real pages under the safety rules (issue 7, item 2).
 
-- GET of home, list, one declaration, transparency, the receipt page and the log sets no
-  cookie; the declare page may set only the CSRF cookie.
+- GET of home, list, one declaration, transparency and the log sets no cookie; the pages
+  with a form (declare, check my receipt, withdraw) may set only the CSRF cookie.
 - Every response carries the security headers.
 - No page relies on what the Content-Security-Policy forbids (inline script or style,
   event-handler attributes, javascript: URLs) or loads anything from another host.
@@ -17,8 +17,12 @@ from django.test import Client
 from tallylog.safety.middleware import CONTENT_SECURITY_POLICY
 
 
+FORM_PAGES = ["/declare/", "/receipt/", "/withdraw/"]
+
+
 def public_pages(site: dict[str, object]) -> list[str]:
-    return ["/", "/declarations/", f"/declarations/{site['public'].pk}/", "/transparency/", "/receipt/"]  # type: ignore[attr-defined]
+    """The pages without a form."""
+    return ["/", "/declarations/", f"/declarations/{site['public'].pk}/", "/transparency/"]  # type: ignore[attr-defined]
 
 
 class ResourceScan(HTMLParser):
@@ -65,8 +69,9 @@ def test_public_pages_set_no_cookie(site):
         assert response.cookies == {}, url
 
 
-def test_declare_page_sets_only_the_csrf_cookie(site):
-    response = Client().get("/declare/")
+@pytest.mark.parametrize("url", FORM_PAGES)
+def test_form_pages_set_only_the_csrf_cookie(site, url):
+    response = Client().get(url)
     assert response.status_code == 200
     assert set(response.cookies) <= {"csrftoken"}
     for morsel in response.cookies.values():
@@ -87,7 +92,7 @@ def test_language_switch_sets_no_tracking_cookie(site):
 @pytest.mark.parametrize("lang", ["zh-Hans", "zh-Hant", "en"])
 def test_pages_carry_headers_and_nothing_csp_would_block(site, lang):
     client = Client()
-    for url in [*public_pages(site), "/declare/"]:
+    for url in [*public_pages(site), *FORM_PAGES]:
         response = client.get(url, HTTP_ACCEPT_LANGUAGE=lang)
         assert response.status_code == 200, url
         assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, url
