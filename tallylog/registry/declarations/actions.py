@@ -244,9 +244,12 @@ def submit_declaration(
         auto = not flood_suspected(campaign.slug, fields["alias"], fields["statement"])
     declaration, code = new_declaration(campaign, fields)
     with transaction.atomic():
-        declaration.save()
         if auto:
-            _publish(declaration, moderator=None)
+            # The entry first, so the declaration is written once, already published.
+            declaration.entry = enqueue_entry(campaign, **entry_body(declaration))
+            declaration.status = Declaration.Status.PUBLISHED
+            declaration.published_at = timezone.now()
+        declaration.save()
     return Submission(declaration=declaration, receipt_code=code)
 
 
