@@ -146,16 +146,37 @@ class Server:
         path = self.logs / f"serve-{self.starts}.err"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
+    def processes(self) -> list[int]:
+        """Every live process of this server: its group (master, workers) and any process
+        whose command line names this home (the sequencer runs in a session of its own)."""
+        pids = set()
+        home = str(self.home).encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                pgid = os.getpgid(int(entry.name))
+            except (OSError, ProcessLookupError):
+                continue
+            if (self.proc is not None and pgid == self.proc.pid) or (home in cmdline.split(b"\0") and b"tallylog.cli" in cmdline):
+                pids.add(int(entry.name))
+        return sorted(pids)
+
     def kill(self) -> None:
-        """SIGKILL the server's whole process group (workers and sequencer included)."""
+        """SIGKILL the server: master, web workers and sequencer, all at once."""
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        for pid in self.processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.proc.wait(timeout=30)
         self.proc = None
+        deadline = time.monotonic() + 30
+        while self.processes() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), then make sure nothing of the group is left."""
