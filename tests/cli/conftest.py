@@ -1,0 +1,109 @@
+"""Helpers for running the ``tallylog`` command as a user does: a subprocess."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tallylog.leaf import canonical_json, commitment, encode_leaf, new_salt, receipt_tag
+
+SCRIPT = Path(sys.executable).with_name("tallylog")
+
+
+def tallylog(*args: str | os.PathLike[str], stdin: bytes = b"", check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``tallylog ARGS…`` (the console script, else ``python -m tallylog.cli``)."""
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "tallylog.cli"]
+    proc = subprocess.run(
+        [*cmd, *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        timeout=600,
+        env={**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"},
+    )
+    result = subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def fails(*args: str | os.PathLike[str], stdin: bytes = b"") -> str:
+    """Run a command that must fail; its standard error (one clear message, no traceback)."""
+    result = tallylog(*args, stdin=stdin, check=False)
+    assert result.returncode != 0, f"{args} succeeded:\n{result.stdout}"
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip(), "no message on standard error"
+    return result.stderr
+
+
+def keygen(tmp: Path, origin: str = "example.org/log", name: str = "log.key") -> tuple[Path, str]:
+    """A new signer key file and its verifier key, made by ``tallylog keygen``."""
+    out = tallylog("keygen", "--origin", origin, "--out", tmp / name)
+    return tmp / name, out.stdout.strip().splitlines()[-1]
+
+
+def append(log: Path, key: Path, entries: list[bytes], *extra: str) -> int:
+    """``tallylog log append``; the new size it prints."""
+    out = tallylog("log", "append", log, "--key", key, *extra, stdin=b"".join(e + b"\n" for e in entries))
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def declaration(code: str, day: str, orgs: list[str], campaign: str = "three-withdrawals", channel: str = "web") -> bytes:
+    """A declaration leaf as the registry writes it."""
+    content = {"alias": "a", "statement": "", "region": ""}
+    return encode_leaf(
+        kind="declaration",
+        campaign=campaign,
+        day=day,
+        channel=channel,
+        commit=commitment(new_salt(), content),
+        tag=receipt_tag(code),
+        orgs=orgs,
+    )
+
+
+def receipt(i: int) -> str:
+    """A fixed, valid receipt code for test entry ``i``."""
+    digits = f"{i:025d}"
+    return "-".join(digits[k : k + 5] for k in range(0, 25, 5))
+
+
+@pytest.fixture
+def serve() -> Iterator[functools.partial[str]]:
+    """``serve(log)`` serves a log directory over HTTP on 127.0.0.1 (with a stdlib
+    http.server in a thread) and returns its base URL ``http://127.0.0.1:PORT/<name>/``;
+    the requested paths are recorded in ``serve.requests``."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            requests.append(self.path)
+
+    def start(log: Path) -> str:
+        handler = functools.partial(Handler, directory=str(log.parent))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/{log.name}/"
+
+    fn = functools.partial(start)
+    fn.requests = requests  # type: ignore[attr-defined]
+    yield fn
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+__all__ = ["append", "canonical_json", "declaration", "fails", "keygen", "receipt", "tallylog"]
