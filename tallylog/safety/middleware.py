@@ -4,13 +4,16 @@ For every request, before any view runs:
 
 1. the client address is replaced by its keyed hash (``hide_client_address``), so no view,
    log record or error report can store it;
-2. requests matching ``RATE_RULES`` (API writes and receipt lookups, staff sign-in) are
+2. a same-origin form post whose ``Origin`` the browser blanked to ``null`` gets its
+   real origin back (``repair_null_origin``), so Django's CSRF check can pass;
+3. requests matching ``RATE_RULES`` (API writes and receipt lookups, staff sign-in) are
    counted by ``check_rate``; views call ``check_rate`` themselves for the rest (the web
    declare form, the receipt page). ``RateLimited`` raised by any view becomes a 429.
 
 Every response then gets the headers of ``security_headers``: a strict
 Content-Security-Policy (no inline script or style, nothing from another origin, no
-framing), ``Referrer-Policy: no-referrer``, ``Permissions-Policy`` with every feature off,
+framing), ``Referrer-Policy: no-referrer`` (``same-origin`` on pages with a form, see
+``referrer_policy``), ``Permissions-Policy`` with every feature off,
 ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``, COOP, CORP, and HSTS when
 the request came over HTTPS (``TALLYLOG_HSTS_SECONDS``, default one year; 0 disables).
 """
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils import translation
@@ -92,11 +96,39 @@ RATE_RULES: tuple[tuple[frozenset[str], re.Pattern[str], str, str | None], ...] 
 )
 
 
+def referrer_policy(response: HttpResponse) -> str:
+    """``no-referrer``, except ``same-origin`` on a page that holds a CSRF-protected form.
+
+    Under ``no-referrer`` a browser sends ``Origin: null`` (and no ``Referer``) when such a
+    form is submitted (Fetch, "serializing a request origin"), which Django's CSRF check
+    must refuse. ``same-origin`` sends the page's origin to this site only and nothing to
+    any other: no other site learns more. A page holds a form when it used Django's CSRF
+    token while rendering, which makes Django send the CSRF cookie with it.
+    """
+    if settings.CSRF_COOKIE_NAME in response.cookies:
+        return "same-origin"
+    return "no-referrer"
+
+
+def repair_null_origin(request: HttpRequest) -> None:
+    """Restore the real ``Origin`` of a same-origin form post that arrived as ``null``.
+
+    A page whose own markup asks for ``no-referrer`` (``<meta name="referrer">``) still
+    makes the browser send ``Origin: null``. When the browser also says, in the
+    ``Sec-Fetch-Site`` header that no page script can set, that the request comes from
+    this very origin, the ``Origin`` is set to this site's so that Django's CSRF check
+    (the token check included) proceeds as for any same-origin post. Cross-site posts keep
+    their ``Origin`` and are refused as before.
+    """
+    if request.META.get("HTTP_ORIGIN") == "null" and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin":
+        request.META["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
+
+
 def security_headers(request: HttpRequest, response: HttpResponse) -> None:
     """Set the security headers on ``response`` (existing CSP and Permissions-Policy kept)."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = referrer_policy(response)
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
@@ -148,6 +180,10 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         hide_client_address(request)
+        try:
+            repair_null_origin(request)
+        except DisallowedHost:
+            pass  # get_host() refuses it; CommonMiddleware answers 400 below
         try:
             self._apply_rules(request)
         except RateLimited as exc:

@@ -48,7 +48,7 @@ class Visit:
     console_errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.page.on("request", self.requests.append)
+        self.page.on("request", lambda r: self.requests.append(r))
         self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         self.page.on("pageerror", lambda e: self.console_errors.append(str(e)))
 

@@ -56,6 +56,34 @@ def test_log_may_be_fetched_cross_origin():
     assert Client().get("/log/checkpoint")["Cross-Origin-Resource-Policy"] == "cross-origin"
 
 
+def test_referrer_policy_no_referrer_except_on_pages_with_a_form():
+    assert Client().get("/t/")["Referrer-Policy"] == "no-referrer"
+    assert Client().get("/t/form/")["Referrer-Policy"] == "same-origin"
+
+
+def post_form(origin: str | None, fetch_site: str | None) -> int:
+    client = Client(enforce_csrf_checks=True)
+    client.get("/t/form/")
+    token = client.cookies["csrftoken"].value
+    headers = {}
+    if origin is not None:
+        headers["HTTP_ORIGIN"] = origin
+    if fetch_site is not None:
+        headers["HTTP_SEC_FETCH_SITE"] = fetch_site
+    return client.post("/t/form/", {"csrfmiddlewaretoken": token}, **headers).status_code
+
+
+def test_same_origin_post_with_null_origin_passes_csrf():
+    assert post_form("http://testserver", "same-origin") == 200
+    assert post_form("null", "same-origin") == 200  # a page that asked for no-referrer
+
+
+@pytest.mark.parametrize("fetch_site", ["cross-site", "same-site", "none", None])
+def test_null_origin_from_elsewhere_still_refused(fetch_site):
+    assert post_form("null", fetch_site) == 403
+    assert post_form("http://evil.example", fetch_site) == 403
+
+
 def test_no_cookie_on_a_plain_page_but_csrf_cookie_on_a_form():
     client = Client()
     assert client.get("/t/").cookies == {}

@@ -15,6 +15,8 @@ def page(request: HttpRequest) -> HttpResponse:
 
 
 def form(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return HttpResponse("posted")
     return HttpResponse(f'<form method="post"><input name="csrfmiddlewaretoken" value="{get_token(request)}"></form>')
 
 
