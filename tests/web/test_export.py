@@ -57,6 +57,8 @@ def test_the_declare_and_receipt_pages_are_left_out(site: Path) -> None:
     home = (site / "en/index.html").read_text()
     assert "Make your declaration" not in home and "Check my receipt" not in home
     assert "static copy" in home
+    # No server headers on a static host: the page itself asks for no referrer.
+    assert '<meta name="referrer" content="no-referrer">' in home
 
 
 def test_a_redacted_declaration_is_withdrawn_in_the_mirror(site: Path) -> None:
