@@ -1,7 +1,8 @@
 """Page weight: bytes each public page transfers in a real browser (Debian's Chromium).
 
 Starts ``tallylog serve`` on a fresh home filled by ``tallylog demo``, loads each page
-with JavaScript off in Simplified Chinese, and reports for each: bytes on the wire
+with JavaScript off in Simplified Chinese on a first visit (nothing cached), and reports
+for each: bytes on the wire
 (response headers and bodies of every request the page made), the number of requests,
 and requests to any other host (must be 0). Target: home and declare under 30 KB.
 
@@ -49,20 +50,22 @@ def measure(count: int) -> list[tuple[str, str, int, int, int]]:
         origin = f"http://127.0.0.1:{server.port}"
         try:
             with browser() as b:
-                context = b.new_context(java_script_enabled=False, locale="zh-CN", base_url=origin)
-                page = context.new_page()
-                visit = Visit(page)
+                declaration = "/declarations/1/"
                 for name, path in PAGES:
+                    # A fresh context for each page: a first visit, nothing cached.
+                    context = b.new_context(java_script_enabled=False, locale="zh-CN", base_url=origin)
+                    page = context.new_page()
+                    visit = Visit(page)
                     if path is None:
-                        page.goto("/declarations/")
-                        href = page.locator("a[href*='/declarations/']").evaluate_all(
-                            "els => els.map(e => e.getAttribute('href')).filter(h => /\\/declarations\\/\\d+\\/?$/.test(h))"
-                        )
-                        path = href[0] if href else "/declarations/1/"
-                    visit.reset()
+                        path = declaration
                     page.goto(path, wait_until="load")
                     rows.append((name, path, visit.transferred(), len(visit.requests), len(visit.foreign_requests(origin))))
-                context.close()
+                    if name == "declarations":
+                        links = page.locator("a[href*='/declarations/']").evaluate_all(
+                            "els => els.map(e => e.getAttribute('href')).filter(h => /\\/declarations\\/\\d+\\/?$/.test(h))"
+                        )
+                        declaration = links[0] if links else declaration
+                    context.close()
         finally:
             server.stop()
     return rows
