@@ -78,11 +78,31 @@ class LogServices:
 
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         """The RFC 6962 §2.1.1 inclusion proof of leaf ``index`` in the tree of ``tree_size``,
-        read from the stored hash tiles (C2SP tlog-tiles)."""
+        from the stored hash tiles (C2SP tlog-tiles), each authenticated against the root
+        of that size: the published checkpoint's or the committed one's. ``ValueError``
+        for any other size or an index outside the tree."""
         from tallylog.tlog import hashes, tiles
 
-        reader = tiles.TileHashReader(tree_size, self.store)
+        if not 0 <= index < tree_size:
+            raise ValueError(f"index {index} is not in a tree of size {tree_size}")
+        reader = tiles.TileHashReader(tree_size, self.root_at(tree_size), self.store)
         return list(hashes.prove_inclusion(tree_size, index, reader))
+
+    def root_at(self, tree_size: int) -> bytes:
+        """The root hash of the log at ``tree_size``: the committed or published size only."""
+        from tallylog.registry.entries.models import LogState
+        from tallylog.tlog import checkpoint, note
+
+        state = LogState.current()
+        if state.size == tree_size:
+            return bytes(state.root)
+        data = self.checkpoint()
+        if data is not None:
+            text = note.open_note(data, [note.Verifier(self.verifier_key)]).text
+            cp = checkpoint.parse_checkpoint(text)
+            if cp.size == tree_size:
+                return cp.root
+        raise ValueError(f"no known root for tree size {tree_size}")
 
     def writer_lock(self, *, wait: bool = True) -> Any:
         """The lock that makes this process the log's one writer (see ``entries.locks``)."""
