@@ -468,3 +468,14 @@ def test_sequencer_thread_runs_passes_until_stopped(home: Home) -> None:
     assert not thread.is_alive() and thread.error is None
     assert thread.sequenced == 5
     check_log(log)
+
+
+def test_inclusion_proof_bounds(campaign: Campaign, log: LogServices) -> None:
+    declare(campaign, 3)
+    sequence_pending(log, batch_size=10)
+    assert log.root_at(3) == bytes(LogState.current().root)
+    for index, size in ((3, 3), (-1, 3), (0, 0)):
+        with pytest.raises(ValueError):
+            log.inclusion_proof(index, size)
+    with pytest.raises(ValueError):
+        log.inclusion_proof(0, 2)  # no known root for an old size
