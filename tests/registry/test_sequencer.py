@@ -80,7 +80,7 @@ def test_submit_publish_sequence_end_to_end(campaign: Campaign, log: LogServices
 
     entries = list(LogEntry.objects.order_by("id"))
     assert [e.log_index for e in entries] == list(range(15))
-    for e, code in zip(entries, codes):
+    for e, code in zip(entries, codes, strict=True):
         data = bytes(e.leaf)
         parsed = leaf.parse_leaf(data)
         assert parsed["day"] == today.isoformat() and e.day == today
@@ -276,7 +276,7 @@ def test_crash_at_every_store_write_then_recover(
         declare(campaign, 300)
         crashing = restarted(home)
         crashing.store = CrashingStore(crashing.store, fail_at, written)
-        with pytest.raises(Exception):
+        with pytest.raises((Crash, sequencer.SequencerError)):
             sequence_pending(crashing, batch_size=1000)
         check_log(crashing)
         sizes.append(published_checkpoint(crashing).size)

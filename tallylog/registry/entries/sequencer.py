@@ -161,7 +161,7 @@ def _commit(
         now_value = ops.adapt_datetimefield_value(now)
         rows = [
             (start + i, day_value, data, now_value, entry_id)
-            for i, ((entry_id, _, _), data) in enumerate(zip(batch, leaves))
+            for i, ((entry_id, _, _), data) in enumerate(zip(batch, leaves, strict=True))
         ]
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
