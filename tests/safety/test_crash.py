@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import os
 import random
 import threading
@@ -66,7 +67,7 @@ def load(port: int, record: Record, stop: threading.Event, worker: int) -> None:
         try:
             r = request(port, "POST", f"/api/v1/campaigns/{CAMPAIGN}/declarations", body=body,
                         source=rng.choice(SOURCES), timeout=5)
-        except OSError:
+        except (OSError, http.client.HTTPException):  # killed mid-request: not accepted
             with record.lock:
                 record.failed += 1
             time.sleep(0.02)
@@ -84,7 +85,7 @@ def poll(port: int, record: Record, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             r = request(port, "GET", "/log/checkpoint", timeout=2)
-        except OSError:
+        except (OSError, http.client.HTTPException):
             time.sleep(0.02)
             continue
         record.polls += 1
