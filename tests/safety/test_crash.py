@@ -50,6 +50,7 @@ class Record:
     refused: Counter[int] = field(default_factory=Counter)
     failed: int = 0
     held: int = 0
+    malformed: list[str] = field(default_factory=list)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
     polls: int = 0
 
@@ -91,7 +92,10 @@ def poll(port: int, record: Record, stop: threading.Event) -> None:
         record.polls += 1
         if r.status == 200:
             lines = r.text.split("\n")
-            record.checkpoints.append((int(lines[1]), lines[2]))
+            if len(lines) > 3 and lines[1].isdigit():
+                record.checkpoints.append((int(lines[1]), lines[2]))
+            else:
+                record.malformed.append(r.text)
         time.sleep(0.02)
 
 
@@ -201,6 +205,7 @@ def test_kill_9_loses_no_accepted_declaration(tmp_path: Path):
     assert verify.returncode == 0, verify.stdout + verify.stderr
     sizes = [s for s, _ in record.checkpoints]
     assert record.checkpoints, "no checkpoint was ever read"
+    assert record.malformed == [], "a torn or malformed checkpoint was served"
     assert all(a <= b for a, b in zip(sizes, sizes[1:])), "a published checkpoint went backwards"
     roots: dict[int, str] = {}
     for s, root in record.checkpoints:
