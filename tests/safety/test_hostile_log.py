@@ -1,9 +1,11 @@
 """The auditor against a hostile mirror (issue 7, item 6).
 
-``tallylog verify`` is fed copies of a good log whose checkpoint or tiles were truncated,
-enlarged, bit-flipped, emptied or removed, and logs that roll back or fork from a state it
-verified before. Every time it must exit non-zero with a message on standard error, and
-never a traceback.
+``tallylog verify`` is fed copies of a good log in which each file (checkpoint, full and
+partial hash tiles at both levels, full and partial entry bundles) was truncated,
+enlarged by a little or by a mebibyte, emptied, or had bits flipped at several random
+places. Every time it must exit non-zero with a message on standard error, and never a
+traceback. (tests/cli/test_logcmds.py covers the named faults one by one: a flipped bit
+in a chosen place, a truncated tile, a missing tile, another key, rollback and forks.)
 """
 
 from __future__ import annotations
@@ -133,43 +135,3 @@ def test_bit_flips_are_reported(pristine, keys, tmp_path, name):
         data[bit // 8] ^= 1 << (bit % 8)
         (log / name).write_bytes(bytes(data))
         assert_refused(verify(log, keys[1]), f"{name} bit {bit}")
-
-
-@pytest.mark.parametrize("name", FILES)
-def test_missing_file_is_reported(pristine, keys, tmp_path, name):
-    log = tmp_path / "log"
-    shutil.copytree(pristine, log)
-    (log / name).unlink()
-    assert_refused(verify(log, keys[1]), f"{name} missing")
-
-
-def test_wrong_key_is_reported(pristine, tmp_path):
-    other = tmp_path / "other.key"
-    result = cli("keygen", "--origin", "example.org/hostile-test", "--out", str(other))
-    assert result.returncode == 0
-    assert_refused(verify(pristine, result.stdout.decode().strip().splitlines()[-1]), "another key")
-
-
-def test_rollback_and_fork_are_caught_with_state(pristine, keys, tmp_path):
-    key, vkey = keys
-    state = tmp_path / "state"
-    assert verify(pristine, vkey, "--state", str(state)).returncode == 0
-    # A mirror serving an older, smaller log signed by the same key: rollback.
-    older = tmp_path / "older"
-    make_log(older, key, [entry(i) for i in range(SIZE - 50)])
-    assert verify(older, vkey).returncode == 0  # fine on its own...
-    assert_refused(verify(older, vkey, "--state", str(state)), "rollback")  # ...not after the newer one
-    # A mirror serving a different history of the same size: fork.
-    forked = tmp_path / "forked"
-    make_log(forked, key, [entry(i, fork=i == 7) for i in range(SIZE)])
-    assert verify(forked, vkey).returncode == 0
-    assert_refused(verify(forked, vkey, "--state", str(state)), "fork of the same size")
-    # And a longer log that rewrote an old entry.
-    longer = tmp_path / "longer"
-    make_log(longer, key, [entry(i, fork=i == 7) for i in range(SIZE + 20)])
-    assert_refused(verify(longer, vkey, "--state", str(state)), "fork grown longer")
-    # The honest continuation still passes.
-    grown = tmp_path / "grown"
-    shutil.copytree(pristine, grown)
-    make_log(grown, key, [entry(i) for i in range(SIZE, SIZE + 20)])
-    assert verify(grown, vkey, "--state", str(state)).returncode == 0
