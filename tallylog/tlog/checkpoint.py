@@ -1,0 +1,110 @@
+"""C2SP tlog-checkpoint: the note body naming a tree head.
+
+::
+
+    <origin>\\n
+    <tree size, decimal>\\n
+    <root hash, base64>\\n
+    [<extension line>\\n ...]
+
+The body is signed as a C2SP signed note (``tallylog.tlog.note``). Parsing is strict: the
+checkpoint must re-encode to exactly the same text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tallylog.tlog.errors import FormatError
+from tallylog.tlog.hashes import HASH_SIZE
+
+__all__ = ["Checkpoint", "CheckpointFormatError", "format_checkpoint", "parse_checkpoint"]
+
+MAX_SIZE = (1 << 64) - 1
+MAX_CHECKPOINT_TEXT = 1 << 16
+
+
+class CheckpointFormatError(FormatError):
+    """A checkpoint body that does not follow C2SP tlog-checkpoint."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A tree head: the log's ``origin``, the tree ``size``, its RFC 6962 ``root`` hash and
+    optional ``extensions`` (extra non-empty lines, opaque here)."""
+
+    origin: str
+    size: int
+    root: bytes
+    extensions: tuple[str, ...] = ()
+
+    @property
+    def root_hash(self) -> bytes:
+        """Alias of ``root``."""
+        return self.root
+
+
+def _check_line(line: str, what: str) -> None:
+    if not line:
+        raise CheckpointFormatError(f"the checkpoint's {what} is empty")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in line):
+        raise CheckpointFormatError(f"the checkpoint's {what} contains control characters")
+
+
+def format_checkpoint(cp: Checkpoint) -> str:
+    """The C2SP tlog-checkpoint body of ``cp`` (ends in newline). Inverse of ``parse_checkpoint``."""
+    _check_line(cp.origin, "origin")
+    if not 0 <= cp.size <= MAX_SIZE:
+        raise CheckpointFormatError(f"tree size {cp.size} out of range")
+    if len(cp.root) != HASH_SIZE:
+        raise CheckpointFormatError(f"the root hash must be {HASH_SIZE} bytes")
+    for ext in cp.extensions:
+        _check_line(ext, "extension line")
+    lines = [cp.origin, str(cp.size), base64.b64encode(cp.root).decode(), *cp.extensions]
+    return "".join(line + "\n" for line in lines)
+
+
+def parse_checkpoint(text: str | bytes) -> Checkpoint:
+    """The ``Checkpoint`` in a C2SP tlog-checkpoint body (the text of an opened note).
+
+    Strict: three lines at least, each ending in newline (the last too), a decimal size
+    without sign or leading zeros, a canonical base64 32-byte root, no empty or control
+    characters in any line. Inverse of ``format_checkpoint``.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CheckpointFormatError("the checkpoint is not valid UTF-8") from None
+    if len(text) > MAX_CHECKPOINT_TEXT:
+        raise CheckpointFormatError("the checkpoint is too large")
+    if not text.endswith("\n"):
+        raise CheckpointFormatError("the checkpoint does not end in a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise CheckpointFormatError("the checkpoint needs an origin, a size and a root hash line")
+    origin, size_s, root_s, *extensions = lines
+    if not size_s.isascii() or not size_s.isdigit() or (size_s != "0" and size_s.startswith("0")):
+        raise CheckpointFormatError(f"malformed tree size {size_s!r}")
+    if len(size_s) > 20 or int(size_s) > MAX_SIZE:
+        raise CheckpointFormatError(f"tree size {size_s} out of range")
+    try:
+        root = base64.b64decode(root_s.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise CheckpointFormatError("malformed base64 in the root hash") from None
+    if len(root) != HASH_SIZE:
+        raise CheckpointFormatError(f"the root hash must be {HASH_SIZE} bytes, not {len(root)}")
+    cp = Checkpoint(origin, int(size_s), root, tuple(extensions))
+    if format_checkpoint(cp) != text:
+        raise CheckpointFormatError("the checkpoint is not in canonical form")
+    return cp
+
+
+def make_checkpoint(origin: str, size: int, root: bytes, extensions: Sequence[str] = ()) -> Checkpoint:
+    """A ``Checkpoint``, its fields checked by formatting it once."""
+    cp = Checkpoint(origin, size, root, tuple(extensions))
+    format_checkpoint(cp)
+    return cp
