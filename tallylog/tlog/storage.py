@@ -1,0 +1,217 @@
+"""Where a log's files live: the ``TileStore`` interface, a filesystem store and an
+in-memory store with failure injection.
+
+The contract every ``TileStore`` keeps (checked by tests/tlog/test_storage.py, run against
+each implementation):
+
+- Paths are log-relative, ``/``-separated: ``checkpoint``, ``tile/0/000``,
+  ``tile/entries/x001/234.p/7``. A path with an empty, ``.`` or ``..`` element, a leading
+  ``/``, a backslash or a NUL is refused with ``StorePathError`` (a ``ValueError``).
+- ``read(path)`` returns the bytes last written at ``path``, or ``None`` if nothing was ever
+  written there. It never returns a partly written file. ``OSError`` means the store could
+  not answer (not "absent").
+- ``write(path, data)`` replaces the file at ``path`` atomically (a reader sees the old bytes
+  or the new ones, never a mix) and durably: when it returns, the new bytes survive a crash
+  or power loss. When it raises ``OSError``, the file holds the old bytes or the new ones —
+  the caller cannot know which, and must treat the write as not done (retry it or reopen).
+- ``write_many(items)`` is ``write`` for each item, possibly faster (fsyncs batched); each
+  file is atomic and all are durable when it returns; on ``OSError`` any subset of them was
+  written. Not atomic as a group.
+- Concurrency: one writer and any number of readers (threads or processes) at once. Two
+  writers are not supported: the caller holds a lock (the sequencer's writer lock).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+from tallylog.tlog.errors import FormatError
+
+__all__ = [
+    "CHECKPOINT_PATH",
+    "FileStore",
+    "InjectedFailure",
+    "MemoryStore",
+    "StorePathError",
+    "TileStore",
+    "check_path",
+]
+
+CHECKPOINT_PATH = "checkpoint"
+
+
+class StorePathError(FormatError):
+    """A path that is not a log-relative path."""
+
+
+class InjectedFailure(OSError):
+    """A write failure injected by ``MemoryStore`` for tests."""
+
+
+class TileStore(Protocol):
+    """The files of one log (see the module docstring for the full contract)."""
+
+    def read(self, path: str) -> bytes | None:
+        """The bytes at ``path``, or None if absent."""
+        ...
+
+    def write(self, path: str, data: bytes) -> None:
+        """Atomically and durably replace the file at ``path`` with ``data``."""
+        ...
+
+    def write_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """``write`` each ``(path, data)``; each atomic, all durable on return."""
+        ...
+
+
+def check_path(path: str) -> str:
+    """``path`` if it is a log-relative path (see the contract), else ``StorePathError``."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        raise StorePathError(f"not a log-relative path: {path!r}")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise StorePathError(f"not a log-relative path: {path!r}")
+    return path
+
+
+class FileStore:
+    """A ``TileStore`` in the directory ``root`` (created if absent).
+
+    Each write goes to a temporary file in the target's directory, is fsynced, renamed over
+    the target, and the directory is fsynced; new directories are fsynced into their parent.
+    The files can be served as they are by any static web server (C2SP tlog-tiles).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._known_dirs: set[Path] = set()
+        self._tmp_seq = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FileStore({str(self.root)!r})"
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(self.root / check_path(path), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+
+    def write(self, path: str, data: bytes) -> None:
+        self.write_many([(path, data)])
+
+    def write_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        # 1. Every file to a temporary name, fsynced: its bytes are on disk.
+        staged: list[tuple[str, Path]] = []
+        dirs: set[Path] = set()
+        try:
+            for path, data in items:
+                target = self.root / check_path(path)
+                self._ensure_dir(target.parent)
+                tmp = target.parent / f".{target.name}.{os.getpid()}.{self._next_tmp()}.tmp"
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                staged.append((path, tmp))
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                dirs.add(target.parent)
+            # 2. Renamed over the targets (atomic), 3. the directories fsynced (durable).
+            for path, tmp in staged:
+                os.replace(tmp, self.root / path)
+            staged = []
+            for d in dirs:
+                _fsync_dir(d)
+        finally:
+            for _, tmp in staged:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+    def _next_tmp(self) -> int:
+        with self._lock:
+            self._tmp_seq += 1
+            return self._tmp_seq
+
+    def _ensure_dir(self, d: Path) -> None:
+        if d in self._known_dirs:
+            return
+        missing = []
+        p = d
+        while not p.is_dir():
+            missing.append(p)
+            p = p.parent
+        for m in reversed(missing):
+            try:
+                m.mkdir()
+            except FileExistsError:
+                pass
+            _fsync_dir(m.parent)
+        self._known_dirs.add(d)
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+Mode = Literal["lost", "written"]
+
+
+class MemoryStore:
+    """A ``TileStore`` in a dict, with failure injection for crash tests.
+
+    ``fail_write(k, mode)`` makes the k-th write from now (0 = the next one) raise
+    ``InjectedFailure``: with ``mode="lost"`` nothing is written ("failed, nothing
+    written"); with ``mode="written"`` the data is stored first ("errored, but written").
+    ``writes`` counts the successful and failed writes so far; ``log`` lists their paths.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.writes = 0
+        self.log: list[str] = []
+        self._fail_at: int | None = None
+        self._fail_mode: Mode = "lost"
+        self._lock = threading.Lock()
+
+    def fail_write(self, k: int = 0, mode: Mode = "lost") -> None:
+        """Make the ``k``-th write from now fail, in ``mode`` (see the class docstring)."""
+        if mode not in ("lost", "written"):
+            raise ValueError(f"unknown failure mode {mode!r}")
+        self._fail_at = self.writes + k
+        self._fail_mode = mode
+
+    def read(self, path: str) -> bytes | None:
+        return self.files.get(check_path(path))
+
+    def write(self, path: str, data: bytes) -> None:
+        check_path(path)
+        with self._lock:
+            n = self.writes
+            self.writes += 1
+            self.log.append(path)
+            if self._fail_at == n:
+                self._fail_at = None
+                if self._fail_mode == "written":
+                    self.files[path] = bytes(data)
+                raise InjectedFailure(f"injected failure writing {path} ({self._fail_mode})")
+            self.files[path] = bytes(data)
+
+    def write_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        for path, data in items:
+            self.write(path, data)
