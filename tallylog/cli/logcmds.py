@@ -741,7 +741,7 @@ def check_consistent(source: Source, old: SignedTree, new: SignedTree) -> None:
     ``old``, and check that proof against both signed roots."""
     from tallylog.tlog import hashes
 
-    reader = tile_reader(source, new.size)
+    reader = tile_reader(source, new)
     try:
         proof = hashes.prove_consistency(new.size, old.size, reader)
         hashes.check_consistency(proof, new.size, new.root, old.size, old.root)
@@ -752,24 +752,24 @@ def check_consistent(source: Source, old: SignedTree, new: SignedTree) -> None:
         ) from None
 
 
-def tile_reader(source: Source, size: int) -> Any:
-    """A ``tallylog.tlog`` hash reader over ``source``'s tiles for a tree of ``size``; it
-    authenticates every tile it reads against that tree (C2SP tlog-tiles)."""
+def tile_reader(source: Source, tree: SignedTree) -> Any:
+    """A ``tallylog.tlog`` hash reader over ``source``'s tiles for the signed ``tree``; it
+    authenticates every tile it reads against the signed root (C2SP tlog-tiles)."""
     from tallylog.tlog import tiles
 
-    return tiles.TileHashReader(size, SourceTiles(source))
+    return tiles.TileHashReader(tree.size, tree.root, SourceTiles(source))
 
 
 class SourceTiles:
-    """``source`` as the tile store a ``TileHashReader`` reads from."""
+    """``source`` as a ``tallylog.tlog.tiles.TileReader``."""
 
     def __init__(self, source: Source) -> None:
         self.source = source
 
-    def read_tile(self, tile: Any) -> bytes:
-        from tallylog.tlog import tiles
+    def read_tiles(self, tiles: Any) -> list[bytes]:
+        from tallylog.tlog.tiles import tile_path as path
 
-        return self.source.read(tiles.tile_path(tile), TILE_WIDTH * 32)
+        return [self.source.read(path(t), TILE_WIDTH * 32) for t in tiles]
 
 
 # --- prove -------------------------------------------------------------------------------
@@ -781,7 +781,7 @@ def inclusion(source: Source, tree: SignedTree, index: int, leaf: bytes) -> list
     from tallylog.tlog import hashes
 
     try:
-        proof = list(hashes.prove_inclusion(tree.size, index, tile_reader(source, tree.size)))
+        proof = list(hashes.prove_inclusion(tree.size, index, tile_reader(source, tree)))
         hashes.check_inclusion(proof, tree.size, tree.root, index, leaf)
     except hashes.VerificationError as exc:
         raise AuditError(
@@ -907,7 +907,7 @@ def find_receipt(
             f"the signed log (size {tree.size}) holds no entries of {day} yet; try again later"
         )
     local = PrefetchedSource(source, tree.size, start, end)
-    reader = tile_reader(local, tree.size)
+    reader = tile_reader(local, tree)
     needle = f'"tag":"{tag}"'.encode()
     found: tuple[int, bytes] | None = None
     with _progress_bar(progress, end - start) as bar:
