@@ -20,7 +20,7 @@ from tallylog.registry.volunteers.stats import public_channel_totals
 from .conftest import PASSWORD, Team, login, once_in, receipt_in
 
 
-def test_the_whole_walk(campaign: Campaign) -> None:
+def test_the_whole_walk(campaign: Campaign, log_home: object) -> None:
     # An operator at the command line makes a coordinator who runs no centre yet.
     coordinator = actions.add_staff("coordinator-li", role=Role.COORDINATOR, password=PASSWORD)
     boss = login(coordinator)
