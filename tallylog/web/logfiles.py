@@ -22,6 +22,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
+from tallylog.tlog.tiles import TilePathError, parse_tile_path
 
 FULL_TILE_CACHE = "public, max-age=31536000, immutable"
 PARTIAL_TILE_CACHE = "public, max-age=60"
@@ -39,11 +40,9 @@ def log_file_headers(path: str) -> tuple[str, str] | None:
         return "application/json", DAY_INDEX_CACHE
     if not path.startswith("tile/"):
         return None
-    from tallylog.tlog.tiles import parse_tile_path
-
     try:
         parse_tile_path(path)
-    except ValueError:
+    except TilePathError:
         return None
     partial = ".p/" in path
     return "application/octet-stream", PARTIAL_TILE_CACHE if partial else FULL_TILE_CACHE
