@@ -220,12 +220,14 @@ def cmd_log_append(args: argparse.Namespace) -> int:
         raise CLIError(f"couldn't open the log in {args.dir}: {exc}") from None
     except ValueError as exc:  # tallylog.tlog errors about the stored state
         raise CLIError(f"couldn't open the log in {args.dir}: {exc}") from None
-    staged = False
-    for entries in _lines(sys.stdin.buffer, args.batch):
-        appender.stage(entries)
-        staged = True
-    if staged:
-        appender.publish()
+    start = appender.size
+    try:
+        for entries in _lines(sys.stdin.buffer, args.batch):
+            appender.stage(entries)
+        if appender.size > start:
+            appender.publish()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CLIError(f"couldn't append to the log in {args.dir}: {exc}; it stays at size {start}") from None
     print(appender.size)
     return 0
 
