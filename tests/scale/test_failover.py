@@ -28,6 +28,7 @@ from tallylog.home import Home
 from tests.scale.conftest import REPO
 
 PATIENCE = 300.0  # a bound against a hung test, not a speed claim
+BURST = 60_000  # imported entries that keep the active sequencer busy
 WRITER = """
 import os, sys
 import django
@@ -126,7 +127,7 @@ def test_kill_9_the_active_sequencer_mid_batch_and_the_standby_finishes(
         shutil.copy2(home_a.path / name, home_b.path / name)
 
     burst = tmp_path / "burst.jsonl"
-    burst.write_text("".join(json.dumps({"alias": f"imported-{i}", "orgs": ["league"]}) + "\n" for i in range(20_000)))
+    burst.write_text("".join(json.dumps({"alias": f"imported-{i}", "orgs": ["league"]}) + "\n" for i in range(BURST)))
     imported = _tallylog("import", str(burst), "--campaign", "three-withdrawals", env=env_a)
     assert imported.returncode == 0, imported.stderr
 
@@ -140,7 +141,11 @@ def test_kill_9_the_active_sequencer_mid_batch_and_the_standby_finishes(
         waiting = "SELECT count(*) FROM entries_logentry WHERE log_index IS NULL"
         _wait_for(lambda: _one(pg_database, size) > 0, "the first sequencer to commit a batch")
         standby = _sequencer(env_b, tmp_path / "b.log")
+        _wait_for(lambda: "standing by" in (tmp_path / "b.log").read_text(), "the standby to stand by")
         _wait_for(lambda: _one(pg_database, size) >= 6000, "a few batches")
+        # Only the lease holder writes: the standby has published nothing yet.
+        assert not (home_b.log_dir / "checkpoint").exists(), "the standby wrote while the leader lived"
+        assert not (home_b.log_dir / "tile").exists(), "the standby wrote while the leader lived"
         assert _one(pg_database, waiting) > 0  # work in flight: the kill lands mid-batch
         os.kill(active.pid, signal.SIGKILL)
         active.wait()
@@ -170,7 +175,7 @@ def test_kill_9_the_active_sequencer_mid_batch_and_the_standby_finishes(
             "JOIN entries_logentry e ON e.id = d.entry_id"
         ).fetchall()
         entries = c.execute("SELECT count(*) FROM entries_logentry").fetchone()[0]
-    assert total == entries == len(rows) == 20_000 + 1500
+    assert total == entries == len(rows) == BURST + 1500
     in_log = Counter(json.loads(e)["tag"] for e in _entries(log_b, total))
     assert set(in_log.values()) == {1}, "an entry is in the log twice"
     tags = {pk: tag for pk, tag, _ in rows}
