@@ -1,0 +1,355 @@
+"""The read side: open a log from a directory or an HTTP(S) base URL and verify it.
+
+``LogClient.open(source, verifier)`` fetches ``checkpoint``, verifies its signature (C2SP
+signed-note) and parses it (C2SP tlog-checkpoint). Every hash tile it then reads is
+authenticated against the signed root before it is trusted (``TileHashReader``), and every
+entry against the level-0 hashes. ``recompute_root`` is the full audit: it streams every
+entry bundle once, in bounded memory, checks each stored hash tile against the hashes
+recomputed from the entries, and compares the recomputed root with the signed one. It can
+spread the work over worker processes (``workers=2`` uses both cores of a small machine):
+``chunk_hashes`` is the unit of work, over disjoint ranges of 65,536 entries.
+
+Errors name what failed: ``InvalidSignatureError``/``UnverifiedNoteError`` (bad signature),
+``TileMismatchError`` (hash mismatch in tile L/N), ``MalformedFileError`` (malformed file at
+PATH), ``SourceError`` (could not fetch).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from tallylog.tlog.appender import _edge_root, _merkle
+from tallylog.tlog.checkpoint import Checkpoint, parse_checkpoint
+from tallylog.tlog.errors import FormatError, MissingTileError, TileMismatchError, VerificationError
+from tallylog.tlog.hashes import (
+    HASH_SIZE,
+    check_consistency,
+    check_inclusion,
+    leaf_hash,
+    prove_consistency,
+    prove_inclusion,
+    stored_hash_index,
+)
+from tallylog.tlog.note import Verifier, open_note
+from tallylog.tlog.storage import CHECKPOINT_PATH, check_path
+from tallylog.tlog.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, parse_bundle, tile_path
+
+__all__ = [
+    "CHUNK_HEIGHT",
+    "DirectorySource",
+    "HTTPSource",
+    "LogClient",
+    "MalformedFileError",
+    "Source",
+    "SourceError",
+    "chunk_hashes",
+    "open_source",
+]
+
+CHUNK_HEIGHT = 2 * TILE_HEIGHT  # a unit of audit work: 65,536 entries
+MAX_CHECKPOINT = 1 << 16
+MAX_FILE = 1 << 25  # 256 entries of 65,535 bytes, and some
+
+
+class SourceError(OSError):
+    """A file could not be fetched (network, permissions, HTTP status)."""
+
+
+class MalformedFileError(FormatError):
+    """A log file that does not parse; ``path`` names it."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.path = where
+        super().__init__(f"malformed file at {where}: {detail}")
+
+
+class Source(Protocol):
+    """Read-only access to a log's files by log-relative path."""
+
+    def read(self, path: str) -> bytes | None:
+        """The file's bytes, None if absent; ``SourceError`` if it cannot tell."""
+        ...
+
+    def where(self, path: str) -> str:
+        """Where ``path`` is, for messages (a file path or URL)."""
+        ...
+
+
+class DirectorySource:
+    """A log in a local directory (a ``FileStore``'s root or a mirror of it)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SourceError(f"no log directory at {self.root}")
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(self.root / check_path(path), "rb") as f:
+                data = f.read(MAX_FILE + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise SourceError(f"couldn't read {self.where(path)}: {exc.strerror}") from None
+        if len(data) > MAX_FILE:
+            raise MalformedFileError(self.where(path), "too large")
+        return data
+
+    def where(self, path: str) -> str:
+        return str(self.root / path)
+
+
+class HTTPSource:
+    """A log served over HTTP(S) below ``base`` (C2SP tlog-tiles URLs). Uses urllib only."""
+
+    def __init__(self, base: str, timeout: float = 30.0) -> None:
+        if not base.endswith("/"):
+            base += "/"
+        self.base = base
+        self.timeout = timeout
+
+    def read(self, path: str) -> bytes | None:
+        url = self.where(check_path(path))
+        req = urllib.request.Request(url, headers={"User-Agent": "tallylog-tlog"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (http/https only)
+                data: bytes = resp.read(MAX_FILE + 1)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise SourceError(f"couldn't fetch {url}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SourceError(f"couldn't fetch {url}: {getattr(exc, 'reason', exc)}") from None
+        if len(data) > MAX_FILE:
+            raise MalformedFileError(url, "too large")
+        return data
+
+    def where(self, path: str) -> str:
+        return urllib.parse.urljoin(self.base, path)
+
+
+def open_source(source: str | os.PathLike[str] | Source) -> Source:
+    """A ``Source`` for a directory path or an ``http://``/``https://`` base URL."""
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        return HTTPSource(source)
+    if isinstance(source, (str, os.PathLike)):
+        return DirectorySource(source)
+    return source
+
+
+class _SourceTiles:
+    """A ``TileReader`` over a ``Source``: missing → ``MissingTileError``."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def read_tiles(self, tiles: list[Tile]) -> list[bytes]:
+        return [_need(self.source, tile_path(t)) for t in tiles]
+
+
+def _need(source: Source, path: str) -> bytes:
+    data = source.read(path)
+    if data is None:
+        raise MissingTileError(source.where(path))
+    return data
+
+
+def _read_bundle(source: Source, n: int, width: int) -> list[bytes]:
+    path = tile_path(Tile(-1, n, width))
+    try:
+        return parse_bundle(_need(source, path), width)
+    except MissingTileError:
+        raise
+    except FormatError as exc:
+        raise MalformedFileError(source.where(path), str(exc)) from None
+
+
+def _check_tile(source: Source, level: int, n: int, hashes: list[bytes]) -> None:
+    """Compare the stored tile ``level``/``n`` with ``hashes`` recomputed from the entries."""
+    path = tile_path(Tile(level, n, len(hashes)))
+    data = _need(source, path)
+    if data != b"".join(hashes):
+        if len(data) != len(hashes) * HASH_SIZE:
+            raise MalformedFileError(source.where(path), f"{len(data)} bytes, want {len(hashes) * HASH_SIZE}")
+        first = next(i for i, h in enumerate(hashes) if data[i * HASH_SIZE : (i + 1) * HASH_SIZE] != h)
+        raise TileMismatchError(level, n, source.where(path), f"hash {first} differs from the one recomputed from the entries")
+
+
+def chunk_hashes(source: Source, size: int, k: int) -> tuple[list[bytes], list[bytes]]:
+    """Audit entries [k·65536, (k+1)·65536) of the tree of ``size``: parse each entry
+    bundle, check the level-0 and level-1 tiles against the recomputed hashes.
+
+    Returns the chunk's level-8 hashes (one per full bundle) and the leaf hashes of its
+    trailing partial bundle (empty unless the chunk holds the tree's end). Independent of
+    other chunks, so callers may run chunks in worker processes.
+    """
+    start = k << CHUNK_HEIGHT
+    end = min(size, start + (1 << CHUNK_HEIGHT))
+    if not 0 <= start < end:
+        raise ValueError(f"chunk {k} is outside the tree of size {size}")
+    level8: list[bytes] = []
+    tail: list[bytes] = []
+    for b in range(start >> TILE_HEIGHT, (end + TILE_WIDTH - 1) >> TILE_HEIGHT):
+        width = min(TILE_WIDTH, end - (b << TILE_HEIGHT))
+        leaves = [leaf_hash(e) for e in _read_bundle(source, b, width)]
+        _check_tile(source, 0, b, leaves)
+        if width == TILE_WIDTH:
+            level8.append(_merkle(leaves))
+        else:
+            tail = leaves
+    if level8:
+        _check_tile(source, 1, k, level8)
+    return level8, tail
+
+
+def _chunk_job(job: tuple[Source, int, int]) -> tuple[list[bytes], list[bytes]]:
+    return chunk_hashes(*job)
+
+
+class LogClient:
+    """A verified view of one log at its current signed checkpoint."""
+
+    def __init__(self, source: Source, verifier: Verifier, checkpoint: Checkpoint, note: bytes) -> None:
+        self.source = source
+        self.verifier = verifier
+        self.checkpoint = checkpoint
+        self.note = note
+        self.reader = TileHashReader(checkpoint.size, checkpoint.root, _SourceTiles(source))
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        return self.checkpoint.root
+
+    @classmethod
+    def open(cls, source: str | os.PathLike[str] | Source, verifier: Verifier | str) -> LogClient:
+        """Fetch the log's checkpoint, verify its signature with ``verifier`` (a ``Verifier``
+        or verifier key string) and parse it. Raises ``VerificationError`` for a bad or
+        missing signature, ``MalformedFileError`` for a malformed checkpoint, ``SourceError``
+        when it cannot be fetched."""
+        src = open_source(source)
+        v = Verifier(verifier) if isinstance(verifier, str) else verifier
+        data = src.read(CHECKPOINT_PATH)
+        where = src.where(CHECKPOINT_PATH)
+        if data is None:
+            raise SourceError(f"no checkpoint at {where}")
+        if len(data) > MAX_CHECKPOINT:
+            raise MalformedFileError(where, "too large")
+        try:
+            text = open_note(data, [v]).text
+        except ValueError as exc:
+            raise MalformedFileError(where, str(exc)) from None
+        try:
+            cp = parse_checkpoint(text)
+        except ValueError as exc:
+            raise MalformedFileError(where, str(exc)) from None
+        if cp.origin != v.name:
+            raise VerificationError(f"the checkpoint at {where} is for {cp.origin!r}, the key for {v.name!r}")
+        return cls(src, v, cp, data)
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The authenticated leaf hash of entry ``index``."""
+        self._check_index(index)
+        return self.reader.read_hashes([stored_hash_index(0, index)])[0]
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The RFC 9162 inclusion proof of entry ``index`` in the signed tree, checked."""
+        self._check_index(index)
+        proof = prove_inclusion(self.size, index, self.reader)
+        check_inclusion(proof, self.size, self.root, index, self.leaf_hash(index))
+        return proof
+
+    def consistency_proof(self, old_size: int, old_root: bytes | None = None) -> list[bytes]:
+        """The RFC 9162 consistency proof from the tree of ``old_size`` to the signed tree;
+        checked against ``old_root`` when given (``VerificationError``: a fork)."""
+        if not 0 <= old_size <= self.size:
+            raise ValueError(f"size {old_size} is not within the signed tree of size {self.size}")
+        proof = prove_consistency(self.size, old_size, self.reader)
+        if old_root is not None:
+            check_consistency(proof, self.size, self.root, old_size, old_root)
+        return proof
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """Entries [start, end), each authenticated against its level-0 hash."""
+        if not 0 <= start <= end <= self.size:
+            raise ValueError(f"entries [{start}, {end}) are not within the signed tree of size {self.size}")
+        out: list[bytes] = []
+        for b in range(start >> TILE_HEIGHT, (end + TILE_WIDTH - 1) >> TILE_HEIGHT):
+            width = min(TILE_WIDTH, self.size - (b << TILE_HEIGHT))
+            bundle = _read_bundle(self.source, b, width)
+            lo = max(start, b << TILE_HEIGHT)
+            hi = min(end, (b << TILE_HEIGHT) + width)
+            want = self.reader.read_hashes([stored_hash_index(0, i) for i in range(lo, hi)])
+            for i, h in zip(range(lo, hi), want, strict=True):
+                e = bundle[i - (b << TILE_HEIGHT)]
+                if leaf_hash(e) != h:
+                    path = self.source.where(tile_path(Tile(-1, b, width)))
+                    raise TileMismatchError(-1, b, path, f"entry {i} is not the one the signed tree holds")
+                out.append(e)
+        return out
+
+    def iter_bundles(self, start: int = 0) -> Iterator[tuple[int, list[bytes]]]:
+        """``(first index, entries)`` of each entry bundle from the one holding ``start``,
+        NOT authenticated (``recompute_root`` or ``entries`` authenticate)."""
+        for b in range(start >> TILE_HEIGHT, (self.size + TILE_WIDTH - 1) >> TILE_HEIGHT):
+            width = min(TILE_WIDTH, self.size - (b << TILE_HEIGHT))
+            yield b << TILE_HEIGHT, _read_bundle(self.source, b, width)
+
+    def recompute_root(self, workers: int = 1, progress: Callable[[int], None] | None = None) -> bytes:
+        """The full audit: recompute the tree from every entry, check every stored hash
+        tile on the way, and compare the root with the signed one. Streams the log once;
+        memory is bounded by a few chunks. ``progress(n)`` is called with the number of
+        entries done after each chunk. Raises ``TileMismatchError``/``MalformedFileError``
+        naming the first bad file, ``VerificationError`` if the root differs."""
+        size = self.size
+        chunks = (size + (1 << CHUNK_HEIGHT) - 1) >> CHUNK_HEIGHT
+        jobs = ((self.source, size, k) for k in range(chunks))
+        level16: list[bytes] = []  # one hash per full chunk (complete 65,536-entry subtree)
+        edge: list[list[bytes]] = [[], []]
+        done = 0
+
+        def take(k: int, result: tuple[list[bytes], list[bytes]]) -> None:
+            nonlocal done
+            level8, tail = result
+            if len(level8) == TILE_WIDTH:
+                level16.append(_merkle(level8))
+            else:
+                edge[0], edge[1] = tail, level8
+            done = min(size, (k + 1) << CHUNK_HEIGHT)
+            if progress is not None:
+                progress(done)
+
+        if workers > 1 and chunks > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                for k, result in enumerate(pool.map(_chunk_job, jobs, chunksize=1)):
+                    take(k, result)
+        else:
+            for k, job in enumerate(jobs):
+                take(k, _chunk_job(job))
+        # Levels 2 and up: check their tiles and fold them, 256 at a time.
+        level, hashes = 2, level16
+        while hashes:
+            for n in range(0, (len(hashes) + TILE_WIDTH - 1) // TILE_WIDTH):
+                _check_tile(self.source, level, n, hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH])
+            full = len(hashes) // TILE_WIDTH
+            edge.append(hashes[full * TILE_WIDTH :])
+            hashes = [_merkle(hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]) for n in range(full)]
+            level += 1
+        root = _edge_root(edge)
+        if root != self.root:
+            raise VerificationError(f"the tree recomputed from the entries does not have the signed root (size {size})")
+        return root
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.size:
+            raise ValueError(f"there is no entry {index}: the checkpoint signs {self.size} entries")
