@@ -3,6 +3,7 @@ C2SP signed-note checkpoints). Imports no web framework; see docs/tlog.md."""
 
 from tallylog.tlog.appender import Appender, AppenderBrokenError, TreeHead
 from tallylog.tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from tallylog.tlog.client import LogClient, MalformedFileError, SourceError
 from tallylog.tlog.errors import (
     FormatError,
     LogInconsistentError,
@@ -33,6 +34,9 @@ __all__ = [
     "FileStore",
     "FormatError",
     "HashReader",
+    "LogClient",
+    "MalformedFileError",
+    "SourceError",
     "LogInconsistentError",
     "MemoryStore",
     "MissingTileError",
