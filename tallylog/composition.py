@@ -89,19 +89,20 @@ class LogServices:
         return list(hashes.prove_inclusion(tree_size, index, reader))
 
     def root_at(self, tree_size: int) -> bytes:
-        """The root hash of the log at ``tree_size``: the committed or published size only."""
+        """The root hash of the log at ``tree_size``: the published checkpoint's size (read
+        from the store, no query) or the committed size (from the database) only."""
         from tallylog.registry.entries.models import LogState
         from tallylog.tlog import checkpoint, note
 
-        state = LogState.current()
-        if state.size == tree_size:
-            return bytes(state.root)
         data = self.checkpoint()
         if data is not None:
             text = note.open_note(data, [note.Verifier(self.verifier_key)]).text
             cp = checkpoint.parse_checkpoint(text)
             if cp.size == tree_size:
                 return cp.root
+        state = LogState.current()
+        if state.size == tree_size:
+            return bytes(state.root)
         raise ValueError(f"no known root for tree size {tree_size}")
 
     def writer_lock(self, *, wait: bool = True) -> Any:
