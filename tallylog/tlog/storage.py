@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
@@ -108,8 +109,10 @@ class FileStore:
         self.write_many([(path, data)])
 
     def write_many(self, items: Sequence[tuple[str, bytes]]) -> None:
-        # 1. Every file to a temporary name, fsynced: its bytes are on disk.
+        # 1. Every file to a temporary name, all fsynced (concurrently, so the filesystem
+        #    can commit them together): their bytes are on disk.
         staged: list[tuple[str, Path]] = []
+        fds: list[int] = []
         dirs: set[Path] = set()
         try:
             for path, data in items:
@@ -117,22 +120,26 @@ class FileStore:
                 self._ensure_dir(target.parent)
                 tmp = target.parent / f".{target.name}.{os.getpid()}.{self._next_tmp()}.tmp"
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                fds.append(fd)
                 staged.append((path, tmp))
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 dirs.add(target.parent)
+            _fsync_all(fds)
             # 2. Renamed over the targets (atomic), 3. the directories fsynced (durable).
             for path, tmp in staged:
                 os.replace(tmp, self.root / path)
             staged = []
-            for d in dirs:
-                _fsync_dir(d)
+            dir_fds = [os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in dirs]
+            try:
+                _fsync_all(dir_fds)
+            finally:
+                for fd in dir_fds:
+                    os.close(fd)
         finally:
+            for fd in fds:
+                os.close(fd)
             for _, tmp in staged:
                 try:
                     os.unlink(tmp)
@@ -159,6 +166,25 @@ class FileStore:
                 pass
             _fsync_dir(m.parent)
         self._known_dirs.add(d)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _fsync_all(fds: list[int]) -> None:
+    """fsync every descriptor; several at once from threads (fsync releases the GIL), so
+    the filesystem can group them into few journal commits. Raises the first error."""
+    global _pool
+    if len(fds) <= 1:
+        for fd in fds:
+            os.fsync(fd)
+        return
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tlog-fsync")
+    for _ in _pool.map(os.fsync, fds):
+        pass
 
 
 def _fsync_dir(d: Path) -> None:
