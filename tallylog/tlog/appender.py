@@ -204,6 +204,8 @@ class Appender:
         """
         self._check_usable()
         for e in entries:
+            if type(e) is not bytes:
+                raise FormatError(f"an entry must be bytes, not {type(e).__name__}")
             if len(e) > MAX_ENTRY_SIZE:
                 raise FormatError(f"an entry is at most {MAX_ENTRY_SIZE} bytes, not {len(e)}")
         if not entries:

@@ -144,6 +144,8 @@ def test_oversized_entry_is_refused_before_writing() -> None:
     app = Appender.open(store, SIGNER, ORIGIN)
     with pytest.raises(FormatError):
         app.stage([b"ok", b"x" * 65536])
+    with pytest.raises(FormatError, match="bytes"):
+        app.stage([b"ok", "text"])  # type: ignore[list-item]
     assert store.writes == 0 and app.size == 0
     app.append([b"y" * 65535])
     assert check_log(store) == 1

@@ -167,3 +167,21 @@ def test_checkpoint_rejects_non_canonical_sizes(good: str, bad: str) -> None:
 def test_checkpoint_rejects_malformed(text: str) -> None:
     with pytest.raises(CheckpointFormatError):
         parse_checkpoint(text)
+
+
+@given(st.text(max_size=80))
+def test_verifier_accepts_only_canonical_keys(text: str) -> None:
+    try:
+        v = Verifier(text)
+    except KeyFormatError:
+        return
+    assert v.verifier_key == text and f"{v.name}+{v.key_id:08x}+" in text
+
+
+@given(st.binary(min_size=32, max_size=32), st.sampled_from(["a", "example.org/log", "日志"]))
+def test_key_strings_round_trip(seed: bytes, name: str) -> None:
+    s = Signer(signer_key_from_seed(name, seed))
+    assert Verifier(s.verifier_key).public_key == s.public_key
+    assert Signer(signer_key_from_seed(name, seed)).verifier_key == s.verifier_key
+    msg = sign_note("x\n", s)
+    assert open_note(msg, [Verifier(s.verifier_key)]).sigs[0].key_id == s.key_id
