@@ -172,6 +172,11 @@ def cmd_sequence(args: argparse.Namespace) -> int:
         print(f"sequenced {total} entries; log size {_log_size()}")
         return 0
 
+    try:
+        with log_services.writer_lock(wait=False):
+            pass
+    except SequencerBusy:
+        log.info("another sequencer holds the writer lock; standing by until it stops")
     thread = SequencerThread(log_services, batch_size=batch, interval=args.interval)
     stopping = threading.Event()
 
