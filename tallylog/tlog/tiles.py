@@ -214,6 +214,32 @@ def hash_from_tile(tile: Tile, data: bytes, index: int) -> bytes:
     return tile_hash(data[start:end])
 
 
+class _TileTree:
+    """All complete-subtree hashes of one tile's data, computed once: ``levels[k][p]`` is
+    the hash over hashes [p·2**k, (p+1)·2**k) of the tile (RFC 6962 §2.1)."""
+
+    __slots__ = ("levels",)
+
+    def __init__(self, data: bytes) -> None:
+        sha = hashlib.sha256
+        level = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
+        self.levels = [level]
+        while len(level) > 1:
+            level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+            self.levels.append(level)
+
+    def hash(self, index: int) -> bytes:
+        """Stored hash ``index`` (which must lie in this tile; see ``hash_from_tile``)."""
+        _, start, end = tile_for_index(index)
+        count = (end - start) // HASH_SIZE
+        k = count.bit_length() - 1
+        return self.levels[k][start // HASH_SIZE >> k]
+
+    def root(self) -> bytes:
+        """The hash of the whole (full) tile."""
+        return self.levels[-1][0]
+
+
 def _parent(tile: Tile, k: int, size: int) -> Tile | None:
     """``tile``'s k-th parent among the tiles of a tree of ``size`` (Go's ``tileParent``)."""
     level = tile.level + k
@@ -353,13 +379,23 @@ class TileHashReader:
             if len(d) != t.width * HASH_SIZE:
                 raise TileMismatchError(t.level, t.n, tile_path(t), f"{len(d)} bytes, want {t.width * HASH_SIZE}")
 
+        trees: dict[int, _TileTree] = {}
+
+        def from_tile(j: int, x: int) -> bytes:
+            t1 = tile_for_index(x)[0]
+            t = tiles[j]
+            if t1.level != t.level or t1.n != t.n or t.width < t1.width:
+                raise AssertionError(f"TileHashReader: stored hash {x} is not in tile {t.level}/{t.n}")
+            if j not in trees:
+                trees[j] = _TileTree(data[j])
+            return trees[j].hash(x)
+
         # Authenticate the tree-hash tiles against the root (unless all were authenticated before).
         if stx and any(t in fetched for t in tiles[:num_stx_tiles]):
             j = stx_order[-1]
-            th = hash_from_tile(tiles[j], data[j], stx[-1])
+            th = from_tile(j, stx[-1])
             for i in range(len(stx) - 2, -1, -1):
-                j = stx_order[i]
-                th = _node(hash_from_tile(tiles[j], data[j], stx[i]), th)
+                th = _node(from_tile(stx_order[i], stx[i]), th)
             if self.root is not None and th != self.root:
                 bad = next((t for t in tiles[:num_stx_tiles] if t in fetched), tiles[0])
                 raise TileMismatchError(bad.level, bad.n, tile_path(bad), "the tiles do not hash to the signed root")
@@ -372,14 +408,16 @@ class TileHashReader:
             if p is None or p not in order:
                 raise AssertionError(f"TileHashReader: lost the parent of tile {t.level}/{t.n}")
             j = order[p]
-            if hash_from_tile(p, data[j], stored_hash_index(p.level * TILE_HEIGHT, t.n)) != tile_hash(data[i]):
+            if i not in trees:
+                trees[i] = _TileTree(data[i])
+            if from_tile(j, stored_hash_index(p.level * TILE_HEIGHT, t.n)) != trees[i].root():
                 raise TileMismatchError(t.level, t.n, tile_path(t), f"does not hash to its entry in tile {p.level}/{p.n}")
         if self.root is not None:
             for t in fetched:
                 if len(self._cache) >= self._cache_tiles:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[t] = fetched[t]
-        return [hash_from_tile(tiles[j], data[j], x) for j, x in zip(index_order, indexes, strict=True)]
+        return [from_tile(j, x) for j, x in zip(index_order, indexes, strict=True)]
 
 
 def _node(left: bytes, right: bytes) -> bytes:
