@@ -31,6 +31,7 @@ __all__ = [
     "TileHashReader",
     "TilePathError",
     "TileReader",
+    "VerificationError",
     "as_tile_reader",
     "bundle_tile",
     "edge_tiles",
@@ -458,6 +459,3 @@ def parse_bundle(data: bytes, width: int | None = None) -> list[bytes]:
         raise FormatError(f"entry bundle holds {len(entries)} entries, want {width}")
     return entries
 
-
-# Re-exported for callers that only import tiles.
-VerificationError = VerificationError
