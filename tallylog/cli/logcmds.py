@@ -511,12 +511,10 @@ def decompose(hashes: list[bytes]) -> list[bytes]:
 
 def fold(subtrees: list[bytes]) -> bytes:
     """The tree hash from the roots of its complete subtrees, largest first (RFC 6962 §2.1)."""
-    import hashlib
-
-    from tallylog.tlog.hashes import node_hash
+    from tallylog.tlog.hashes import EMPTY_ROOT, node_hash
 
     if not subtrees:
-        return hashlib.sha256(b"").digest()
+        return EMPTY_ROOT
     root = subtrees[-1]
     for left in reversed(subtrees[:-1]):
         root = node_hash(left, root)

@@ -391,3 +391,23 @@ def test_check_receipt_with_a_malformed_day_index(tmp_path: Path, log: Log) -> N
     (copy / "day-index.json").write_text('{"days": [{"day": "2026-11-24", "start": 5}]}')
     err = fails("check-receipt", receipt(0), "--source", copy, "--key", log.vkey, "--day", "2026-11-24")
     assert f"malformed file at {copy / 'day-index.json'}" in err
+
+
+def test_every_log_command_and_option_is_documented() -> None:
+    """docs/audit.md names every command of this module and each of its options."""
+    import argparse
+
+    from tallylog.cli import logcmds
+
+    doc = (Path(__file__).parents[2] / "docs" / "audit.md").read_text()
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    logcmds.register(sub, argparse.ArgumentParser(add_help=False))
+    commands = dict(sub.choices)
+    commands["log append"] = commands.pop("log")._subparsers._group_actions[0].choices["append"]  # type: ignore[union-attr]
+    for name, cmd in commands.items():
+        assert f"tallylog {name}" in doc, name
+        for action in cmd._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert option in doc, f"{name} {option}"
