@@ -117,7 +117,7 @@ class FileStore:
         try:
             for path, data in items:
                 target = self.root / check_path(path)
-                self._ensure_dir(target.parent)
+                self._ensure_dir(target.parent, dirs)
                 tmp = target.parent / f".{target.name}.{os.getpid()}.{self._next_tmp()}.tmp"
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 fds.append(fd)
@@ -127,7 +127,8 @@ class FileStore:
                     view = view[os.write(fd, view) :]
                 dirs.add(target.parent)
             _fsync_all(fds)
-            # 2. Renamed over the targets (atomic), 3. the directories fsynced (durable).
+            # 2. Renamed over the targets (atomic), 3. the directories (and the parents of new
+            #    ones) fsynced, concurrently: the new names are on disk.
             for path, tmp in staged:
                 os.replace(tmp, self.root / path)
             staged = []
@@ -151,7 +152,9 @@ class FileStore:
             self._tmp_seq += 1
             return self._tmp_seq
 
-    def _ensure_dir(self, d: Path) -> None:
+    def _ensure_dir(self, d: Path, dirs: set[Path]) -> None:
+        """Create ``d`` and its missing parents; add each parent whose entries changed to
+        ``dirs`` (fsynced, with the others, before ``write_many`` returns)."""
         if d in self._known_dirs:
             return
         missing = []
@@ -164,7 +167,9 @@ class FileStore:
                 m.mkdir()
             except FileExistsError:
                 pass
-            _fsync_dir(m.parent)
+            dirs.add(m.parent)
+        if len(self._known_dirs) >= 4096:  # bounded memory: forget, re-check with is_dir()
+            self._known_dirs.clear()
         self._known_dirs.add(d)
 
 
@@ -185,14 +190,6 @@ def _fsync_all(fds: list[int]) -> None:
             _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tlog-fsync")
     for _ in _pool.map(os.fsync, fds):
         pass
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 Mode = Literal["lost", "written"]
