@@ -105,5 +105,9 @@ class _Held:
 
 
 def writer_lock(home: Home, *, wait: bool = True) -> _Held:
-    """A context manager holding the log's writer lock (see the module docstring)."""
-    return _Held(FileWriterLock.for_path(str(home.path / LOCK_NAME)), wait)
+    """A context manager holding the log's writer lock (see the module docstring): the
+    sequencer lease of ``tallylog.leader`` — a PostgreSQL session advisory lock when the
+    database is PostgreSQL, else ``flock`` on the home's lock file (``FileWriterLock``)."""
+    from tallylog.leader import lease_lock
+
+    return _Held(lease_lock(home), wait)  # type: ignore[arg-type]
