@@ -20,7 +20,9 @@ The lease is
   Because the lock lives in the database every machine shares, the sequencers may run on
   different machines.
 - on SQLite (one machine), ``flock`` on ``HOME/sequencer.lock`` (the registry's
-  ``entries.locks.FileWriterLock``): the kernel releases it when the process dies.
+  ``entries.locks.FileWriterLock``): the kernel releases it when the process dies. On
+  PostgreSQL that lock file is taken too, first: two processes sharing a home never
+  both write its log directory.
 
 Both are exclusive between processes and re-entrant within one. Re-entering a
 PostgreSQL lease checks its session is alive; if the session was lost and another
@@ -45,6 +47,7 @@ from tallylog.registry.entries.locks import LOCK_NAME, FileWriterLock, Sequencer
 __all__ = [
     "LOCK_KEY",
     "AdvisoryLock",
+    "BothLocks",
     "LeaseLost",
     "SequencerBusy",
     "SequencerLease",
@@ -221,8 +224,41 @@ def is_postgresql(database: Mapping[str, Any]) -> bool:
     return str(database.get("ENGINE", "")).endswith("postgresql")
 
 
+class BothLocks:
+    """The home's lock file, then the database's advisory lock; released in reverse.
+
+    On PostgreSQL the lease is both: the advisory lock elects one sequencer among all
+    machines, and the home's lock file keeps two processes sharing one home (one log
+    directory) from both writing it, whatever database each was pointed at. Always
+    taken in this order, so two sequencers never wait on each other crosswise.
+    """
+
+    def __init__(self, file: FileWriterLock, advisory: AdvisoryLock) -> None:
+        self.file = file
+        self.advisory = advisory
+
+    def acquire(self, *, wait: bool = True, poll: float = POLL_SECONDS) -> None:
+        self.file.acquire(wait=wait, poll=poll)
+        try:
+            self.advisory.acquire(wait=wait, poll=poll)
+        except BaseException:
+            self.file.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            self.advisory.release()
+        finally:
+            self.file.release()
+
+    @property
+    def held(self) -> bool:
+        return self.file.held and self.advisory.held
+
+
 def lease_lock(home: Home, database: Mapping[str, Any] | None = None) -> Lock:
-    """The process's lease lock: the advisory lock on PostgreSQL, else the home's lock file.
+    """The process's lease lock: on PostgreSQL the home's lock file *and* the advisory
+    lock (``BothLocks``), else the home's lock file.
 
     ``database`` is a Django ``DATABASES`` entry (default: ``settings.DATABASES["default"]``).
     """
@@ -230,9 +266,10 @@ def lease_lock(home: Home, database: Mapping[str, Any] | None = None) -> Lock:
         from django.conf import settings
 
         database = settings.DATABASES["default"]
+    file = FileWriterLock.for_path(str(home.path / LOCK_NAME))
     if is_postgresql(database):
-        return AdvisoryLock.for_database(database)
-    return FileWriterLock.for_path(str(home.path / LOCK_NAME))
+        return BothLocks(file, AdvisoryLock.for_database(database))
+    return file
 
 
 class SequencerLease:

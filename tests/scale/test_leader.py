@@ -17,6 +17,7 @@ from tallylog.home import Home
 from tallylog.leader import (
     LOCK_KEY,
     AdvisoryLock,
+    BothLocks,
     LeaseLost,
     SequencerBusy,
     connection_params,
@@ -105,6 +106,28 @@ def test_sqlite_uses_the_homes_lock_file(tmp_path: Path) -> None:
     home = Home.from_env(tmp_path)
     lock = lease_lock(home, {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db")})
     assert isinstance(lock, FileWriterLock) and lock.path == str(tmp_path / "sequencer.lock")
+
+
+def test_postgresql_takes_the_homes_lock_file_too(pg_database: str, tmp_path: Path) -> None:
+    home = Home.from_env(tmp_path)
+    lock = lease_lock(home, django_database(pg_database))
+    assert isinstance(lock, BothLocks)
+    other_home = FileWriterLock(str(tmp_path / "sequencer.lock"))  # as another process would
+    lock.acquire(wait=False)
+    try:
+        with pytest.raises(SequencerBusy):
+            other_home.acquire(wait=False)
+        assert lease_holders(pg_database) == [lock.advisory.backend_pid]
+    finally:
+        lock.release()
+    assert not lock.held and lease_holders(pg_database) == []
+    other_home.acquire(wait=False)  # the home's lock is free again
+    try:
+        with pytest.raises(SequencerBusy):  # and the lease needs it
+            lock.acquire(wait=False)
+        assert lease_holders(pg_database) == []
+    finally:
+        other_home.release()
 
 
 HOLDER = """
