@@ -295,6 +295,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "tallylog",
+        # No client address or receipt code in either log (gunicorn writes the address
+        # into its warning about a malformed request): tallylog.safety.serverlog.
+        "logger_class": "tallylog.safety.serverlog.PrivateLogger",
         "forwarded_allow_ips": "",
         "when_ready": when_ready,
         "on_exit": on_exit,
