@@ -29,8 +29,11 @@ run: install
 test-deps:
 	@bash scripts/test-deps.sh
 
+# The whole suite on the embedded SQLite database, then again on a throwaway PostgreSQL
+# server on loopback (scripts/pg-test.sh starts it, sets DATABASE_URL, stops it).
 test: install test-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -p no:cacheprovider
+	bash scripts/pg-test.sh run $(BIN)/pytest -q -p no:cacheprovider
 
 bench: install test-deps
 	$(BIN)/python -m bench
