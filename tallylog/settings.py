@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "tallylog.registry.news",
     "tallylog.registry.volunteers",
     "tallylog.registry.imports",
+    "tallylog.safety",
     "tallylog.web",
     "tallylog.api",
 ]
@@ -155,6 +156,13 @@ EMAIL_HOST = os.environ.get("TALLYLOG_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("TALLYLOG_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("TALLYLOG_EMAIL_FROM", "tallylog@localhost")
 
+# Safety (docs/safety.md): rate limits ("off" or "scope=N/SECONDS,…"), proxies trusted for
+# the client address (which is only ever kept as a keyed hash, in the cache), flood screen.
+TALLYLOG_RATE_LIMITS = os.environ.get("TALLYLOG_RATE_LIMITS", "")
+TALLYLOG_TRUSTED_PROXIES = int(os.environ.get("TALLYLOG_TRUSTED_PROXIES", "0"))
+TALLYLOG_FLOOD_THRESHOLD = int(os.environ.get("TALLYLOG_FLOOD_THRESHOLD", "20"))
+TALLYLOG_FLOOD_WINDOW = int(os.environ.get("TALLYLOG_FLOOD_WINDOW", "3600"))
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Logs never carry an IP address: the access log of `tallylog serve` is formatted without one.
@@ -162,7 +170,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"private": {"()": "tallylog.safety.serverlog.PrivateFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["private"]}
+    },
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "ERROR"}},
 }

@@ -299,6 +299,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # into its warning about a malformed request): tallylog.safety.serverlog.
         "logger_class": "tallylog.safety.serverlog.PrivateLogger",
         "forwarded_allow_ips": "",
+        # gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl),
+        # shared by every server on the machine; tallylog has no use for it.
+        "control_socket_disable": True,
         "when_ready": when_ready,
         "on_exit": on_exit,
     }
