@@ -20,7 +20,13 @@ CLI = [sys.executable, "-m", "tallylog.cli"]
 
 def env() -> dict[str, str]:
     """The production settings, nothing inherited from the test run."""
-    e = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "TALLYLOG_HOME")}
+    # DATABASE_URL dropped: each command runs on its own home's embedded SQLite database
+    # (under `make test`'s PostgreSQL pass, the server's database is the test suite's own).
+    e = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DJANGO_SETTINGS_MODULE", "TALLYLOG_HOME", "DATABASE_URL")
+    }
     e["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")) if p
     )

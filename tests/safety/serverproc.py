@@ -32,7 +32,14 @@ def tallylog_command() -> list[str]:
 
 def server_env(home: Path | None, **extra: str) -> dict[str, str]:
     """The environment of a tallylog subprocess: ours without Django's, pytest's or tallylog's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST", "TALLYLOG_"))}
+    # DATABASE_URL dropped too: each server runs on its own home's SQLite database, whose
+    # every byte the privacy tests can search (the PostgreSQL path of the sequencer has
+    # its own end-to-end test in tests/scale/).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "PYTEST", "TALLYLOG_")) and k != "DATABASE_URL"
+    }
     if home is not None:
         env["TALLYLOG_HOME"] = str(home)
     env["PYTHONPATH"] = str(REPO)
