@@ -12,6 +12,7 @@ Environment:
   TALLYLOG_SEQUENCER_BATCH     entries per sequencer pass (default 4096)
   TALLYLOG_SEQUENCER_INTERVAL  seconds between sequencer passes (default 0.5)
   TALLYLOG_EMAIL_HOST / _PORT / _FROM  SMTP relay for mail (default localhost:25)
+  TALLYLOG_SITE_URL   public base URL for links in mail (default http://127.0.0.1:8000)
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = os.environ.get("TALLYLOG_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("TALLYLOG_EMAIL_PORT", "25"))
+# The site's public base URL, for links in mail sent outside a request (tallylog newsletter).
+TALLYLOG_SITE_URL = os.environ.get("TALLYLOG_SITE_URL", "http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = os.environ.get("TALLYLOG_EMAIL_FROM", "tallylog@localhost")
 
 # Safety (docs/safety.md): rate limits ("off" or "scope=N/SECONDS,…"), proxies trusted for

@@ -57,6 +57,11 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "receipt": (120, 600),
     # Staff sign-in (admin, volunteer console): password guessing.
     "login": (10, 900),
+    # Petition signatures and newsletter sign-ups each send a confirmation mail: bounded
+    # per source, and per address ("subject", a keyed hash of the email) so that nobody
+    # can use the forms to flood someone else's mailbox.
+    "sign": (30, 600),
+    "subscribe": (10, 3600),
     # Any other write through the API, e.g. a service centre's volunteers behind one address.
     "api-write": (600, 600),
 }

@@ -19,6 +19,7 @@ from django.utils import timezone
 from tallylog.cli import main
 from tallylog.registry.news.models import Post
 from tallylog.registry.subscribers import actions, newsletter
+from tallylog.registry.petitions.models import Signature
 from tallylog.registry.subscribers.models import ConsentStatement, Delivery, Mailing, Subscriber
 from tests.petitions.conftest import link_in, text_of
 
@@ -333,3 +334,30 @@ def test_admin_action_sends_in_the_background(mailbox) -> None:
     assert mailing.finished_at is not None
     page = browser.get("/admin/subscribers/mailing/").content.decode()
     assert "sent 3" in page
+
+
+
+def test_sign_up_is_rate_limited_per_address_so_nobody_mail_bombs_a_stranger(db, mailbox, settings) -> None:
+    """The sign-up form sends a confirmation mail: one email address gets at most the
+    ``subscribe`` limit of attempts, from any number of sources; then a clear 429 and no mail."""
+    settings.TALLYLOG_RATE_LIMITS = "subscribe=2/3600"
+    sources = [Client(REMOTE_ADDR=f"192.0.2.{n}", headers={"accept-language": "en"}) for n in (1, 2, 3)]
+    assert signup(sources[0], "victim@example.org").status_code == 200
+    assert signup(sources[1], "victim@example.org").status_code != 429
+    mails = len(mailbox.to("victim@example.org"))
+    refused = signup(sources[2], "victim@example.org")
+    assert refused.status_code == 429
+    assert "Too many requests" in refused.content.decode()
+    assert len(mailbox.to("victim@example.org")) == mails
+    # Another address from the same source is not affected by the victim's limit.
+    assert signup(sources[2], "reader@example.org").status_code == 200
+
+
+def test_petition_signing_is_rate_limited_per_source(db, open_petition, mailbox, settings) -> None:
+    settings.TALLYLOG_RATE_LIMITS = "sign=1/600"
+    browser = Client(REMOTE_ADDR="192.0.2.7", headers={"accept-language": "en"})
+    data = {"name": "Li Wei", "country": "CA", "email": ""}
+    assert browser.post(f"/petitions/{open_petition.slug}/", data).status_code == 200
+    refused = browser.post(f"/petitions/{open_petition.slug}/", {**data, "name": "Wang Fang"})
+    assert refused.status_code == 429
+    assert Signature.objects.filter(campaign=open_petition).count() == 1

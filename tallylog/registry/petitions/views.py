@@ -15,6 +15,7 @@ from tallylog.registry.petitions import actions
 from tallylog.registry.petitions.countries import country_name
 from tallylog.registry.petitions.forms import SignatureForm
 from tallylog.registry.petitions.models import Petition, Signature, is_open, petition_summary
+from tallylog.safety.ratelimit import check_rate
 from tallylog.web.charts import hbar_chart
 
 RECENT = 10
@@ -62,6 +63,8 @@ def petition_detail(request: HttpRequest, slug: str) -> HttpResponse:
     form = SignatureForm(request.POST)
     if not form.is_valid():
         return _page(request, campaign, form, status=400)
+    email = form.cleaned_data["email"]
+    check_rate(request, "sign", campaign.slug, subject=email.lower() if email else None)
     try:
         signed = actions.sign_petition(
             campaign,

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 from tallylog.registry.subscribers import actions
 from tallylog.registry.subscribers.forms import SignupForm
 from tallylog.registry.subscribers.models import ConsentStatement
+from tallylog.safety.ratelimit import check_rate
 
 
 def _signup_page(request: HttpRequest, form: SignupForm, status: int = 200) -> HttpResponse:
@@ -26,6 +27,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         return _signup_page(request, SignupForm())
     form = SignupForm(request.POST)
     form.is_valid()
+    email = form.cleaned_data.get("email", "")
+    check_rate(request, "subscribe", subject=email.lower() if email else None)
     try:
         actions.subscribe(
             form.cleaned_data.get("email", ""),
