@@ -42,6 +42,37 @@ _SIGN_BODY = {
 }
 
 
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        },
+    }},
+}
+_OBJECT = {"type": "object"}
+
+
+def _responses(ok: dict[int, str], errors: tuple[int, ...]) -> dict[str, Any]:
+    """The OpenAPI ``responses`` of an endpoint that answers with plain JSON responses:
+    its success statuses and every error status, each with the JSON error body."""
+    doc: dict[str, Any] = {
+        str(status): {"description": text, "content": {"application/json": {"schema": _OBJECT}}}
+        for status, text in ok.items()
+    }
+    for status in errors:
+        doc[str(status)] = {
+            "description": "error",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        }
+    return {"responses": doc}
+
+
 def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> JsonResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
@@ -53,7 +84,11 @@ def _petition(slug: str) -> Campaign | None:
     return Campaign.objects.petitions().filter(slug=slug).first()
 
 
-@router.get("/{slug}/signatures", summary="A petition's count and public signatures")
+@router.get(
+    "/{slug}/signatures",
+    summary="A petition's count and public signatures",
+    openapi_extra=_responses({200: "the petition and a page of public signatures"}, (400, 404, 422, 429)),
+)
 def list_signatures(request: HttpRequest, slug: str, before: int | None = None, limit: int = 50) -> HttpResponse:
     campaign = _petition(slug)
     if campaign is None:
@@ -90,7 +125,17 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
     })
 
 
-@router.post("/{slug}/signatures", summary="Sign a petition", openapi_extra={"requestBody": _SIGN_BODY})
+@router.post(
+    "/{slug}/signatures",
+    summary="Sign a petition",
+    openapi_extra={
+        "requestBody": _SIGN_BODY,
+        **_responses(
+            {201: "counted; the receipt code, shown once", 202: "awaiting email confirmation"},
+            (400, 404, 409, 413, 415, 422, 429, 503),
+        ),
+    },
+)
 def sign(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _petition(slug)
     if campaign is None:
