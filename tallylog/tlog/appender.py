@@ -60,10 +60,33 @@ class TreeHead:
     root: bytes
 
 
+_LEAF = _sha256(b"\x00")  # RFC 6962 §2.1 prefixes, copied per hash (cheaper than b"\x00" + e)
+_NODE = _sha256(b"\x01")
+
+
+def _leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
+    """RFC 6962 §2.1 leaf hashes SHA-256(0x00 || entry)."""
+    out: list[bytes] = []
+    append, prefix = out.append, _LEAF
+    for e in entries:
+        h = prefix.copy()
+        h.update(e)
+        append(h.digest())
+    return out
+
+
 def _merkle(hashes: list[bytes]) -> bytes:
     """RFC 6962 §2.1 hash of the complete subtree over a power-of-two list of hashes."""
+    prefix = _NODE
     while len(hashes) > 1:
-        hashes = [_sha256(b"\x01" + hashes[i] + hashes[i + 1]).digest() for i in range(0, len(hashes), 2)]
+        out: list[bytes] = []
+        append = out.append
+        for i in range(0, len(hashes), 2):
+            h = prefix.copy()
+            h.update(hashes[i])
+            h.update(hashes[i + 1])
+            append(h.digest())
+        hashes = out
     return hashes[0]
 
 
@@ -86,11 +109,15 @@ def _edge_root(edge: list[list[bytes]]) -> bytes:
     return root
 
 
+_LENGTHS = [n.to_bytes(2, "big") for n in range(4096)]  # the length prefixes of the usual entries
+
+
 def _format_bundle(entries: list[bytes]) -> bytes:
-    parts: list[bytes] = []
-    for e in entries:
-        parts.append(len(e).to_bytes(2, "big"))
-        parts.append(e)
+    """C2SP tlog-tiles entry bundle: each entry prefixed by its 16-bit big-endian length."""
+    lengths = _LENGTHS
+    parts: list[bytes] = [b""] * (2 * len(entries))
+    parts[0::2] = [lengths[n] if n < 4096 else n.to_bytes(2, "big") for n in map(len, entries)]
+    parts[1::2] = entries
     return b"".join(parts)
 
 
@@ -184,7 +211,7 @@ class Appender:
                 bundle = parse_bundle(_read_tile(store, t), t.width)
             except FormatError as exc:
                 raise LogInconsistentError(f"malformed file at {tile_path(t)}: {exc}") from None
-            if [_sha256(b"\x00" + e).digest() for e in bundle] != edge[0]:
+            if _leaf_hashes(bundle) != edge[0]:
                 raise LogInconsistentError(f"the entries in {tile_path(t)} do not hash to tile {tile_path(Tile(0, t.n, t.width))}")
         app = cls(store, signer, origin, size, edge, bundle)
         if committed_root is not None and app.root != committed_root:
@@ -221,7 +248,7 @@ class Appender:
             while i < n:
                 chunk = entries[i : i + TILE_WIDTH - len(bundle)]
                 bundle.extend(chunk)
-                edge[0].extend([_sha256(b"\x00" + e).digest() for e in chunk])
+                edge[0].extend(_leaf_hashes(chunk))
                 i += len(chunk)
                 size += len(chunk)
                 if len(bundle) < TILE_WIDTH:
