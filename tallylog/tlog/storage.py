@@ -88,9 +88,11 @@ class FileStore:
     their bytes durable, renames each over its target (atomic: a reader sees the old file or
     the new one), then makes the renames and any new directories durable, all before it
     returns. On Linux both durability steps are one ``syncfs(2)`` each on the store's
-    filesystem (which reports writeback errors since Linux 5.8) instead of an ``fsync`` per
-    file and per directory; elsewhere, or if ``syncfs`` fails with ``ENOSYS``, the files and
-    the touched directories are fsynced one by one. Either way the contract holds: each file
+    filesystem instead of an ``fsync`` per file and per directory (since Linux 5.8 syncfs
+    reports any writeback error on the filesystem since its descriptor was opened, and
+    the descriptor is opened before the first file is written); elsewhere, or if
+    ``syncfs`` fails with ``ENOSYS``, the files and the touched directories are fsynced one
+    by one. Either way the contract holds: each file
     is atomic and, when ``write_many`` returns, all are durable. ``syncfs`` also flushes
     other writers' dirty data on the same filesystem, so its cost depends on their load.
     The files can be served as they are by any static web server (C2SP tlog-tiles).
@@ -126,6 +128,9 @@ class FileStore:
         dirs: set[str] = set()
         known = self._known_dirs
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        # Opened before any file is written: syncfs reports the filesystem's writeback
+        # errors since this descriptor was opened, so none of ours can go unreported.
+        root_fd = os.open(prefix, os.O_RDONLY | os.O_DIRECTORY)
         try:
             # 1. Every file to a temporary name in its target's directory.
             for k, (path, data) in enumerate(items):
@@ -145,29 +150,26 @@ class FileStore:
                     os.close(fd)
             # 2. Their bytes durable, 3. renamed over the targets (atomic), 4. the new names
             #    (and new directories) durable.
-            self._sync([tmp for _, tmp in staged], dirs, data_only=True)
+            self._sync(root_fd, [tmp for _, tmp in staged], dirs, data_only=True)
             for target, tmp in staged:
                 os.replace(tmp, target)
             staged = []
-            self._sync([], dirs, data_only=False)
+            self._sync(root_fd, [], dirs, data_only=False)
         finally:
+            os.close(root_fd)
             for _, tmp in staged:
                 try:
                     os.unlink(tmp)
                 except OSError:
                     pass
 
-    def _sync(self, files: list[str], dirs: set[str], data_only: bool) -> None:
+    def _sync(self, root_fd: int, files: list[str], dirs: set[str], data_only: bool) -> None:
         """Make ``files`` durable (``data_only``), or the entries of ``dirs``: one
-        ``syncfs`` where available, else an fsync of each."""
+        ``syncfs`` of ``root_fd``'s filesystem where available, else an fsync of each."""
         if _syncfs is not None:
-            fd = os.open(self._prefix, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                if _syncfs(fd) == 0:
-                    return
-                err = ctypes.get_errno()
-            finally:
-                os.close(fd)
+            if _syncfs(root_fd) == 0:
+                return
+            err = ctypes.get_errno()
             if err != errno.ENOSYS:
                 raise OSError(err, f"syncfs {self.root}: {os.strerror(err)}")
         paths = files if data_only else sorted(dirs)
