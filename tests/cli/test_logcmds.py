@@ -138,8 +138,12 @@ def test_verify_rejects_another_logs_key(tmp_path: Path, log: Log) -> None:
 def test_verify_catches_a_flipped_bit_in_the_checkpoint_signature(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     cp = (copy / "checkpoint").read_bytes()
-    sig = cp.rindex(b" ") + 10
-    flip(copy / "checkpoint", sig)
+    # Flip one bit of the Ed25519 signature itself (after the 4-byte key ID), re-encoded
+    # as valid base64: flipping a bit of the base64 text could make it malformed instead.
+    head, encoded = cp.rstrip(b"\n").rsplit(b" ", 1)
+    raw = bytearray(base64.b64decode(encoded))
+    raw[10] ^= 0x01
+    (copy / "checkpoint").write_bytes(head + b" " + base64.b64encode(bytes(raw)) + b"\n")
     assert "bad signature" in fails("verify", copy, "--key", log.vkey)
 
 
