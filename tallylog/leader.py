@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
 from tallylog.home import Home
-from tallylog.registry.entries.locks import LOCK_NAME, FileWriterLock, SequencerBusy
+from tallylog.registry.entries.locks import LOCK_NAME, FileWriterLock, ReentrantLock, SequencerBusy
 
 __all__ = [
     "LOCK_KEY",
@@ -81,7 +80,7 @@ class Lock(Protocol):
     def held(self) -> bool: ...
 
 
-class AdvisoryLock:
+class AdvisoryLock(ReentrantLock):
     """A PostgreSQL session advisory lock on a dedicated autocommit connection.
 
     Re-entrant within the process, exclusive between sessions. ``acquire(wait=True)``
@@ -90,14 +89,12 @@ class AdvisoryLock:
     once. Use ``for_database`` to share one lock per database within a process.
     """
 
-    _registry: dict[tuple[Any, ...], "AdvisoryLock"] = {}
-    _registry_lock = threading.Lock()
+    poll = POLL_SECONDS
 
     def __init__(self, params: Mapping[str, Any], key: int = LOCK_KEY) -> None:
+        super().__init__()
         self.params = dict(params)
         self.key = key
-        self._mutex = threading.RLock()
-        self._depth = 0
         self._conn: Any = None
 
     @classmethod
@@ -105,34 +102,7 @@ class AdvisoryLock:
         """The process's lock for a Django ``DATABASES`` entry."""
         params = connection_params(database)
         ident = (params.get("host"), params.get("port"), params.get("dbname"), key)
-        with cls._registry_lock:
-            if ident not in cls._registry:
-                cls._registry[ident] = cls(params, key)
-            return cls._registry[ident]
-
-    def acquire(self, *, wait: bool = True, poll: float = POLL_SECONDS) -> None:
-        self._mutex.acquire()
-        try:
-            if self._depth == 0:
-                self._take(wait=wait, poll=poll)
-            else:
-                self._check()
-            self._depth += 1
-        except BaseException:
-            self._mutex.release()
-            raise
-
-    def release(self) -> None:
-        if self._depth <= 0:
-            raise AssertionError("AdvisoryLock.release: not held")
-        self._depth -= 1
-        if self._depth == 0:
-            self._close(unlock=True)
-        self._mutex.release()
-
-    @property
-    def held(self) -> bool:
-        return self._depth > 0
+        return cls.shared(ident, params, key)
 
     @property
     def backend_pid(self) -> int | None:
@@ -163,7 +133,10 @@ class AdvisoryLock:
                 announced = True
             time.sleep(poll)
 
-    def _check(self) -> None:
+    def _give_back(self) -> None:
+        self._close(unlock=True)
+
+    def _recheck(self) -> None:
         """On re-entry: make sure the lease's session is alive, or take the lock again."""
         import psycopg
 
