@@ -1,4 +1,5 @@
-"""Fixtures: a REAL SMTP server on loopback (aiosmtpd) that records what it receives, petitions, a fresh log."""
+"""Fixtures: a REAL SMTP server on loopback (aiosmtpd) that records what it receives, petitions, a fresh log
+(``log``, shared with tests/registry)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,18 @@ import email
 import logging
 import email.policy
 import re
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.test import override_settings
 
-from tallylog.composition import LogServices, ensure_signing_key, get_log, reset_log_for_tests
-from tallylog.home import Home
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.petitions.models import Petition
+from tests.registry.conftest import home, log  # noqa: F401  (shared fixtures: a fresh home and log per test)
 
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
@@ -122,15 +119,3 @@ def petition(db: None) -> Campaign:
 def open_petition(db: None) -> Campaign:
     """A petition that counts signatures at once (email optional)."""
     return make_petition("stand-with-them", confirm=False)
-
-
-@pytest.fixture
-def log(tmp_path: Path, db: None) -> Iterator[LogServices]:
-    h = Home.from_env(tmp_path / "home")
-    h.ensure()
-    ensure_signing_key(h, "example.org/test-log")
-    with override_settings(TALLYLOG_HOME=str(h.path)):
-        reset_log_for_tests()
-        yield get_log()
-    reset_log_for_tests()
-    shutil.rmtree(h.path, ignore_errors=True)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
-from django.test import Client, override_settings
+from django.test import Client
 
-from tallylog.registry.campaigns.defaults import ensure_default_campaign
+from tallylog.composition import LogServices
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.volunteers import actions
 from tallylog.registry.volunteers.models import Centre, Role, Staff
+from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 
 PASSWORD = "correct horse battery staple"
 
@@ -25,11 +24,6 @@ def fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def campaign(db: None) -> Campaign:
-    return ensure_default_campaign()[0]
 
 
 @dataclass
@@ -85,26 +79,22 @@ def login(staff: Staff) -> Client:
 RECEIPT = re.compile(r'<p class="receipt-code" id="receipt">(\d{5}(?:-\d{5}){4})</p>')
 
 
-def receipt_in(html: str) -> str:
-    found = RECEIPT.search(html)
-    assert found, "no receipt code on the page"
+def found_in(pattern: re.Pattern[str], html: str, what: str) -> str:
+    """The first group of ``pattern``'s first match on a page (failing the test without one)."""
+    found = pattern.search(html)
+    assert found, f"no {what} on the page"
     return found.group(1)
 
 
-@pytest.fixture
-def log_home(tmp_path: Path) -> Iterator[object]:
-    """A fresh home with a signing key, so the sequencer can write a log."""
-    from tallylog.composition import ensure_signing_key, get_log, reset_log_for_tests
-    from tallylog.home import Home
+def receipt_in(html: str) -> str:
+    """The receipt code shown on a page."""
+    return found_in(RECEIPT, html, "receipt code")
 
-    home = Home.from_env(tmp_path / "home")
-    home.ensure()
-    ensure_signing_key(home, "example.org/console-test-log")
-    with override_settings(TALLYLOG_HOME=str(home.path)):
-        reset_log_for_tests()
-        yield get_log()
-    reset_log_for_tests()
-    shutil.rmtree(home.path, ignore_errors=True)
+
+@pytest.fixture
+def log_home(log: LogServices) -> LogServices:
+    """A fresh home with a signing key, so the sequencer can write a log (tests/registry's ``log``)."""
+    return log
 
 
 ONCE = re.compile(r'name="once" value="([^"]+)"')
@@ -112,6 +102,4 @@ ONCE = re.compile(r'name="once" value="([^"]+)"')
 
 def once_in(html: str) -> str:
     """The intake form's one-time token on a page."""
-    found = ONCE.search(html)
-    assert found, "no one-time token on the page"
-    return found.group(1)
+    return found_in(ONCE, html, "one-time token")
