@@ -8,6 +8,7 @@ Environment:
   TALLYLOG_DEBUG      "1" for debug pages (never in production)
   TALLYLOG_ALLOWED_HOSTS  comma-separated host names; default localhost,127.0.0.1,[::1]
   DATABASE_URL        postgres://user:pass@host:port/name; default SQLite in the home
+  DATABASE_REPLICA_URLS  comma-separated postgres:// URLs of read replicas (docs/deploy.md)
   TALLYLOG_ORIGIN     the log's origin line (used by ``tallylog init`` for a new key)
   TALLYLOG_SEQUENCER_BATCH     entries per sequencer pass (default 4096)
   TALLYLOG_SEQUENCER_INTERVAL  seconds between sequencer passes (default 0.5)
@@ -93,23 +94,27 @@ TEMPLATES = [
 ]
 
 
+def _postgres(url: str, setting: str) -> dict[str, object]:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"{setting}: unsupported scheme {parts.scheme!r} (use postgres://)")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 60,
+    }
+
+
 def _database() -> dict[str, object]:
     url = os.environ.get("DATABASE_URL", "")
     if url:
-        from urllib.parse import unquote, urlsplit
-
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql"):
-            raise ValueError(f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres://)")
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
-        }
+        return _postgres(url, "DATABASE_URL")
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(HOME.db_path),
@@ -121,7 +126,24 @@ def _database() -> dict[str, object]:
     }
 
 
-DATABASES = {"default": _database()}
+def _replicas() -> dict[str, dict[str, object]]:
+    """``DATABASE_REPLICA_URLS`` (comma-separated postgres:// URLs of hot standbys) as the
+    read-only aliases replica1…N that tallylog.dbrouter sends public page reads to."""
+    urls = [u.strip() for u in os.environ.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()]
+    if urls and not os.environ.get("DATABASE_URL", ""):
+        raise ValueError("DATABASE_REPLICA_URLS needs DATABASE_URL: replicas follow a PostgreSQL primary")
+    replicas: dict[str, dict[str, object]] = {}
+    for n, url in enumerate(urls, start=1):
+        replica = _postgres(url, "DATABASE_REPLICA_URLS")
+        # A replica that is down is noticed at connection time (tallylog.dbrouter falls
+        # back to default): check a kept connection first, and give up on a new one soon.
+        replica.update(CONN_HEALTH_CHECKS=True, OPTIONS={"connect_timeout": 3}, TEST={"MIRROR": "default"})
+        replicas[f"replica{n}"] = replica
+    return replicas
+
+
+DATABASES = {"default": _database(), **_replicas()}
+DATABASE_ROUTERS = ["tallylog.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [
