@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tallylog.dbrouter.ReplicaReadsMiddleware",
 ]
 
 ROOT_URLCONF = "tallylog.urls"
