@@ -82,6 +82,7 @@ def child(args: argparse.Namespace) -> int:
 
         ensure_signing_key(home, "bench.example/scale")
     path = Path(args.child)
+    direct = args.mode == "direct" and not args.import_only
     t0 = time.perf_counter()
     result = import_file(
         campaign,
@@ -90,14 +91,17 @@ def child(args: argparse.Namespace) -> int:
         report_path=home.path / "report.csv",
         batch_size=args.batch,
         jobs=args.jobs,
+        log=get_log() if direct else None,
     )
     t1 = time.perf_counter()
-    sequenced = 0
-    if not args.import_only:
+    sequenced = result.sequenced
+    if not args.import_only and not direct:
         log = get_log()
         while n := sequence_pending(log, batch_size=args.sequence_batch):
             sequenced += n
     t2 = time.perf_counter()
+    if direct:  # one pass did both: the import's time is the end-to-end time
+        t1 = t2
     if connection.vendor == "postgresql":
         with connection.cursor() as c:
             c.execute("SELECT pg_database_size(current_database())")
@@ -113,6 +117,7 @@ def child(args: argparse.Namespace) -> int:
                 "import_s": t1 - t0,
                 "sequence_s": t2 - t1,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "workers_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                 "db_bytes": db_bytes,
                 "log_bytes": du(home.log_dir),
             }
@@ -122,8 +127,8 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_one(engine: str, data: Path, args: argparse.Namespace) -> dict[str, float]:
-    work = Path(tempfile.mkdtemp(prefix="tallylog-bench-scale-"))
+def run_one(engine: str, data: Path, mode: str, args: argparse.Namespace) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix="tallylog-bench-scale-", dir=args.workdir))
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["TALLYLOG_HOME"] = str(work / "home")
     pg_dir = None
@@ -138,7 +143,7 @@ def run_one(engine: str, data: Path, args: argparse.Namespace) -> dict[str, floa
         cmd = [
             sys.executable, "-m", "bench.bench_scale", "--child", str(data),
             "--batch", str(args.batch), "--sequence-batch", str(args.sequence_batch),
-            "--jobs", str(args.jobs),
+            "--jobs", str(args.jobs), "--mode", mode,
         ] + (["--import-only"] if args.import_only else [])
         proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -156,50 +161,62 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--huge", action="store_true", help="10,000,000 rows")
     parser.add_argument("--growth", action="store_true", help="1M and 10M rows: the growth table")
     parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--mode",
+        choices=("direct", "queue", "both"),
+        default="direct",
+        help="direct: import --sequence in one pass per batch; queue: import, then the "
+        "sequencer's passes (the way before); both: each, in the same run",
+    )
     parser.add_argument("--batch", type=int, default=10_000, help="import rows per transaction")
-    parser.add_argument("--sequence-batch", type=int, default=100_000, help="entries per sequencer pass")
+    parser.add_argument("--sequence-batch", type=int, default=100_000, help="entries per sequencer pass (queue mode)")
     parser.add_argument("--jobs", type=int, default=2, help="importer worker processes (default 2)")
     parser.add_argument("--import-only", action="store_true", help="parse, validate and insert; no sequencing")
+    parser.add_argument("--workdir", help="where the temporary homes go (default: the system's temp dir)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
     sizes = args.rows or ([1_000_000, 10_000_000] if args.growth else [10_000_000] if args.huge else [100_000])
     engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
+    modes = ("queue", "direct") if args.mode == "both" else (args.mode,)
     print(
-        f"{os.cpu_count()} cores; import batch {args.batch}, jobs {args.jobs}, sequencer batch {args.sequence_batch}\n"
-        "| engine | rows | import rows/s | sequence rows/s | end to end rows/s | peak RSS MB | db MB | log MB |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; import batch {args.batch}, jobs {args.jobs}, "
+        f"sequencer batch {args.sequence_batch}\n"
+        "| engine | mode | rows | import rows/s | sequence rows/s | end to end rows/s | peak RSS MB (worker) | db MB | log MB |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         flush=True,
     )
     results = []
-    with tempfile.TemporaryDirectory(prefix="tallylog-bench-data-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tallylog-bench-data-", dir=args.workdir) as tmp:
         for rows in sizes:
             data = Path(tmp) / f"rows-{rows}.jsonl"
             generate(data, rows)
             for engine in engines:
-                r = run_one(engine, data, args)
-                total = r["import_s"] + r["sequence_s"]
-                seq_rate = f"{r['sequenced'] / r['sequence_s']:,.0f}" if r["sequenced"] else "-"
-                results.append((engine, rows, r, total))
-                print(
-                    f"| {engine} | {rows:,} | {r['imported'] / r['import_s']:,.0f} | "
-                    f"{seq_rate} | {rows / total:,.0f} | "
-                    f"{r['peak_rss_mb']:.0f} | {r['db_bytes'] / 1e6:,.0f} | {r['log_bytes'] / 1e6:,.0f} |",
-                    flush=True,
-                )
+                for mode in modes:
+                    r = run_one(engine, data, mode, args)
+                    total = r["import_s"] + r["sequence_s"]
+                    seq_rate = f"{r['sequenced'] / r['sequence_s']:,.0f}" if r["sequence_s"] else "(in import)"
+                    results.append((engine, mode, rows, r, total))
+                    print(
+                        f"| {engine} | {mode} | {rows:,} | {r['imported'] / r['import_s']:,.0f} | "
+                        f"{seq_rate} | {rows / total:,.0f} | "
+                        f"{r['peak_rss_mb']:.0f} ({r['workers_rss_mb']:.0f}) | {r['db_bytes'] / 1e6:,.0f} | {r['log_bytes'] / 1e6:,.0f} |",
+                        flush=True,
+                    )
             data.unlink()
-    print(f"\nProjection to {TARGET:,} rows (linear in rows from the largest run):")
+    print(f"\nProjection to {TARGET:,} rows (linear in rows from the largest run; load {os.getloadavg()[0]:.2f}):")
     for engine in engines:
-        runs = [x for x in results if x[0] == engine]
-        if not runs:
-            continue
-        _, rows, r, total = max(runs, key=lambda x: x[1])
-        scale = TARGET / rows
-        print(
-            f"- {engine}: {total * scale / 3600:,.1f} h, database {r['db_bytes'] * scale / 1e9:,.0f} GB, "
-            f"log {r['log_bytes'] * scale / 1e9:,.0f} GB, peak memory ~{r['peak_rss_mb']:.0f} MB (flat)"
-        )
+        for mode in modes:
+            runs = [x for x in results if x[0] == engine and x[1] == mode]
+            if not runs:
+                continue
+            _, _, rows, r, total = max(runs, key=lambda x: x[2])
+            scale = TARGET / rows
+            print(
+                f"- {engine} {mode}: {total * scale / 3600:,.1f} h, database {r['db_bytes'] * scale / 1e9:,.0f} GB, "
+                f"log {r['log_bytes'] * scale / 1e9:,.0f} GB, peak memory ~{r['peak_rss_mb']:.0f} MB (flat)"
+            )
     return 0
 
 

@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--sequence",
         action="store_true",
-        help="then sequence everything waiting into the log (when no sequencer is running)",
+        help="sequence the rows into the log as they are imported, in one pass per batch, "
+        "when no sequencer is running (otherwise they are queued for the running one)",
     )
     p.set_defaults(func=cmd_import)
 
@@ -78,14 +79,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     setup_django(args)
     from django.utils import translation
 
+    from tallylog.composition import SigningKeyMissing, get_log
     from tallylog.registry.campaigns.models import Campaign
     from tallylog.registry.imports.formats import ImportFileError
+    from tallylog.tlog import LogInconsistentError
     from tallylog.registry.imports.importer import ImportConflict, import_file
     from tallylog.registry.imports.validation import CampaignClosed
 
     campaign = Campaign.objects.filter(slug=args.campaign).first()
     if campaign is None:
         raise CLIError(f"no campaign {args.campaign!r}")
+    log = None
+    if args.sequence:
+        try:
+            log = get_log()
+        except SigningKeyMissing as exc:
+            raise CLIError(str(exc)) from None
     bar = _progress_bar(path.name)
     try:
         with translation.override("en"):
@@ -98,9 +107,12 @@ def cmd_import(args: argparse.Namespace) -> int:
                 batch_size=args.batch,
                 jobs=args.jobs,
                 progress=bar.advance if bar else None,
+                log=log,
             )
     except (ImportFileError, CampaignClosed, ImportConflict) as exc:
         raise CLIError(f"{path}: {exc}") from None
+    except LogInconsistentError as exc:
+        raise CLIError(f"the log disagrees with the database, nothing sequenced: {exc}") from None
     except OSError as exc:
         raise CLIError(f"couldn't import {path}: {exc}") from None
     finally:
@@ -115,8 +127,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"{path}: imported {result.imported} declarations into {campaign.slug}{resumed}")
     if args.receipts is not None and result.imported:
         print(f"receipt codes written to {args.receipts} (keep it safe; give each code to its declarant)")
-    if args.sequence:
-        print(f"sequenced {_sequence_all()} entries into the log")
+    if args.sequence and result.direct:
+        print(f"sequenced {result.sequenced} entries into the log")
+    elif args.sequence:
+        print("a sequencer is running: it logs the imported entries")
     if run.rejected:
         print(f"{run.rejected} rows rejected, listed in {report}", file=sys.stderr)
         return EXIT_REJECTED
@@ -142,21 +156,3 @@ class _Bar:
 
 def _progress_bar(name: str) -> _Bar | None:
     return _Bar(name) if sys.stderr.isatty() else None
-
-
-def _sequence_all() -> int:
-    """Sequence everything waiting (recovering first), as ``tallylog sequence --once``."""
-    from tallylog.composition import get_log
-    from tallylog.registry.entries.locks import SequencerBusy
-    from tallylog.registry.entries.sequencer import recover, sequence_pending, settings_batch_size
-
-    log = get_log()
-    total = 0
-    try:
-        with log.writer_lock(wait=False):
-            recover(log)
-            while n := sequence_pending(log, batch_size=max(settings_batch_size(), 100_000)):
-                total += n
-    except SequencerBusy:
-        raise CLIError("imported; a sequencer is running and will log them (leave out --sequence)") from None
-    return total

@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +59,33 @@ def checkpoint_size(note_text: str) -> int | None:
     return int(lines[1])
 
 
+@dataclass
+class Batch:
+    """What a pass appends (step 2's result): the leaves, in log order, all of ``day``;
+    ``tallies`` — per ``(campaign_id, dimension, key)`` for the ``total``, ``org`` and
+    ``channel`` dimensions (the ``day`` one is added from ``day``); and ``write(start,
+    now)``, the entries' part of step 4, run inside its transaction: it must give the
+    entries log indexes ``start``, ``start + 1``, … and raise when it cannot."""
+
+    day: datetime.date
+    leaves: list[bytes]
+    tallies: Counter[tuple[int, str, str]]
+    write: Callable[[int, datetime.datetime], None]
+
+
+def tally_deltas(entries: Iterable[tuple[int, str, Iterable[str]]]) -> Counter[tuple[int, str, str]]:
+    """``Batch.tallies`` of entries given as ``(campaign_id, channel, orgs)``."""
+    deltas: Counter[tuple[int, str, str]] = Counter()
+    for campaign_id, channel, orgs in entries:
+        deltas[(campaign_id, "total", "")] += 1
+        deltas[(campaign_id, "channel", channel)] += 1
+        for org in orgs:
+            deltas[(campaign_id, "org", org)] += 1
+    return deltas
+
+
 def sequence_pending(log_services: LogServices, *, batch_size: int, day: datetime.date | None = None) -> int:
-    """Run one pass of the commit protocol; return how many entries it sequenced.
+    """Run one pass of the commit protocol over the queue; return how many entries it sequenced.
 
     ``day`` (default: today, UTC) is the leaf ``day``; it never goes below the last
     sequenced day, so each day's entries form one contiguous index range (``LogDay``).
@@ -67,9 +94,17 @@ def sequence_pending(log_services: LogServices, *, batch_size: int, day: datetim
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    return run_pass(log_services, lambda: _take_queued(batch_size, day))
+
+
+def run_pass(log_services: LogServices, take: Callable[[], Batch | None], *, day_index: bool = True) -> int:
+    """One pass of the commit protocol, under the writer lock, with ``take`` as step 2
+    (called after step 1; None or no leaves: nothing to do). The queue's passes
+    (``sequence_pending``) and the bulk importer's direct sequencing both run here.
+    ``day_index``: write the public day index (step 6) after the pass."""
     with log_services.writer_lock():
         try:
-            return _pass(log_services, batch_size, day)
+            return _pass(log_services, take, day_index)
         except BaseException:
             # The appender may hold staged state the database never committed: reopen
             # it from the store next time.
@@ -77,7 +112,7 @@ def sequence_pending(log_services: LogServices, *, batch_size: int, day: datetim
             raise
 
 
-def _pass(ls: LogServices, batch_size: int, day: datetime.date | None) -> int:
+def _pass(ls: LogServices, take: Callable[[], Batch | None], day_index: bool) -> int:
     # Step 1: read the committed state (size, root) from the database, and open the
     # appender there (it checks the stored edge tiles against it, and refuses when they
     # disagree with history). A crash here leaves nothing behind.
@@ -87,31 +122,30 @@ def _pass(ls: LogServices, batch_size: int, day: datetime.date | None) -> int:
         # A previous pass committed (step 4) but crashed before publishing (step 5).
         _publish(ls, appender, state.size)
 
-    # Step 2: take the next batch of published, unsequenced entries, in id order. A crash
-    # here leaves nothing behind.
-    batch = list(LogEntry.objects.awaiting_sequence().values_list("id", "campaign_id", "body")[:batch_size])
-    if not batch:
+    # Step 2: take the next batch (the queue: published, unsequenced entries in id order;
+    # the importer: its next prepared batch), with its leaves. A crash here leaves
+    # nothing behind.
+    batch = take()
+    if batch is None or not batch.leaves:
         _heartbeat(state)
         return 0
-    leaf_day = _leaf_day(day)
-    leaves = [leaf.encode_leaf(day=leaf_day.isoformat(), **body) for _, _, body in batch]
 
     # Step 3: write the entry bundles and hash tiles for the new size (full tiles
     # atomically, immutable). A crash here leaves tiles beyond the committed size that no
     # checkpoint covers; the next pass stages over them from the committed state.
     try:
-        head = appender.stage(leaves)
+        head = appender.stage(batch.leaves)
     except Exception as exc:
         raise SequencerError(f"couldn't write tiles: {exc}") from exc
-    if head.size != state.size + len(batch):
-        raise AssertionError("sequence_pending: appender staged an unexpected size")
+    if head.size != state.size + len(batch.leaves):
+        raise AssertionError("run_pass: appender staged an unexpected size")
 
-    # Step 4: ONE transaction assigns the indexes and days, stores the new size and root,
-    # and updates the tally and milestones. A crash before it commits leaves step 3's
-    # state; after it, the database is ahead of the published checkpoint, and the next
-    # pass (step 1) publishes it.
+    # Step 4: ONE transaction writes the entries with their indexes and days, stores the
+    # new size and root, and updates the tally and milestones. A crash before it commits
+    # leaves step 3's state; after it, the database is ahead of the published
+    # checkpoint, and the next pass (step 1) publishes it.
     now = timezone.now()
-    _commit(state, batch, leaves, leaf_day, head, now)
+    _commit(state, batch, head, now)
 
     # Step 5: sign and publish the checkpoint (atomic replace), then record it. A crash
     # before the replace: as after step 4. After it: the checkpoint is out but not
@@ -121,12 +155,14 @@ def _pass(ls: LogServices, batch_size: int, day: datetime.date | None) -> int:
 
     # Step 6 (best effort): the public day index. A failure is logged, never fatal; the
     # next pass writes it again.
-    write_day_index(ls)
-    return len(batch)
+    if day_index:
+        write_day_index(ls)
+    return len(batch.leaves)
 
 
-def _leaf_day(day: datetime.date | None) -> datetime.date:
-    """The leaf day of this pass: ``day`` or today (UTC), never before the last logged day."""
+def leaf_day(day: datetime.date | None = None) -> datetime.date:
+    """The leaf day of a pass: ``day`` or today (UTC), never before the last logged day
+    (``ValueError`` when an explicit ``day`` is)."""
     last = LogDay.objects.order_by("-day").values_list("day", flat=True).first()
     chosen = day or timezone.now().astimezone(datetime.timezone.utc).date()
     if last is not None and chosen < last:
@@ -136,58 +172,61 @@ def _leaf_day(day: datetime.date | None) -> datetime.date:
     return chosen
 
 
-def _commit(
-    state: LogState,
-    batch: list[tuple[int, int, dict[str, Any]]],
-    leaves: list[bytes],
-    leaf_day: datetime.date,
-    head: Any,
-    now: datetime.datetime,
-) -> list[int]:
+def _take_queued(batch_size: int, day: datetime.date | None) -> Batch | None:
+    """Step 2 of a queue pass: the next ``batch_size`` waiting entries, in id order."""
+    rows = list(LogEntry.objects.awaiting_sequence().values_list("id", "campaign_id", "body")[:batch_size])
+    if not rows:
+        return None
+    chosen = leaf_day(day)
+    leaves = [leaf.encode_leaf(day=chosen.isoformat(), **body) for _, _, body in rows]
+    deltas = tally_deltas((cid, body["channel"], body.get("orgs", ())) for _, cid, body in rows)
+
+    def write(start: int, now: datetime.datetime) -> None:
+        q = connection.ops.quote_name
+        sql = (
+            f"UPDATE {q(LogEntry._meta.db_table)} SET {q('log_index')} = %s, {q('day')} = %s, "
+            f"{q('leaf')} = %s, {q('sequenced_at')} = %s WHERE {q('id')} = %s AND {q('log_index')} IS NULL"
+        )
+        day_value = connection.ops.adapt_datefield_value(chosen)
+        now_value = connection.ops.adapt_datetimefield_value(now)
+        params = [
+            (start + i, day_value, data, now_value, entry_id)
+            for i, ((entry_id, _, _), data) in enumerate(zip(rows, leaves, strict=True))
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+        updated = LogEntry.objects.filter(log_index__gte=start, log_index__lt=start + len(rows)).count()
+        if updated != len(rows):
+            raise SequencerError("couldn't commit: an entry of the batch was sequenced already")
+
+    return Batch(chosen, leaves, deltas, write)
+
+
+def _commit(state: LogState, batch: Batch, head: Any, now: datetime.datetime) -> list[int]:
     """Step 4 of the protocol; returns the ids of the milestones reached."""
     start = state.size
     with transaction.atomic():
         locked = LogState.objects.select_for_update().filter(pk=1).first()
         if (locked.size if locked else 0) != start:
             raise SequencerError("couldn't commit: the log state changed under the sequencer (two writers?)")
-        ops = connection.ops
-        table = LogEntry._meta.db_table
-        q = connection.ops.quote_name
-        sql = (
-            f"UPDATE {q(table)} SET {q('log_index')} = %s, {q('day')} = %s, {q('leaf')} = %s, "
-            f"{q('sequenced_at')} = %s WHERE {q('id')} = %s AND {q('log_index')} IS NULL"
-        )
-        day_value = ops.adapt_datefield_value(leaf_day)
-        now_value = ops.adapt_datetimefield_value(now)
-        rows = [
-            (start + i, day_value, data, now_value, entry_id)
-            for i, ((entry_id, _, _), data) in enumerate(zip(batch, leaves, strict=True))
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
-        updated = LogEntry.objects.filter(log_index__gte=start, log_index__lt=head.size).count()
-        if updated != len(batch):
-            raise SequencerError("couldn't commit: an entry of the batch was sequenced already")
+        batch.write(start, now)
         LogState.objects.update_or_create(
             pk=1, defaults={"size": head.size, "root": head.root, "last_pass_at": now}
         )
-        LogDay.objects.get_or_create(day=leaf_day, defaults={"start": start, "end": start})
-        LogDay.objects.filter(day=leaf_day).update(end=head.size)
-        before = _add_tallies(batch, leaf_day)
+        LogDay.objects.get_or_create(day=batch.day, defaults={"start": start, "end": start})
+        LogDay.objects.filter(day=batch.day).update(end=head.size)
+        before = _add_tallies(batch.tallies, batch.day)
         return _milestones(before, head.size, now)
 
 
-def _add_tallies(batch: list[tuple[int, int, dict[str, Any]]], leaf_day: datetime.date) -> dict[int, int]:
-    """Add the batch to TallyCount (exactly what ``tallylog recount`` recomputes from the
-    leaves: per campaign, ``total``, ``org``, ``day`` and ``channel``). Returns each
-    touched campaign's total before the batch."""
-    deltas: Counter[tuple[int, str, str]] = Counter()
-    for _, campaign_id, body in batch:
-        deltas[(campaign_id, "total", "")] += 1
-        deltas[(campaign_id, "day", leaf_day.isoformat())] += 1
-        deltas[(campaign_id, "channel", body["channel"])] += 1
-        for org in body.get("orgs", ()):
-            deltas[(campaign_id, "org", org)] += 1
+def _add_tallies(tallies: Counter[tuple[int, str, str]], day: datetime.date) -> dict[int, int]:
+    """Add a batch's ``tallies`` (and ``day``: one per entry) to TallyCount — exactly what
+    ``tallylog recount`` recomputes from the leaves: per campaign, ``total``, ``org``,
+    ``day`` and ``channel``. Returns each touched campaign's total before the batch."""
+    deltas = Counter(tallies)
+    for (campaign_id, dimension, _), n in tallies.items():
+        if dimension == "total":
+            deltas[(campaign_id, "day", day.isoformat())] += n
     campaign_ids = {k[0] for k in deltas}
     existing = {
         (t.campaign_id, t.dimension, t.key): t
@@ -207,7 +246,7 @@ def _add_tallies(batch: list[tuple[int, int, dict[str, Any]]], leaf_day: datetim
             created.append(TallyCount(campaign_id=key[0], dimension=key[1], key=key[2], count=n))
     TallyCount.objects.bulk_update(changed, ["count"])
     TallyCount.objects.bulk_create(created)
-    return {cid: before[cid] for cid in campaign_ids}
+    return before
 
 
 def _milestones(before: dict[int, int], tree_size: int, now: datetime.datetime) -> list[int]:

@@ -1,118 +1,109 @@
-"""Fast inserts for bulk import: ``COPY`` on PostgreSQL, ``executemany`` on SQLite.
+"""Fast inserts for bulk import: ``COPY`` on PostgreSQL, one ``executemany`` on SQLite.
 
 Django's ``bulk_create`` spends most of an import's time compiling each value of each
-row; these helpers write rows already in database form, for the importer's two tables.
-Columns come from the model (``_meta.concrete_fields``), so a field added later with a
-default needs no change here; a field without a default that the caller does not give
-fails loudly in the database. Call them inside ``transaction.atomic()``.
+row; ``TableWriter`` writes rows that are already tuples of database values, and fills the
+columns every row of a batch shares (campaign, status, timestamps, defaults) once per
+batch. Columns come from the model (``_meta.concrete_fields``), so a field added later
+with a default needs no change here; a field without a default that the caller gives
+neither per row nor per batch fails loudly in the database. Call ``write`` inside
+``transaction.atomic()``.
 """
 
 from __future__ import annotations
 
 import json
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, models
 from django.utils import timezone
 
-Converter = Callable[[Any], Any]
 
-
-def _identity(value: Any) -> Any:
+def db_value(field: models.Field, value: Any) -> Any:  # type: ignore[type-arg]
+    """``value`` of ``field`` as the driver sends it (JSON as text, SQLite dates as ISO text)."""
+    if value is None:
+        return None
+    kind = field.get_internal_type()
+    if kind == "JSONField":
+        return json.dumps(value, ensure_ascii=False)
+    if kind == "BinaryField":
+        return bytes(value)
+    if kind == "DateTimeField" and connection.vendor == "sqlite":
+        return connection.ops.adapt_datetimefield_value(value)
+    if kind == "DateField":
+        return value.isoformat()
     return value
 
 
-def _converter(field: models.Field) -> Converter:  # type: ignore[type-arg]
-    """The function turning a Python value of ``field`` into what the driver sends."""
-    kind = field.get_internal_type()
-    sqlite = connection.vendor == "sqlite"
-    if kind == "JSONField":
-        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False)
-    if kind == "BinaryField":
-        return lambda v: None if v is None else bytes(v)
-    if kind == "DateTimeField" and sqlite:
-        return _memo(connection.ops.adapt_datetimefield_value)
-    if kind == "DateField" and sqlite:
-        return _memo(connection.ops.adapt_datefield_value)
-    return _identity
-
-
-def _memo(convert: Converter) -> Converter:
-    """``convert`` remembering its last answer: a batch repeats one timestamp."""
-    last: list[Any] = [object(), None]
-
-    def memo(value: Any) -> Any:
-        if value is not last[0]:
-            last[0], last[1] = value, convert(value)
-        return last[1]
-
-    return memo
-
-
 class TableWriter:
-    """Writes rows (dicts by attribute name, e.g. ``campaign_id``) into ``model``'s table.
+    """Writes rows into ``model``'s table: each row a tuple of database values (bytes,
+    str — JSON as its text, dates as ``YYYY-MM-DD`` —, int, None) for ``columns`` (field
+    attribute names, in that order); every other column takes, for the whole batch, the
+    value given to ``write`` by name, else the time of the write for
+    ``auto_now``/``auto_now_add`` fields, else the field's default. The primary key is
+    written only when it is one of ``columns``."""
 
-    Fields a row leaves out get their default; ``auto_now``/``auto_now_add`` fields get
-    the time of the write. The primary key is written only when ``with_pk``.
-    """
-
-    def __init__(self, model: type[models.Model], *, with_pk: bool) -> None:
+    def __init__(self, model: type[models.Model], columns: Sequence[str]) -> None:
         self.model = model
-        self.fields = [
-            f for f in model._meta.concrete_fields if with_pk or not f.primary_key
+        by_name = {f.attname: f for f in model._meta.concrete_fields}
+        unknown = set(columns) - set(by_name)
+        if unknown:
+            raise ValueError(f"TableWriter: {model.__name__} has no field {sorted(unknown)[0]}")
+        self.varying = [by_name[name] for name in columns]
+        self.fixed = [
+            f for f in model._meta.concrete_fields if f.attname not in columns and not f.primary_key
         ]
-        self.columns = [f.column for f in self.fields]
-        self._convert = [_converter(f) for f in self.fields]
-        self._stamped = {
-            f.attname for f in self.fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        }
-        self._defaults = {
-            f.attname: f.get_default() for f in self.fields if f.attname not in self._stamped
-        }
+        q = connection.ops.quote_name
+        self.table = q(model._meta.db_table)
+        self.columns = ", ".join(q(f.column) for f in [*self.varying, *self.fixed])
 
-    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+    def write(self, rows: Sequence[tuple[Any, ...]], **values: Any) -> None:
+        """Insert ``rows``; ``values`` are the shared values of other columns, by attribute name."""
         if not rows:
             return
         now = timezone.now()
-        fill = {**self._defaults, **{name: now for name in self._stamped}}
-        pick = operator.itemgetter(*[f.attname for f in self.fields])
-        columns = zip(*[pick({**fill, **row}) for row in rows])
-        tuples = list(
-            zip(*[col if conv is _identity else list(map(conv, col)) for col, conv in zip(columns, self._convert)])
-        )
-        table = connection.ops.quote_name(self.model._meta.db_table)
-        cols = ", ".join(connection.ops.quote_name(c) for c in self.columns)
+        shared = tuple(db_value(f, self._shared(f, values, now)) for f in self.fixed)
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                    for t in tuples:
-                        copy.write_row(t)
+                with cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row + shared)
             else:
-                marks = ", ".join(["%s"] * len(self.columns))
-                cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuples)
+                marks = ", ".join(["%s"] * (len(self.varying) + len(self.fixed)))
+                cursor.executemany(
+                    f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks})",
+                    [row + shared for row in rows],
+                )
+
+    @staticmethod
+    def _shared(field: models.Field, values: dict[str, Any], now: Any) -> Any:  # type: ignore[type-arg]
+        if field.attname in values:
+            return values[field.attname]
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            return now
+        return field.get_default()
 
 
 def reserve_ids(model: type[models.Model], n: int) -> list[int]:
-    """``n`` fresh primary keys of ``model``'s table, to insert rows with (in a transaction).
+    """``n`` fresh primary keys of ``model``'s table, ascending, to insert rows with (in a
+    transaction).
 
-    PostgreSQL: drawn from the column's sequence. SQLite: the ones after the largest ever
-    used; the transaction already holds the database's write lock (``BEGIN IMMEDIATE``,
-    tallylog's setting), so no other writer can take them.
+    PostgreSQL: drawn from the column's sequence in one query. SQLite: the ones after the
+    largest ever used; the transaction already holds the database's write lock (``BEGIN
+    IMMEDIATE``, tallylog's setting), so no other writer can take them.
     """
     if n <= 0:
         return []
     table = model._meta.db_table
     pk = model._meta.pk.column
+    q = connection.ops.quote_name
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [connection.ops.quote_name(table), pk, n],
+                [q(table), pk, n],
             )
-            return [row[0] for row in cursor.fetchall()]
-        q = connection.ops.quote_name
+            return sorted(row[0] for row in cursor.fetchall())
         cursor.execute(
             f"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
             f"COALESCE((SELECT max({q(pk)}) FROM {q(table)}), 0))",

@@ -2,42 +2,70 @@
 
 ``import_file`` reads the file once to hash it (its identity for resuming), then streams
 its records (``formats.read_rows``) in batches. Each row is normalised and validated by the
-registry's own rules; the good rows of a batch are saved with ``bulk_create`` — their
-declarations published, their log entries queued for the sequencer — and the run's resume
-point is advanced, all in ONE transaction. Memory stays bounded by the batch size.
+registry's own rules and prepared — salt, commitment, tag, and in direct mode its leaf —
+without the database, in ``jobs`` worker processes when asked (at most ``2 * jobs``
+batches in flight: memory is bounded by the batch size, not the file). The main process
+then writes each batch in ONE transaction, in one of two modes:
+
+- **Direct** (``log`` given and its writer lock free: no sequencer runs — the normal case
+  for a historical import before going live): each batch is one pass of the sequencer's
+  commit protocol (``entries.sequencer.run_pass``; ARCHITECTURE.md "The sequencer's
+  commit protocol"), with the batch as step 2: tiles are staged (step 3), then ONE
+  transaction inserts the declarations and their log entries already carrying
+  ``log_index``/``day``/``leaf``/``sequenced_at``, advances the log state, day range,
+  tally, milestones and the run's resume point (step 4), then the checkpoint is published
+  (step 5). Nothing is written twice. The import holds the writer lock throughout; it
+  recovers the log and sequences whatever was already waiting in the queue before its
+  first batch, and again after its last (entries published meanwhile by the web).
+- **Queued** (no ``log``, or a sequencer holds the lock): declarations are published and
+  their entries queued (``log_index`` NULL); the running sequencer logs them.
 
 Crash safety: a crash loses at most the batch in flight, which was not committed; running
-the same import again skips every committed line (``ImportRun.lines_done``) and imports
-the rest, so each row is imported exactly once. The report and receipts files are written
-and flushed to disk *before* the batch commits: after a crash they may list the lines of
-the lost batch twice (the later entry is the one that counts), never miss one.
+the same import again skips every committed line (``ImportRun.lines_done``, committed with
+the batch) and imports the rest, so each row is imported — and logged — exactly once. In
+direct mode a crash between the steps leaves what a crashed sequencer pass leaves, and the
+next pass (the resumed import's first, or ``recover``) finishes it the same way. The report
+and receipts files are written and flushed to disk *before* the batch commits: after a
+crash they may list the lines of the lost batch twice (the later entry is the one that
+counts), never miss one.
 
 Receipt codes: an imported declaration gets no receipt code by default — nobody could be
-given thousands of them — but a random ``tag`` that no code hashes to, and a random keyed
-hash no code matches. With ``receipts_path`` each row gets a real code, written with its
-line number to that file (mode 0600) for the operator to pass on; only its keyed hash is
-stored, as for any declaration.
+given thousands of them — but a random ``tag`` that no code hashes to, and a
+``receipt_hash`` no code matches: 24 zero bytes and the entry's id (an HMAC-SHA256 output
+with 192 leading zero bits is out of reach), unique like every receipt hash and ascending,
+so the unique index on it grows at its right edge instead of at random pages. With
+``receipts_path`` each row gets a real code, written with its line number to that file
+(mode 0600) for the operator to pass on; only its keyed hash is stored, as for any
+declaration.
+
+Stored per direct-sequenced entry: the leaf (which carries every leaf field) and an empty
+``body`` — ``body`` is only the queue's input to the sequencer.
 """
 
 from __future__ import annotations
 
-import csv
-import os
-import secrets
 import collections
+import contextlib
+import csv
+import datetime
+import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tallylog import leaf
+from tallylog.composition import LogServices
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import entry_body, new_declaration
-from tallylog import leaf
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries import sequencer
+from tallylog.registry.entries.locks import SequencerBusy
 from tallylog.registry.entries.models import LogEntry
 from tallylog.registry.imports.bulk import TableWriter, reserve_ids
 from tallylog.registry.imports.formats import Row, read_rows, summarise
@@ -45,6 +73,14 @@ from tallylog.registry.imports.models import ImportRun
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
 
 DEFAULT_BATCH = 10_000
+# The SQLite page cache of the importing connection (KiB): the tables' and indexes' right
+# edges stay in memory, whatever the database's size.
+SQLITE_CACHE_KIB = 64 * 1024
+# The queue is drained in passes of this many entries before and after a direct import.
+DRAIN_BATCH = 100_000
+# ``receipt_hash`` of an imported declaration without a receipt code: this, then the
+# entry id as 8 bytes big-endian (see the module docstring).
+NO_RECEIPT_PREFIX = bytes(24)
 
 
 class ImportConflict(RuntimeError):
@@ -54,13 +90,17 @@ class ImportConflict(RuntimeError):
 @dataclass(frozen=True)
 class ImportResult:
     """What one call of ``import_file`` did. ``skipped_lines`` were committed by an
-    earlier run; ``already_done`` means the file had been imported completely before."""
+    earlier run; ``already_done`` means the file had been imported completely before.
+    ``direct``: the rows were sequenced into the log as they were imported;
+    ``sequenced``: entries this call logged (the import's own and any that waited)."""
 
     run: ImportRun
     imported: int
     rejected: int
     skipped_lines: int
     already_done: bool
+    direct: bool = False
+    sequenced: int = 0
 
 
 def import_file(
@@ -73,17 +113,22 @@ def import_file(
     batch_size: int = DEFAULT_BATCH,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    log: LogServices | None = None,
+    day: datetime.date | None = None,
 ) -> ImportResult:
     """Import the declarations in ``path`` (``fmt`` ``jsonl`` or ``csv``) into ``campaign``.
 
     Bad rows go to ``report_path`` (CSV: ``line,field,reason``) and the good ones are
     imported. With ``jobs`` > 1, that many worker processes validate and prepare the
-    batches (no database access) while this one writes them, in file order.
-    ``progress(advanced, total)`` is called with the number of lines each
-    committed batch advanced and the file's number of lines. Raises
+    batches (no database access) while this one writes them, in file order. With ``log``,
+    the rows are sequenced into it directly when its writer lock is free (see the module
+    docstring), with leaf day ``day`` (default: today, UTC; as ``sequence_pending``);
+    otherwise queued. ``progress(advanced, total)`` is called with the number of lines
+    each committed batch advanced and the file's number of lines. Raises
     ``formats.ImportFileError`` when the file as a whole is unusable,
     ``validation.CampaignClosed`` when the campaign takes no declarations,
-    ``ImportConflict`` when the same import runs elsewhere at the same time.
+    ``ImportConflict`` when the same import runs elsewhere at the same time,
+    ``tallylog.tlog.LogInconsistentError`` when the log disagrees with the database.
     """
     if batch_size < 1 or jobs < 1:
         raise ValueError("batch_size and jobs must be at least 1")
@@ -100,27 +145,85 @@ def import_file(
     if progress:
         progress(skipped, summary.lines)
 
-    imported = rejected = 0
-    with _Report(report_path, resume=skipped > 0) as report, _Receipts(receipts_path) as receipts:
+    imported = rejected = sequenced = 0
+    with contextlib.ExitStack() as stack:
+        direct = log is not None and _take_writer_lock(stack, log)
+        if direct:
+            assert log is not None
+            sequencer.recover(log)
+            sequenced += _drain(log, day)
+        stack.enter_context(_sqlite_cache())
+        report = stack.enter_context(_Report(report_path, resume=skipped > 0))
+        receipts = stack.enter_context(_Receipts(receipts_path))
         batches = _batches(read_rows(path, fmt, after_line=skipped), batch_size)
-        tasks = ((rules, receipts.enabled, batch) for batch in batches)
+        tasks = (_Task(rules, receipts.enabled, _guess_day(day) if direct else None, b) for b in batches)
         for prepared in _prepare_all(tasks, jobs):
             for problem in prepared.problems:
                 report.add(*problem)
             report.flush()
             receipts.write(prepared.codes)
             lines_before = run.lines_done
-            _commit_batch(run, campaign, prepared)
+            if direct and prepared.declarations:
+                assert log is not None
+                sequenced += sequencer.run_pass(log, lambda: _direct_batch(run, campaign, prepared, day), day_index=False)
+            else:
+                with transaction.atomic():
+                    _write(run, campaign, prepared, None, None)
+            run.lines_done = prepared.last_line  # committed
             imported += len(prepared.declarations)
             rejected += prepared.rejected
             if progress:
                 progress(run.lines_done - lines_before, summary.lines)
-    with transaction.atomic():
-        ImportRun.objects.filter(pk=run.pk).update(
-            finished_at=timezone.now(), lines_done=max(run.lines_done, summary.lines)
-        )
+        with transaction.atomic():
+            ImportRun.objects.filter(pk=run.pk).update(
+                finished_at=timezone.now(), lines_done=max(run.lines_done, summary.lines)
+            )
+        if direct:
+            assert log is not None
+            sequenced += _drain(log, day)
+            sequencer.write_day_index(log)
     run.refresh_from_db()
-    return ImportResult(run, imported, rejected, skipped, already_done=False)
+    return ImportResult(run, imported, rejected, skipped, already_done=False, direct=direct, sequenced=sequenced)
+
+
+def _take_writer_lock(stack: contextlib.ExitStack, log: LogServices) -> bool:
+    """Hold ``log``'s writer lock until ``stack`` closes; False when another process has it."""
+    try:
+        stack.enter_context(log.writer_lock(wait=False))
+    except SequencerBusy:
+        return False
+    return True
+
+
+def _drain(log: LogServices, day: datetime.date | None) -> int:
+    """Sequence every entry waiting in the queue (published earlier, not logged yet)."""
+    total = 0
+    while n := sequencer.sequence_pending(log, batch_size=DRAIN_BATCH, day=day):
+        total += n
+    return total
+
+
+@contextlib.contextmanager
+def _sqlite_cache() -> Iterator[None]:
+    """A larger page cache for this connection while importing (SQLite only)."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        before = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+def _guess_day(day: datetime.date | None) -> datetime.date:
+    """The leaf day workers encode with (today, UTC, unless given); ``_direct_batch``
+    re-checks it against the log's last day, as every pass does."""
+    return day or timezone.now().astimezone(datetime.timezone.utc).date()
 
 
 def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
@@ -154,69 +257,110 @@ class _Staged:
 
 
 @dataclass(frozen=True)
+class _Task:
+    """One batch to prepare: the rules, whether rows get receipt codes, the leaf day to
+    encode with (None: queued, no leaves) and the rows."""
+
+    rules: CampaignRules
+    with_receipts: bool
+    day: datetime.date | None
+    rows: list[Row]
+
+
+# The per-row columns of each table, in the order of ``_Prepared``'s tuples; the
+# importer adds ``entry_id`` and ``receipt_hash`` to a declaration when it writes it.
+DECLARATION_COLUMNS = ("alias", "statement", "region", "declared_on", "salt", "orgs", "channel", "tag")
+QUEUED_ENTRY_COLUMNS = ("id", "channel", "body")
+LOGGED_ENTRY_COLUMNS = ("id", "channel", "log_index", "leaf")
+
+
+@dataclass(frozen=True)
 class _Prepared:
-    """One batch, validated and ready to write: report lines ``(line, field, reason)``,
-    rows of both tables, and the receipt codes ``(line, code)`` to hand out."""
+    """One batch, validated and ready to write: report lines ``(line, field, reason)``;
+    declarations as ``DECLARATION_COLUMNS`` tuples; their receipt hashes (with receipt
+    codes, else empty); per entry its body as JSON text (queued) or its leaf of ``day``
+    (direct); the batch's tally deltas; the receipt codes ``(line, code)`` to hand out."""
 
     last_line: int
     problems: list[tuple[int, str, str]]
     rejected: int
-    entries: list[dict[str, Any]]
-    declarations: list[dict[str, Any]]
+    declarations: list[tuple[Any, ...]]
+    hashes: list[bytes]
+    bodies: list[str]
+    day: datetime.date | None
+    leaves: list[bytes]
+    tallies: collections.Counter[tuple[int, str, str]]
     codes: list[tuple[int, str]]
 
 
-def _prepare(task: tuple[CampaignRules, bool, list[Row]]) -> _Prepared:
+def _prepare(task: _Task) -> _Prepared:
     """Validate a batch and build its rows. No database access: runs in a worker process
     when ``jobs`` > 1."""
-    rules, with_receipts, batch = task
-    campaign = rules.campaign
-    now = timezone.now()
+    campaign = task.rules.campaign
+    clean = task.rules.clean
+    day = task.day.isoformat() if task.day else None
     problems: list[tuple[int, str, str]] = []
     rejected = 0
-    entries: list[dict[str, Any]] = []
-    declarations: list[dict[str, Any]] = []
+    declarations: list[tuple[Any, ...]] = []
+    hashes: list[bytes] = []
+    bodies: list[str] = []
+    leaves: list[bytes] = []
     codes: list[tuple[int, str]] = []
-    for row in batch:
+    tally_rows: list[tuple[int, str, list[str]]] = []
+    randomness = b"" if task.with_receipts else os.urandom(48 * len(task.rows))
+    for i, row in enumerate(task.rows):
         if row.error:
             problems.append((row.line, "", row.error))
             rejected += 1
             continue
         try:
-            fields = rules.clean(row.fields)
+            fields = clean(row.fields)
         except RowInvalid as exc:
             problems.extend((row.line, name, " ".join(msgs)) for name, msgs in exc.errors.items())
             rejected += 1
             continue
-        if with_receipts:
+        if task.with_receipts:
             made, code = new_declaration(campaign, fields)
             codes.append((row.line, code))
-            salt, digest, tag = bytes(made.salt), bytes(made.receipt_hash), made.tag
-        else:  # a tag no receipt code hashes to, a keyed hash no code matches
-            salt, digest, tag = leaf.new_salt(), secrets.token_bytes(32), secrets.token_hex(32)
+            salt, tag = bytes(made.salt), made.tag
+            hashes.append(bytes(made.receipt_hash))
+        else:  # a tag no receipt code hashes to; the receipt hash comes with the entry id
+            salt, tag = randomness[48 * i : 48 * i + 16], randomness[48 * i + 16 : 48 * i + 48].hex()
         staged = _Staged(fields, salt, tag)
-        body = {"campaign": campaign.slug, **entry_body(staged)}  # as enqueue_entry stores it
-        entries.append(
-            {"campaign_id": campaign.pk, "kind": body["kind"], "channel": staged.channel, "body": body}
-        )
+        body = entry_body(staged)
+        if day is None:
+            bodies.append(json.dumps({"campaign": campaign.slug, **body}, ensure_ascii=False))
+        else:
+            leaves.append(leaf.encode_leaf(campaign=campaign.slug, day=day, **body))
+        tally_rows.append((campaign.pk, staged.channel, body["orgs"]))
+        declared_on = fields["declared_on"]
         declarations.append(
-            {
-                **fields,
-                "campaign_id": campaign.pk,
-                "channel": staged.channel,
-                "salt": salt,
-                "receipt_hash": digest,
-                "tag": tag,
-                "status": Declaration.Status.PUBLISHED,
-                "published_at": now,
-            }
+            (
+                staged.alias,
+                staged.statement,
+                staged.region,
+                declared_on.isoformat() if declared_on is not None else None,
+                salt,
+                json.dumps(staged.orgs),
+                staged.channel,
+                tag,
+            )
         )
-    return _Prepared(batch[-1].end_line, problems, rejected, entries, declarations, codes)
+    return _Prepared(
+        task.rows[-1].end_line,
+        problems,
+        rejected,
+        declarations,
+        hashes,
+        bodies,
+        task.day,
+        leaves,
+        sequencer.tally_deltas(tally_rows),
+        codes,
+    )
 
 
-def _prepare_all(
-    tasks: Iterator[tuple[CampaignRules, bool, list[Row]]], jobs: int
-) -> Iterator[_Prepared]:
+def _prepare_all(tasks: Iterator[_Task], jobs: int) -> Iterator[_Prepared]:
     """``_prepare`` each task, in order; with ``jobs`` > 1 in that many worker processes,
     at most ``2 * jobs`` batches ahead (memory stays bounded)."""
     if jobs == 1:
@@ -238,45 +382,90 @@ def _prepare_all(
         pool.join()
 
 
-def _commit_batch(run: ImportRun, campaign: Campaign, prepared: _Prepared) -> None:
-    """Save one batch and the run's new resume point in one transaction."""
-    entries, declarations = prepared.entries, prepared.declarations
-    with transaction.atomic():
-        locked = ImportRun.objects.select_for_update().get(pk=run.pk)
-        if locked.lines_done != run.lines_done:
-            raise ImportConflict(
-                f"another import of {run.file_name} into {campaign.slug} is running "
-                f"(it committed up to line {locked.lines_done})"
-            )
-        for entry, entry_id in zip(entries, reserve_ids(LogEntry, len(entries))):
-            entry["id"] = entry_id
-        for declaration, entry in zip(declarations, entries):
-            declaration["entry_id"] = entry["id"]
-        _writers().entries.write(entries)
-        _writers().declarations.write(declarations)
-        ImportRun.objects.filter(pk=run.pk).update(
-            lines_done=prepared.last_line,
-            imported=F("imported") + len(declarations),
-            rejected=F("rejected") + prepared.rejected,
-            updated_at=timezone.now(),
+def _direct_batch(run: ImportRun, campaign: Campaign, prepared: _Prepared, day: datetime.date | None) -> sequencer.Batch:
+    """Step 2 of a direct pass: the prepared batch, its leaves re-encoded in the rare case
+    the pass's leaf day is not the one the workers used (midnight, a clock gone back)."""
+    chosen = sequencer.leaf_day(day)
+    leaves = prepared.leaves
+    if chosen != prepared.day:
+        leaves = [_with_day(data, chosen) for data in leaves]
+    return sequencer.Batch(
+        chosen, leaves, prepared.tallies, lambda start, now: _write(run, campaign, prepared, (start, chosen, leaves), now)
+    )
+
+
+def _with_day(data: bytes, day: datetime.date) -> bytes:
+    fields = leaf.parse_leaf(data)
+    del fields["v"]
+    fields["day"] = day.isoformat()
+    return leaf.encode_leaf(**fields)
+
+
+def _write(
+    run: ImportRun,
+    campaign: Campaign,
+    prepared: _Prepared,
+    logged: tuple[int, datetime.date, list[bytes]] | None,
+    now: datetime.datetime | None,
+) -> None:
+    """Insert one batch and advance the run's resume point (inside a transaction).
+
+    ``logged``: ``(first log index, leaf day, leaves)`` when the entries are sequenced in
+    this same transaction (step 4 of a direct pass), else None: queued."""
+    locked = ImportRun.objects.select_for_update().get(pk=run.pk)
+    if locked.lines_done != run.lines_done:
+        raise ImportConflict(
+            f"another import of {run.file_name} into {campaign.slug} is running "
+            f"(it committed up to line {locked.lines_done})"
         )
-    run.lines_done = prepared.last_line
+    n = len(prepared.declarations)
+    ids = reserve_ids(LogEntry, n)
+    channels = [d[6] for d in prepared.declarations]
+    writers = _writers()
+    if logged is None:
+        writers.queued.write(
+            list(zip(ids, channels, prepared.bodies, strict=True)), campaign_id=campaign.pk, kind="declaration"
+        )
+    else:
+        start, day, leaves = logged
+        writers.logged.write(
+            list(zip(ids, channels, range(start, start + n), leaves, strict=True)),
+            campaign_id=campaign.pk,
+            kind="declaration",
+            body={},
+            day=day,
+            sequenced_at=now,
+        )
+    hashes = prepared.hashes or [NO_RECEIPT_PREFIX + i.to_bytes(8, "big") for i in ids]
+    writers.declarations.write(
+        [d + (i, h) for d, i, h in zip(prepared.declarations, ids, hashes, strict=True)],
+        campaign_id=campaign.pk,
+        status=Declaration.Status.PUBLISHED,
+        published_at=now or timezone.now(),
+    )
+    ImportRun.objects.filter(pk=run.pk).update(
+        lines_done=prepared.last_line,
+        imported=F("imported") + n,
+        rejected=F("rejected") + prepared.rejected,
+        updated_at=timezone.now(),
+    )
 
 
 @dataclass(frozen=True)
 class _Writers:
-    entries: TableWriter
+    queued: TableWriter
+    logged: TableWriter
     declarations: TableWriter
 
 
 def _writers() -> _Writers:
     """The table writers of the current database connection (built once per vendor)."""
-    from django.db import connection
-
     key = connection.vendor
     if key not in _WRITERS:
         _WRITERS[key] = _Writers(
-            TableWriter(LogEntry, with_pk=True), TableWriter(Declaration, with_pk=False)
+            TableWriter(LogEntry, QUEUED_ENTRY_COLUMNS),
+            TableWriter(LogEntry, LOGGED_ENTRY_COLUMNS),
+            TableWriter(Declaration, (*DECLARATION_COLUMNS, "entry_id", "receipt_hash")),
         )
     return _WRITERS[key]
 
