@@ -26,9 +26,12 @@ class TileMismatchError(VerificationError):
     """
 
     def __init__(self, level: int, n: int, path: str, detail: str) -> None:
-        self.level, self.n, self.path = level, n, path
+        self.level, self.n, self.path, self.detail = level, n, path, detail
         where = f"entry bundle {n}" if level < 0 else f"tile {level}/{n}"
         super().__init__(f"hash mismatch in {where} ({path}): {detail}")
+
+    def __reduce__(self) -> tuple[type, tuple[int, int, str, str]]:  # raised in audit workers
+        return type(self), (self.level, self.n, self.path, self.detail)
 
 
 class MissingTileError(FormatError):
@@ -37,6 +40,9 @@ class MissingTileError(FormatError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__(f"missing file at {path}")
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # raised in audit workers
+        return type(self), (self.path,)
 
 
 class LogInconsistentError(ValueError):
