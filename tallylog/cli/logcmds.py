@@ -327,7 +327,7 @@ CHECKPOINT_PATH = "checkpoint"
 DAY_INDEX_PATH = "day-index.json"
 TILE_HEIGHT = 8  # C2SP tlog-tiles: 2**8 hashes or entries per full tile
 TILE_WIDTH = 1 << TILE_HEIGHT
-CHUNK_HEIGHT = 2 * TILE_HEIGHT  # one audit job: 2**16 entries, one level-1 tile
+CHUNK_HEIGHT = 2 * TILE_HEIGHT  # one audit job: 2**16 entries (tallylog.tlog.client.CHUNK_HEIGHT)
 MAX_CHECKPOINT_BYTES = 1 << 20
 MAX_FILE_BYTES = TILE_WIDTH * (2 + 0xFFFF)  # the largest possible entry bundle
 
@@ -362,10 +362,14 @@ class Source:
 
     def read(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         """The file at ``path``; ``AuditError`` naming it when missing or unreadable."""
-        data = self._read_url(path, limit) if self.is_url else self._read_file(path, limit)
+        data = self.fetch(path, limit)
         if data is None:
             raise AuditError(f"missing file at {self.where(path)}")
         return data
+
+    def fetch(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
+        """The file at ``path``, None when missing; ``AuditError`` naming it when unreadable."""
+        return self._read_url(path, limit) if self.is_url else self._read_file(path, limit)
 
     def _read_file(self, path: str, limit: int) -> bytes | None:
         try:
@@ -410,10 +414,12 @@ class Source:
 
 
 class SignedTree:
-    """A verified checkpoint: origin, size, root hash and the signed note's text."""
+    """A verified checkpoint: origin, size, root hash, the parsed checkpoint and the signed
+    note's text."""
 
-    def __init__(self, origin: str, size: int, root: bytes, note: bytes) -> None:
-        self.origin, self.size, self.root, self.note = origin, size, root, note
+    def __init__(self, checkpoint: Any, note: bytes) -> None:
+        self.checkpoint, self.note = checkpoint, note
+        self.origin, self.size, self.root = checkpoint.origin, checkpoint.size, checkpoint.root
 
 
 def open_checkpoint(data: bytes, verifier: Any, where: str) -> SignedTree:
@@ -434,7 +440,7 @@ def open_checkpoint(data: bytes, verifier: Any, where: str) -> SignedTree:
         raise AuditError(
             f"the checkpoint at {where} is for log {cp.origin!r}, the key for {verifier.name!r}"
         )
-    return SignedTree(cp.origin, cp.size, cp.root_hash, data)
+    return SignedTree(cp, data)
 
 
 def read_checkpoint(source: Source, verifier: Any) -> SignedTree:
@@ -467,94 +473,38 @@ def read_bundle(source: Source, index: int, width: int) -> list[bytes]:
     return entries
 
 
-def check_hash_tile(source: Source, level: int, index: int, hashes: list[bytes]) -> None:
-    """Compare hash tile ``level``/``index`` with the hashes recomputed from the entries."""
-    path = tile_path(level, index, len(hashes))
-    data = source.read(path, TILE_WIDTH * 32)
-    want = b"".join(hashes)
-    if data == want:
-        return
-    if len(data) != len(want):
-        raise AuditError(
-            f"malformed file at {source.where(path)}: {len(data)} bytes, want {len(want)}"
-        )
-    first = next(i for i in range(len(hashes)) if data[32 * i : 32 * i + 32] != hashes[i])
-    raise AuditError(
-        f"hash mismatch in tile {level}/{index} ({source.where(path)}): hash {first} is not "
-        "the one recomputed from the entries"
-    )
-
-
 # --- the full audit ----------------------------------------------------------------------
 
 
-def merkle_root(hashes: list[bytes]) -> bytes:
-    """RFC 6962 §2.1 MTH of a complete subtree given its 2**k leaf or node hashes."""
-    from tallylog.tlog.hashes import node_hash
+class TlogSource:
+    """``source`` as a ``tallylog.tlog.client.Source`` (a missing file is None). Picklable."""
 
-    assert hashes and len(hashes) & (len(hashes) - 1) == 0, "merkle_root: not a power of two"
-    while len(hashes) > 1:
-        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
-    return hashes[0]
+    def __init__(self, source: Source) -> None:
+        self.source = source
 
+    def read(self, path: str) -> bytes | None:
+        return self.source.fetch(path)
 
-def decompose(hashes: list[bytes]) -> list[bytes]:
-    """The roots of the complete subtrees over ``hashes`` (aligned blocks of equal size),
-    largest first, one per set bit of ``len(hashes)`` — RFC 6962 §2.1 splits there."""
-    out, start = [], 0
-    for bit in reversed(range(len(hashes).bit_length())):
-        if len(hashes) >> bit & 1:
-            out.append(merkle_root(hashes[start : start + (1 << bit)]))
-            start += 1 << bit
-    return out
+    def where(self, path: str) -> str:
+        return self.source.where(path)
 
 
-def fold(subtrees: list[bytes]) -> bytes:
-    """The tree hash from the roots of its complete subtrees, largest first (RFC 6962 §2.1)."""
-    from tallylog.tlog.hashes import EMPTY_ROOT, node_hash
-
-    if not subtrees:
-        return EMPTY_ROOT
-    root = subtrees[-1]
-    for left in reversed(subtrees[:-1]):
-        root = node_hash(left, root)
-    return root
+def audited_files(size: int) -> int:
+    """How many files the full audit of a tree of ``size`` checks: every entry bundle and
+    every hash tile at every level (C2SP tlog-tiles)."""
+    total, hashes = 0, size
+    while hashes:  # the stored hashes at level 0, 1, …: size >> 8·level
+        total += (hashes + TILE_WIDTH - 1) >> TILE_HEIGHT
+        hashes >>= TILE_HEIGHT
+    return total + ((size + TILE_WIDTH - 1) >> TILE_HEIGHT)
 
 
-def audit_chunk(job: tuple[Source, int, int, bool]) -> tuple[list[bytes], int, Counter[tuple[str, ...]] | None]:
-    """Audit entries [k·2**16, (k+1)·2**16) of a tree of size n: rehash each entry bundle,
-    check the level-0 and level-1 hash tiles against it, optionally count the leaves.
-
-    Returns the roots of the chunk's complete subtrees (one, for a full chunk), the number
-    of tiles checked, and the tally counter.
-    """
-    from tallylog.tlog.hashes import leaf_hash
-
-    source, k, n, tally = job
-    start = k << CHUNK_HEIGHT
-    end = min(n, start + (1 << CHUNK_HEIGHT))
-    counts: Counter[tuple[str, ...]] | None = Counter() if tally else None
-    level8: list[bytes] = []
-    tail: list[bytes] = []
-    checked = 0
-    for b in range(start >> TILE_HEIGHT, (end + TILE_WIDTH - 1) >> TILE_HEIGHT):
-        width = min(TILE_WIDTH, end - (b << TILE_HEIGHT))
-        entries = read_bundle(source, b, width)
-        leaves = [leaf_hash(e) for e in entries]
-        check_hash_tile(source, 0, b, leaves)
-        checked += 2
-        if width == TILE_WIDTH:
-            level8.append(merkle_root(leaves))
-        else:
-            tail = decompose(leaves)
-        if counts is not None:
-            count_entries(entries, counts)
-    if level8:
-        check_hash_tile(source, 1, k, level8)
-        checked += 1
-    if len(level8) == TILE_WIDTH:
-        return [merkle_root(level8)], checked, counts
-    return decompose(level8) + tail, checked, counts
+def count_bundle(first: int, entries: list[bytes]) -> Counter[tuple[str, ...]]:
+    """The tally of one entry bundle (``count_entries``): ``LogClient.recompute_root``'s
+    per-bundle hook for ``recount``, run where the bundle is audited."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    count_entries(entries, counts)
+    return counts
 
 
 def count_entries(entries: list[bytes], counts: Counter[tuple[str, ...]]) -> None:
@@ -617,67 +567,46 @@ def audit(
        different tree of the same size (fork), and the new tree is consistent with it
        (RFC 9162 §2.1.4 consistency proof).
     3. Every entry bundle rehashed (RFC 6962 §2.1), every hash tile at every level compared
-       with the recomputation, and the tree hash compared with the signed root. Jobs of
+       with the recomputation, and the tree hash compared with the signed root
+       (``tallylog.tlog.LogClient.recompute_root``; ``recount`` counts each bundle there). Jobs of
        2**16 entries run on ``jobs`` processes (default: every core), each holding one
        bundle at a time, so memory stays bounded whatever the size.
     4. The state file replaced (atomically) by the new checkpoint.
     """
+    from tallylog.tlog import FormatError, VerificationError
+    from tallylog.tlog.client import LogClient, SourceError
+
     source = Source(location)
     tree = read_checkpoint(source, verifier)
     previous = load_state(state_path, verifier, tree) if state_path else None
 
     n = tree.size
     chunks = (n + (1 << CHUNK_HEIGHT) - 1) >> CHUNK_HEIGHT
-    work = ((source, k, n, tally) for k in range(chunks))
-    jobs = min(jobs or len(os.sched_getaffinity(0)), chunks)
-    full: list[bytes] = []  # the root of every complete chunk: level-16 hashes
-    tail: list[bytes] = []
+    client = LogClient(TlogSource(source), verifier, tree.checkpoint, tree.note)
     counts: Counter[tuple[str, ...]] = Counter()
-    checked = 0
-    pool = None
-    if jobs > 1:
-        import multiprocessing
+    with _progress_bar(progress, n) as bar:
+        done = 0
 
-        pool = multiprocessing.get_context("fork").Pool(jobs)
-    try:
-        results = pool.imap(audit_chunk, work) if pool else map(audit_chunk, work)
-        with _progress_bar(progress, n) as bar:
-            for k, (subtrees, tiles, chunk_counts) in enumerate(results):
-                checked += tiles
-                if chunk_counts:
-                    counts.update(chunk_counts)
-                if (k + 1) << CHUNK_HEIGHT <= n:
-                    full.append(subtrees[0])
-                else:
-                    tail = subtrees
-                bar(min(n, (k + 1) << CHUNK_HEIGHT) - (k << CHUNK_HEIGHT))
-    finally:
-        if pool:
-            pool.terminate()
+        def advance(now: int) -> None:
+            nonlocal done
+            bar(now - done)
+            done = now
 
-    # Levels 2 and up: few enough hashes to do here.
-    level, hashes = 2, full
-    while hashes:
-        for t in range(0, len(hashes), TILE_WIDTH):
-            check_hash_tile(source, level, t >> TILE_HEIGHT, hashes[t : t + TILE_WIDTH])
-            checked += 1
-        hashes = [
-            merkle_root(hashes[t : t + TILE_WIDTH])
-            for t in range(0, len(hashes) - TILE_WIDTH + 1, TILE_WIDTH)
-        ]
-        level += 1
-    root = fold(decompose(full) + tail)
-    if root != tree.root:
-        raise AuditError(
-            f"the tree recomputed from the entries has root {_b64(root)}, "
-            f"the checkpoint signs {_b64(tree.root)}"
-        )
+        try:
+            client.recompute_root(
+                workers=min(jobs or len(os.sched_getaffinity(0)), chunks),
+                progress=advance,
+                on_bundle=count_bundle if tally else None,
+                on_result=counts.update,
+            )
+        except (FormatError, VerificationError, SourceError) as exc:
+            raise AuditError(str(exc)) from None
     if previous is not None and previous.size < tree.size:
         check_consistent(source, previous, tree)
     if state_path:
         save_state(state_path, tree)
     return AuditResult(
-        tree, checked, previous.size if previous else None, tally_json(n, counts) if tally else None
+        tree, audited_files(n), previous.size if previous else None, tally_json(n, counts) if tally else None
     )
 
 

@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tallylog.tlog.appender import _edge_root, _merkle
 from tallylog.tlog.checkpoint import Checkpoint, parse_checkpoint
@@ -43,6 +43,7 @@ from tallylog.tlog.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, p
 
 __all__ = [
     "CHUNK_HEIGHT",
+    "BundleHook",
     "DirectorySource",
     "HTTPSource",
     "LogClient",
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 CHUNK_HEIGHT = 2 * TILE_HEIGHT  # a unit of audit work: 65,536 entries
+# Called by the full audit with each entry bundle's first index and entries; must be
+# picklable (a module-level function) to run in worker processes.
+BundleHook = Callable[[int, list[bytes]], Any]
 MAX_CHECKPOINT = 1 << 16
 MAX_FILE = 1 << 25  # 256 entries of 65,535 bytes, and some
 
@@ -66,8 +70,11 @@ class MalformedFileError(FormatError):
     """A log file that does not parse; ``path`` names it."""
 
     def __init__(self, where: str, detail: str) -> None:
-        self.path = where
+        self.path, self.detail = where, detail
         super().__init__(f"malformed file at {where}: {detail}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # raised in audit workers
+        return type(self), (self.path, self.detail)
 
 
 class Source(Protocol):
@@ -182,13 +189,17 @@ def _check_tile(source: Source, level: int, n: int, hashes: list[bytes]) -> None
         raise TileMismatchError(level, n, source.where(path), f"hash {first} differs from the one recomputed from the entries")
 
 
-def chunk_hashes(source: Source, size: int, k: int) -> tuple[list[bytes], list[bytes]]:
+def chunk_hashes(
+    source: Source, size: int, k: int, on_bundle: BundleHook | None = None
+) -> tuple[list[bytes], list[bytes], list[Any]]:
     """Audit entries [k·65536, (k+1)·65536) of the tree of ``size``: parse each entry
     bundle, check the level-0 and level-1 tiles against the recomputed hashes.
 
-    Returns the chunk's level-8 hashes (one per full bundle) and the leaf hashes of its
-    trailing partial bundle (empty unless the chunk holds the tree's end). Independent of
-    other chunks, so callers may run chunks in worker processes.
+    Returns the chunk's level-8 hashes (one per full bundle), the leaf hashes of its
+    trailing partial bundle (empty unless the chunk holds the tree's end), and what
+    ``on_bundle(first index, entries)`` returned for each bundle, in order, called once the
+    bundle's entries match its level-0 tile. Independent of other chunks, so callers may
+    run chunks in worker processes.
     """
     start = k << CHUNK_HEIGHT
     end = min(size, start + (1 << CHUNK_HEIGHT))
@@ -196,20 +207,24 @@ def chunk_hashes(source: Source, size: int, k: int) -> tuple[list[bytes], list[b
         raise ValueError(f"chunk {k} is outside the tree of size {size}")
     level8: list[bytes] = []
     tail: list[bytes] = []
+    seen: list[Any] = []
     for b in range(start >> TILE_HEIGHT, (end + TILE_WIDTH - 1) >> TILE_HEIGHT):
         width = min(TILE_WIDTH, end - (b << TILE_HEIGHT))
-        leaves = [leaf_hash(e) for e in _read_bundle(source, b, width)]
+        entries = _read_bundle(source, b, width)
+        leaves = [leaf_hash(e) for e in entries]
         _check_tile(source, 0, b, leaves)
+        if on_bundle is not None:
+            seen.append(on_bundle(b << TILE_HEIGHT, entries))
         if width == TILE_WIDTH:
             level8.append(_merkle(leaves))
         else:
             tail = leaves
     if level8:
         _check_tile(source, 1, k, level8)
-    return level8, tail
+    return level8, tail, seen
 
 
-def _chunk_job(job: tuple[Source, int, int]) -> tuple[list[bytes], list[bytes]]:
+def _chunk_job(job: tuple[Source, int, int, BundleHook | None]) -> tuple[list[bytes], list[bytes], list[Any]]:
     return chunk_hashes(*job)
 
 
@@ -305,32 +320,47 @@ class LogClient:
             width = min(TILE_WIDTH, self.size - (b << TILE_HEIGHT))
             yield b << TILE_HEIGHT, _read_bundle(self.source, b, width)
 
-    def recompute_root(self, workers: int = 1, progress: Callable[[int], None] | None = None) -> bytes:
+    def recompute_root(
+        self,
+        workers: int = 1,
+        progress: Callable[[int], None] | None = None,
+        on_bundle: BundleHook | None = None,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> bytes:
         """The full audit: recompute the tree from every entry, check every stored hash
         tile on the way, and compare the root with the signed one. Streams the log once;
         memory is bounded by a few chunks. ``progress(n)`` is called with the number of
         entries done after each chunk. Raises ``TileMismatchError``/``MalformedFileError``
-        naming the first bad file, ``VerificationError`` if the root differs."""
+        naming the first bad file, ``VerificationError`` if the root differs.
+
+        ``on_bundle(first index, entries)`` sees every entry bundle once its entries match
+        their level-0 tile (so each is the entry the tree holds, once this returns without
+        error), in whichever process audits its chunk (a worker when ``workers`` > 1: it
+        must be picklable); ``on_result`` receives what it returned, in log order, in this
+        process. A recount is one such pair: count each bundle, add up the counts."""
         size = self.size
         chunks = (size + (1 << CHUNK_HEIGHT) - 1) >> CHUNK_HEIGHT
-        jobs = ((self.source, size, k) for k in range(chunks))
+        jobs = ((self.source, size, k, on_bundle) for k in range(chunks))
         level16: list[bytes] = []  # one hash per full chunk (complete 65,536-entry subtree)
         edge: list[list[bytes]] = [[], []]
         done = 0
 
-        def take(k: int, result: tuple[list[bytes], list[bytes]]) -> None:
+        def take(k: int, result: tuple[list[bytes], list[bytes], list[Any]]) -> None:
             nonlocal done
-            level8, tail = result
+            level8, tail, seen = result
             if len(level8) == TILE_WIDTH:
                 level16.append(_merkle(level8))
             else:
                 edge[0], edge[1] = tail, level8
+            if on_result is not None:
+                for value in seen:
+                    on_result(value)
             done = min(size, (k + 1) << CHUNK_HEIGHT)
             if progress is not None:
                 progress(done)
 
         if workers > 1 and chunks > 1:
-            with ProcessPoolExecutor(workers) as pool:
+            with ProcessPoolExecutor(min(workers, chunks)) as pool:
                 for k, result in enumerate(pool.map(_chunk_job, jobs, chunksize=1)):
                     take(k, result)
         else:
