@@ -13,15 +13,12 @@ and requests to any other host (must be 0). Target: home and declare under 30 KB
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TARGET = 30 * 1024
+from bench.pageweight import ROOT, TARGET, arguments, write_results
+
 PAGES = [
     ("home", "/"),
     ("declare", "/declare/"),
@@ -79,29 +76,22 @@ def table(rows: list[tuple[str, str, int, int, int]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench pages", description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=3000, help="demo declarations (default 3000)")
-    parser.add_argument("--write", action="store_true", help="append the figures to bench/RESULTS.md")
-    args = parser.parse_args(argv)
+    args = arguments("pages", __doc__, argv, count=3000, counted="demo declarations")
     rows = measure(args.count)
     text = table(rows)
     print(text)
     over = [name for name, _, size, _, _ in rows if name in ("home", "declare") and size >= TARGET]
     foreign = [name for name, *_, n in rows if n]
     if args.write:
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        section = (
-            f"\n## Page weight (bench/bench_pages.py)\n\n{stamp}, {os.cpu_count()} cores, "
-            f"`python -m bench pages --count {args.count}`: Debian Chromium headless, JavaScript off, "
-            f"zh-CN, {args.count} demo declarations; bytes on the wire per page load (headers + bodies "
-            f"of every request). Target: home and declare < {TARGET // 1024} KB, no other host.\n\n{text}\n"
-        )
-        results = ROOT / "bench" / "RESULTS.md"
-        with results.open("a") as f:
-            f.write(section)
+        write_results(
+            "Page weight (bench/bench_pages.py)", "pages", args.count,
+            f": Debian Chromium headless, JavaScript off, zh-CN, {args.count} demo declarations; bytes on "
+            f"the wire per page load (headers + bodies of every request). Target: home and declare "
+            f"< {TARGET // 1024} KB, no other host.",
+            text,
+        )  # fmt: skip
     if foreign:
         print(f"pages requesting other hosts: {', '.join(foreign)}", file=sys.stderr)
     if over:
         print(f"over {TARGET // 1024} KB: {', '.join(over)}", file=sys.stderr)
     return 1 if over or foreign else 0
-

@@ -16,8 +16,6 @@ other request). Target: intake page under 30 KB; one round trip per declaration.
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import os
 import re
@@ -25,10 +23,9 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TARGET = 30 * 1024
+from bench.pageweight import ROOT, TARGET, arguments, write_results
+
 PASSWORD = "a long benchmark passphrase"
 
 
@@ -129,19 +126,15 @@ def report(figures: dict[str, object]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench volunteers", description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=500, help="declarations per path (default 500)")
-    parser.add_argument("--write", action="store_true", help="append the figures to bench/RESULTS.md")
-    args = parser.parse_args(argv)
+    args = arguments("volunteers", __doc__, argv, count=500, counted="declarations per path")
     figures = measure(args.count)
     text = report(figures)
     print(text)
     if args.write:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as out:
-            out.write(
-                f"\n## Volunteers' console\n\n{datetime.date.today().isoformat()}, {os.cpu_count()} cores, "
-                f"`python -m bench volunteers --count {args.count}` (in-process, Django test client, "
-                f"SQLite WAL synchronous=FULL, rate limits off).\n\n{text}\n"
-            )
+        write_results(
+            "Volunteers' console", "volunteers", args.count,
+            " (in-process, Django test client, SQLite WAL synchronous=FULL, rate limits off).",
+            text,
+        )  # fmt: skip
     total = figures["intake_bytes"] + figures["css_bytes"]  # type: ignore[operator]
     return 0 if total < TARGET and figures["round_trips_per_declaration"] == 1 else 1
