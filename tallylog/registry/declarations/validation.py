@@ -7,17 +7,21 @@ rules; ``clean_text`` is also every other free-text field's normaliser.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
+import sys
+import time
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX, Channel
-from tallylog.registry.declarations.regions import is_region
+from tallylog.registry.declarations.regions import BY_CODE, is_region
 
 # Nobody withdrew from the Party before it was founded (1921-07-01); older dates are typos.
 EARLIEST_DECLARED_ON = datetime.date(1921, 7, 1)
@@ -26,6 +30,35 @@ EARLIEST_DECLARED_ON = datetime.date(1921, 7, 1)
 # characters never reach a public surface.
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
 _SPACES = re.compile(r"\s+")
+_LINE_SPACES = re.compile(r"[^\S\n]+")  # whitespace within a line
+_LINE_EDGES = re.compile(r" ?\n ?")  # a line break and the (collapsed) spaces around it
+_BLANK_LINES = re.compile(r"\n{3,}")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CHANNELS = frozenset(Channel.values)
+_SECONDS_PER_DAY = 86400
+
+
+@functools.cache
+def _dropped_mask() -> bytes:
+    """One byte per code point: 1 where ``unicodedata.category`` is a dropped category.
+
+    Computed on first use, not at import: the scan of every code point costs ~0.1 s, and
+    most processes never need it (text that ``str.isprintable()`` holds none of them).
+    """
+    code_points = map(chr, range(sys.maxunicode + 1))
+    return bytes(map(_DROPPED_CATEGORIES.__contains__, map(unicodedata.category, code_points)))
+
+
+@functools.cache
+def _dropped(keep: str) -> re.Pattern[str]:
+    """Runs of characters of the dropped categories, except the characters of ``keep``."""
+    mask = bytearray(_dropped_mask())
+    for c in keep:
+        mask[ord(c)] = 0
+    ranges = "".join(
+        f"\\U{m.start():08x}-\\U{m.end() - 1:08x}" for m in re.finditer(b"\x01+", mask)
+    )
+    return re.compile(f"[{ranges}]+")
 
 
 class DeclarationInvalid(Exception):
@@ -44,26 +77,36 @@ class DeclarationInvalid(Exception):
 def clean_text(value: object, *, multiline: bool = False) -> str:
     """Normalise user text: Unicode NFC, control/format characters removed, trimmed.
 
-    Single-line text has every run of whitespace collapsed to one space; multi-line text
-    keeps line breaks (``\\r\\n`` and ``\\r`` become ``\\n``) and at most one blank line.
+    The rules, in order:
+
+    1. ``None`` is ``""``; anything else is ``str(value)``, normalised to NFC.
+    2. Characters of the categories Cc (control), Cf (format: bidi overrides, zero-width),
+       Cs (surrogate) and Co (private use) are removed — after normalising, so removing
+       one may leave text that is not NFC. Single-line text keeps tab, CR and LF (as
+       whitespace, step 3); multi-line text first turns ``\\r\\n`` and ``\\r`` into
+       ``\\n``, keeps ``\\n`` and removes tabs with the other controls.
+    3. Single-line: every run of whitespace (``str.isspace``) becomes one space.
+       Multi-line: the same within each line, and each line is trimmed; three or more
+       line breaks in a row become two (at most one blank line).
+    4. The result is trimmed of whitespace (and, multi-line, of line breaks) at both ends.
     """
     if value is None:
         return ""
-    text = unicodedata.normalize("NFC", str(value))
+    text = value if type(value) is str else str(value)
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if text.isprintable():
+        # The common case: no character of a dropped category and no whitespace but
+        # U+0020 (str.isprintable is false for C* and Z* except the space), so one line.
+        if "  " in text:
+            text = _SPACES.sub(" ", text)
+        return text.strip()
     if multiline:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = []
-        for line in text.split("\n"):
-            kept = "".join(c for c in line if unicodedata.category(c) not in _DROPPED_CATEGORIES)
-            lines.append(_SPACES.sub(" ", kept).strip())
-        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+        text = _LINE_SPACES.sub(" ", _dropped("\n").sub("", text))
+        text = _BLANK_LINES.sub("\n\n", _LINE_EDGES.sub("\n", text))
     else:
-        text = "".join(
-            " " if c in "\t\n\r" else c
-            for c in text
-            if c in "\t\n\r" or unicodedata.category(c) not in _DROPPED_CATEGORIES
-        )
-        text = _SPACES.sub(" ", text)
+        text = _SPACES.sub(" ", _dropped("\t\n\r").sub("", text))
     return text.strip()
 
 
@@ -84,72 +127,86 @@ def validate_declaration(
     ``channel``, ``declared_on``) ready for ``new_declaration``; raises
     ``DeclarationInvalid`` listing every bad field. ``known_orgs`` (the campaign's
     organisation codes) saves a query per call when validating many rows (bulk import).
+
+    Bulk import calls this for every row, so the common case avoids work: values that
+    are already clean (a known organisation code, region or channel as a plain ``str``;
+    a ``YYYY-MM-DD`` date) skip ``clean_text``, and messages are translated only for
+    a field that fails. Each field gets at most one message.
     """
     errors: dict[str, list[str]] = {}
 
-    def fail(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
     if campaign.kind != Campaign.Kind.DECLARATION:
-        fail("campaign", _("This campaign does not take declarations."))
+        errors["campaign"] = [_("This campaign does not take declarations.")]
     elif not campaign.is_active or (campaign.closes_at and campaign.closes_at <= timezone.now()):
-        fail("campaign", _("This campaign is closed."))
+        errors["campaign"] = [_("This campaign is closed.")]
 
     clean_alias = clean_text(alias)
     if not clean_alias:
-        fail("alias", _("Please enter an alias (any name you choose)."))
+        errors["alias"] = [_("Please enter an alias (any name you choose).")]
     elif len(clean_alias) > ALIAS_MAX:
-        fail("alias", _("The alias is too long: at most %(max)d characters.") % {"max": ALIAS_MAX})
+        errors["alias"] = [_("The alias is too long: at most %(max)d characters.") % {"max": ALIAS_MAX}]
 
     clean_orgs: list[str] = []
     if isinstance(orgs, str) or not isinstance(orgs, Iterable):
-        fail("orgs", _("Choose at least one organisation."))
+        errors["orgs"] = [_("Choose at least one organisation.")]
     else:
-        codes = [clean_text(o) for o in orgs]
-        known = (
-            known_orgs
-            if known_orgs is not None
-            else frozenset(campaign.organisations.values_list("code", flat=True))
-        )
-        unknown = sorted({c for c in codes if c not in known})
-        if not codes:
-            fail("orgs", _("Choose at least one organisation."))
-        elif unknown:
-            fail("orgs", _("Unknown organisation: %(codes)s.") % {"codes": ", ".join(unknown)})
-        clean_orgs = sorted(set(codes))
+        if known_orgs is None:
+            known_orgs = frozenset(campaign.organisations.values_list("code", flat=True))
+        clean_known = _clean_codes(known_orgs)
+        if type(orgs) is list and orgs and all(type(o) is str and o in clean_known for o in orgs):
+            clean_orgs = sorted(set(orgs)) if len(orgs) > 1 else list(orgs)
+        else:
+            codes = [clean_text(o) for o in orgs]
+            unknown = sorted({c for c in codes if c not in known_orgs})
+            if not codes:
+                errors["orgs"] = [_("Choose at least one organisation.")]
+            elif unknown:
+                errors["orgs"] = [_("Unknown organisation: %(codes)s.") % {"codes": ", ".join(unknown)}]
+            clean_orgs = sorted(set(codes))
 
-    clean_statement = clean_text(statement, multiline=True)
+    if type(statement) is str and not statement:
+        clean_statement = ""
+    else:
+        clean_statement = clean_text(statement, multiline=True)
     if len(clean_statement) > STATEMENT_MAX:
-        fail(
-            "statement",
+        errors["statement"] = [
             _("The statement is too long: at most %(max)d characters (you wrote %(n)d).")
-            % {"max": STATEMENT_MAX, "n": len(clean_statement)},
-        )
+            % {"max": STATEMENT_MAX, "n": len(clean_statement)}
+        ]
 
-    clean_region = clean_text(region)
-    if clean_region and not is_region(clean_region):
-        fail("region", _("Unknown region."))
+    if type(region) is str and (not region or region in _CLEAN_REGIONS):
+        clean_region = region  # "" or a region's code: already clean
+    else:
+        clean_region = clean_text(region)
+        if clean_region and not is_region(clean_region):
+            errors["region"] = [_("Unknown region.")]
 
-    clean_channel = clean_text(channel)
-    if clean_channel not in Channel.values:
-        fail("channel", _("Unknown channel."))
+    if type(channel) in (str, Channel) and channel in _CHANNELS:
+        clean_channel = str(channel)  # a channel's value: already clean
+    else:
+        clean_channel = clean_text(channel)
+        if clean_channel not in _CHANNELS:
+            errors["channel"] = [_("Unknown channel.")]
 
     clean_day: datetime.date | None = None
-    if declared_on not in (None, ""):
-        if isinstance(declared_on, datetime.datetime):
-            fail("declared_on", _("Give a date, not a time."))
-        elif isinstance(declared_on, datetime.date):
+    if declared_on is None or declared_on == "":
+        pass
+    elif isinstance(declared_on, datetime.datetime):
+        errors["declared_on"] = [_("Give a date, not a time.")]
+    else:
+        if isinstance(declared_on, datetime.date):
             clean_day = declared_on
         else:
+            day = declared_on if type(declared_on) is str and _ISO_DAY.fullmatch(declared_on) else None
             try:
-                clean_day = datetime.date.fromisoformat(clean_text(declared_on))
+                clean_day = datetime.date.fromisoformat(day or clean_text(declared_on))
             except ValueError:
-                fail("declared_on", _("Give the date as YYYY-MM-DD."))
+                errors["declared_on"] = [_("Give the date as YYYY-MM-DD.")]
         if clean_day is not None:
-            if clean_day > timezone.now().date():
-                fail("declared_on", _("The date is in the future."))
+            if clean_day > _today():
+                errors["declared_on"] = [_("The date is in the future.")]
             elif clean_day < EARLIEST_DECLARED_ON:
-                fail("declared_on", _("The date is too early."))
+                errors["declared_on"] = [_("The date is too early.")]
 
     if errors:
         raise DeclarationInvalid(errors)
@@ -161,3 +218,32 @@ def validate_declaration(
         "channel": clean_channel,
         "declared_on": clean_day,
     }
+
+
+# Region codes that clean_text leaves as they are (all of them: slugs).
+_CLEAN_REGIONS = frozenset(c for c in BY_CODE if clean_text(c) == c)
+
+
+@functools.lru_cache(maxsize=16)
+def _clean_codes(known_orgs: frozenset[str]) -> frozenset[str]:
+    """The codes of ``known_orgs`` that ``clean_text`` leaves as they are."""
+    return frozenset(c for c in known_orgs if type(c) is str and clean_text(c) == c)
+
+
+class _Today:
+    """``timezone.now().date()``, computed once per UTC day instead of once per row."""
+
+    day = datetime.date.min
+    starts = ends = 0.0  # the day's bounds, seconds since the epoch
+
+
+def _today() -> datetime.date:
+    """Today's date as ``timezone.now().date()`` gives it (UTC, as ``USE_TZ`` is on)."""
+    if not settings.USE_TZ:
+        return timezone.now().date()
+    now = time.time()  # the clock datetime.now() reads
+    if not _Today.starts <= now < _Today.ends:
+        day = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date()
+        starts = datetime.datetime.combine(day, datetime.time(), datetime.timezone.utc).timestamp()
+        _Today.day, _Today.starts, _Today.ends = day, starts, starts + _SECONDS_PER_DAY
+    return _Today.day
