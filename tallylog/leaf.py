@@ -43,11 +43,15 @@ class LeafError(ValueError):
     """A leaf that is not a well-formed canonical tallylog entry."""
 
 
+# json.dumps(value, **options) is JSONEncoder(**options).encode(value): one encoder, built once.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON: UTF-8, sorted keys, no insignificant whitespace, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def commitment(salt: bytes, content: dict[str, Any]) -> str:
@@ -93,6 +97,24 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _REQUIRED = {"v", "kind", "campaign", "day", "channel", "commit", "tag"}
 
 
+# The fields of a leaf whose values JSON writes as they are (ASCII, nothing to escape),
+# one per line in encode_leaf's order: campaign, channel, commit, day, kind, tag. None
+# of the classes holds a line break, so a match splits exactly at the five.
+_SLUG_A = r"[a-z0-9][a-z0-9-]{0,63}"
+_PLAIN_FIELDS = re.compile(
+    rf"{_SLUG_A}\n{_SLUG_A}\n[0-9a-f]{{64}}\n[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}\n"
+    rf"(?:{'|'.join(KINDS)})\n[0-9a-f]{{64}}"
+)
+_PLAIN_ORGS = re.compile(rf"{_SLUG_A}(?:\n{_SLUG_A})*")
+# canonical_json of such a leaf: keys sorted (campaign, channel, commit, day, kind, orgs,
+# tag, v), no whitespace.
+_PLAIN_LEAF = (
+    '{"campaign":"%s","channel":"%s","commit":"%s","day":"%s","kind":"%s",%s"tag":"%s","v":'
+    + str(LEAF_VERSION)
+    + "}"
+)
+
+
 def encode_leaf(
     *,
     kind: str,
@@ -103,7 +125,39 @@ def encode_leaf(
     tag: str,
     orgs: list[str] | None = None,
 ) -> bytes:
-    """Encode a leaf; the inverse of ``parse_leaf``. ``orgs`` is required for declarations."""
+    """Encode a leaf; the inverse of ``parse_leaf``. ``orgs`` is required for declarations.
+
+    The writer never emits a leaf the strict reader rejects. Well-formed fields (plain
+    ``str`` slugs, an ASCII ``YYYY-MM-DD`` day, lowercase hex, distinct organisation
+    codes) are checked directly and written without a JSON round trip, giving the bytes
+    ``canonical_json`` would; anything else takes the general path — ``canonical_json``,
+    then ``parse_leaf`` of the result, which raises ``LeafError`` for what it rejects.
+    """
+    codes = None if orgs is None else sorted(orgs)
+    if (
+        type(kind) is str
+        and type(campaign) is str
+        and type(channel) is str
+        and type(commit) is str
+        and type(day) is str
+        and type(tag) is str
+        and _PLAIN_FIELDS.fullmatch("\n".join((campaign, channel, commit, day, kind, tag)))
+    ):
+        if codes is None:
+            orgs_json = "" if kind != "declaration" else None
+        elif (
+            codes
+            and all(type(o) is str for o in codes)
+            and _PLAIN_ORGS.fullmatch("\n".join(codes))
+            and len(set(codes)) == len(codes)
+        ):
+            orgs_json = '"orgs":["' + '","'.join(codes) + '"],'
+        else:
+            orgs_json = None
+        if orgs_json is not None:
+            data = (_PLAIN_LEAF % (campaign, channel, commit, day, kind, orgs_json, tag)).encode("ascii")
+            if len(data) <= MAX_LEAF_BYTES:
+                return data
     fields: dict[str, Any] = {
         "v": LEAF_VERSION,
         "kind": kind,
@@ -113,8 +167,8 @@ def encode_leaf(
         "commit": commit,
         "tag": tag,
     }
-    if orgs is not None:
-        fields["orgs"] = sorted(orgs)
+    if codes is not None:
+        fields["orgs"] = codes
     data = canonical_json(fields)
     parse_leaf(data)  # the writer checks its own output against the strict reader
     return data
