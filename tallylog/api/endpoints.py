@@ -18,7 +18,7 @@ from ninja import NinjaAPI, Path, Query, Status
 from ninja.parser import Parser
 
 from tallylog.composition import get_log
-from tallylog.registry.campaigns.models import LANGS, Campaign
+from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
 from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.tally import tally
@@ -149,7 +149,14 @@ def get_tally(request: HttpRequest, slug: str) -> dict[str, Any]:
     summary="Declare (the receipt code in the answer is never shown again)",
 )
 def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) -> Status[dict[str, Any]]:
-    campaign = _campaign(slug, declarations=True)
+    # The hot path: the campaign and its organisation codes from this process's cache
+    # (at most a second old; see tallylog.registry.campaigns.models.cached_campaign).
+    cached = cached_campaign(slug)
+    if cached is None:
+        raise ApiError(404, "unknown_campaign", f"No campaign {slug!r}.")
+    campaign = cached.campaign
+    if campaign.kind != Campaign.Kind.DECLARATION:
+        raise ApiError(404, "unknown_campaign", f"Campaign {slug!r} takes no declarations.")
     submission = submit_declaration(
         campaign,
         channel=Channel.API,
@@ -157,6 +164,7 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
         orgs=payload.orgs,
         statement=payload.statement,
         region=payload.region,
+        known_orgs=cached.org_codes,
     )
     d = submission.declaration
     return Status(

@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--workers", type=int, default=2, help="web worker processes (default 2)")
+    p.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     p.add_argument(
         "--access-log",
         action="store_true",
@@ -266,6 +267,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CLIError(f"--port must be 1..65535, not {args.port}")
     if args.workers < 1:
         raise CLIError("--workers must be at least 1")
+    if args.threads < 1:
+        raise CLIError("--threads must be at least 1")
     log_services = _ready_log(args)
     if not args.no_sequencer:
         _recover_or_fail(log_services, wait=False)
@@ -287,7 +290,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "bind": f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
         "workers": args.workers,
         "worker_class": "gthread",
-        "threads": 4,
+        "threads": args.threads,
         "timeout": 60,
         "graceful_timeout": 20,
         "accesslog": "-" if args.access_log else None,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.db import models
+from django.db.models.signals import post_delete, post_save
 
 LANGS = ("zh_hans", "zh_hant", "en")
 
@@ -124,3 +127,56 @@ class Organisation(Localized, models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign.slug}/{self.code}"
+
+
+# -- a per-process cache for the hot path (declarations through the API) ------------------
+
+# Seconds a cached campaign may be served after another process changed it. Changes made
+# through the ORM in this process (admin, ``save``/``delete``) drop the cache at once; a
+# change in another process (another web worker, a CLI command) or by ``QuerySet.update``
+# is seen within this time. The cutoff by ``closes_at`` is exact: it is compared with the
+# clock on every submission.
+CAMPAIGN_CACHE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class CachedCampaign:
+    """A campaign as read at ``read_at`` (``time.monotonic``), with its organisation codes."""
+
+    campaign: Campaign
+    org_codes: frozenset[str]
+    read_at: float
+
+
+_campaign_cache: dict[str, CachedCampaign | None] = {}
+
+
+def cached_campaign(slug: str) -> CachedCampaign | None:
+    """Campaign ``slug`` and its organisation codes, read at most
+    ``CAMPAIGN_CACHE_SECONDS`` ago by this process; None if there is no such campaign.
+
+    Treat the campaign as read-only: it is shared by this process's threads.
+    """
+    now = time.monotonic()
+    hit = _campaign_cache.get(slug)
+    if hit is not None and now - hit.read_at < CAMPAIGN_CACHE_SECONDS:
+        return hit
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        _campaign_cache.pop(slug, None)
+        return None
+    codes = frozenset(Organisation.objects.filter(campaign=campaign).values_list("code", flat=True))
+    fresh = CachedCampaign(campaign, codes, now)
+    _campaign_cache[slug] = fresh
+    return fresh
+
+
+def forget_cached_campaigns(**kwargs: object) -> None:
+    """Drop this process's cached campaigns (connected to their and their organisations'
+    ``post_save`` and ``post_delete``)."""
+    _campaign_cache.clear()
+
+
+for _name, _signal in (("save", post_save), ("delete", post_delete)):
+    for _model in (Campaign, Organisation):
+        _signal.connect(forget_cached_campaigns, sender=_model, dispatch_uid=f"campaign-cache-{_name}-{_model.__name__}")

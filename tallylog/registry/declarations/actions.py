@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,8 @@ from tallylog.registry.declarations.validation import (  # noqa: F401 (re-export
     clean_text,
     validate_declaration,
 )
-from tallylog.registry.entries.actions import enqueue_entry
+from tallylog.registry.declarations.committer import save_declaration
+from tallylog.registry.entries.actions import enqueue_entry, new_entry
 from tallylog.safety.flood import flood_suspected
 
 # Volunteers (phone) and bulk import are trusted staff paths: only public submissions are
@@ -79,13 +81,18 @@ def submit_declaration(
     channel: str = Channel.WEB,
     declared_on: datetime.date | str | None = None,
     hold_for_review: bool = False,
+    known_orgs: frozenset[str] | None = None,
 ) -> Submission:
     """Normalise, validate and save a declaration; return it with its new receipt code.
 
     Raises ``DeclarationInvalid`` (nothing saved) for bad input. The declaration is
     published at once when ``campaign.policy == "auto"`` and not ``hold_for_review``
     (e.g. a flood detector's verdict); otherwise it waits, pending, for a moderator.
-    Everything happens in one transaction: a crash saves all of it or none.
+    Everything happens in one transaction: a crash saves all of it or none. It returns
+    only after that transaction has committed: outside a caller's transaction,
+    declarations submitted at the same moment by several threads share one commit
+    (``tallylog.registry.declarations.committer``). ``known_orgs``, the campaign's
+    organisation codes, saves their query (``Campaign.objects.cached``).
     """
     fields = validate_declaration(
         campaign,
@@ -95,20 +102,28 @@ def submit_declaration(
         region=region,
         channel=channel,
         declared_on=declared_on,
+        known_orgs=known_orgs,
     )
     auto = campaign.policy == Campaign.Policy.AUTO and not hold_for_review
     if auto and fields["channel"] in FLOOD_CHECKED_CHANNELS:
         # Many near-identical declarations in a short time: hold them for a moderator.
         auto = not flood_suspected(campaign.slug, fields["alias"], fields["statement"])
     declaration, code = new_declaration(campaign, fields)
-    with transaction.atomic():
-        if auto:
-            # The entry first, so the declaration is written once, already published.
-            declaration.entry = enqueue_entry(campaign, **entry_body(declaration))
-            declaration.status = Declaration.Status.PUBLISHED
-            declaration.published_at = timezone.now()
-        declaration.save()
+    entry = None
+    if auto:
+        # The entry is saved first, so the declaration is written once, already published.
+        entry = new_entry(campaign, **entry_body(declaration))
+        declaration.status = Declaration.Status.PUBLISHED
+        declaration.published_at = timezone.now()
+    save_declaration(declaration, entry)
     return Submission(declaration=declaration, receipt_code=code)
+
+
+def new_receipt_code() -> str:
+    """A fresh receipt code: 25 uniformly random decimal digits, grouped as
+    ``leaf.format_receipt_code`` does (one ``secrets.randbelow`` call instead of 25
+    ``secrets.choice``: the same distribution)."""
+    return leaf.format_receipt_code(f"{secrets.randbelow(10**leaf.RECEIPT_DIGITS):0{leaf.RECEIPT_DIGITS}d}")
 
 
 def new_declaration(campaign: Campaign, fields: dict[str, Any]) -> tuple[Declaration, str]:
@@ -118,7 +133,7 @@ def new_declaration(campaign: Campaign, fields: dict[str, Any]) -> tuple[Declara
     For bulk import: save many with ``bulk_create``, then give each published one its
     ``LogEntry`` built from ``entry_body``. ``submit_declaration`` does both for one.
     """
-    code = leaf.new_receipt_code()
+    code = new_receipt_code()
     declaration = Declaration(
         campaign=campaign,
         salt=leaf.new_salt(),

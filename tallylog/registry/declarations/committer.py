@@ -1,0 +1,218 @@
+"""Group commit: the declarations that threads of one process submit at the same moment are
+written in ONE transaction, so they share one commit (one fsync) instead of queueing for
+the database's write lock one by one.
+
+``save_declaration(declaration, entry)`` is what ``submit_declaration`` calls. It returns
+only once THIS declaration's transaction has committed (or raises its own error, nothing
+of it saved): a receipt is never shown for a row a crash could still lose.
+
+How (the leader/follower scheme of LevelDB's writer queue and PostgreSQL's group commit):
+each caller appends its item to the process's queue. If no thread is writing, the caller
+becomes the *leader*: it takes the whole queue (at most ``MAX_BATCH`` items), writes it in
+one transaction on its own database connection, marks every item done and wakes its
+thread, then hands the leadership to the first item still queued (whose thread wakes up
+and writes the next batch). While one batch commits, the next one gathers: under load the
+batch grows with the commit latency, with no timer and no extra thread; alone, a caller
+writes its own row at once.
+
+If a batch fails, it is rolled back and retried item by item, each in its own
+transaction, so that one bad row fails alone with its own error. When the database
+itself fails (``OperationalError``/``InterfaceError``: locked, gone, disk full) during the
+retry, the remaining items get that error without waiting for it again.
+
+On SQLite, the leaders of the web worker processes also take turns through an exclusive
+``flock(2)`` on ``<database>.write-lock`` around their transaction: the kernel wakes the
+next one the moment the lock is free, where SQLite's own busy handler would poll with
+sleeps of up to 100 ms (the long tail of waiting writers). Other writers (the sequencer)
+still wait through SQLite's lock alone.
+
+Inside a caller's transaction (``transaction.atomic``, e.g. the volunteers' console, which
+records the call in the same transaction), or with ``settings.TALLYLOG_GROUP_COMMIT``
+false, the row is written directly in the caller's transaction, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
+
+from tallylog.registry.declarations.models import Declaration
+from tallylog.registry.entries.models import LogEntry
+
+# Rows per transaction: bounds the time a batch holds the write lock (a few ms).
+MAX_BATCH = 256
+
+
+@dataclass(eq=False)
+class _Item:
+    declaration: Declaration
+    entry: LogEntry | None
+    wake: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    lead: bool = False
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    """One process's queue of declarations waiting to be written (see the module text)."""
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.using = using
+        self._lock = threading.Lock()
+        self._queue: list[_Item] = []
+        self._leading = False
+        # Batches written and rows in them, for tests and benchmarks.
+        self.batches = 0
+        self.rows = 0
+
+    def save(self, declaration: Declaration, entry: LogEntry | None) -> None:
+        """Write ``entry`` (if any) and ``declaration`` (with ``entry`` as its entry);
+        return when committed. Raises the error that made its own write fail."""
+        item = _Item(declaration, entry)
+        with self._lock:
+            self._queue.append(item)
+            if not self._leading:
+                self._leading = item.lead = True
+        while not item.done:
+            if item.lead:
+                self._lead()
+            else:
+                item.wake.wait()
+                item.wake.clear()
+        if item.error is not None:
+            raise item.error
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        try:
+            self._write(batch)
+        finally:
+            with self._lock:
+                for item in batch:
+                    item.lead = False
+                    if not item.done:  # _write was interrupted (BaseException): never leave a waiter
+                        item.done, item.error = True, RuntimeError("group commit interrupted")
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].wake.set()
+                else:
+                    self._leading = False
+            for item in batch:
+                item.wake.set()
+
+    def _write(self, batch: list[_Item]) -> None:
+        with _process_turn(self.using):
+            self._write_turn(batch)
+
+    def _write_turn(self, batch: list[_Item]) -> None:
+        try:
+            with transaction.atomic(using=self.using):
+                write_rows(batch, using=self.using)
+        except Exception:
+            for item in batch:
+                _forget_keys(item)
+        else:
+            self.batches += 1
+            self.rows += len(batch)
+            for item in batch:
+                item.done = True
+            return
+        # The batch failed: each item alone, so that only the bad ones fail.
+        fatal: BaseException | None = None
+        for item in batch:
+            if fatal is not None:
+                item.error = fatal
+            else:
+                try:
+                    with transaction.atomic(using=self.using):
+                        write_rows([item], using=self.using)
+                    self.batches += 1
+                    self.rows += 1
+                except Exception as exc:
+                    _forget_keys(item)
+                    item.error = exc
+                    if isinstance(exc, (OperationalError, InterfaceError)):
+                        fatal = exc
+            item.done = True
+
+
+@contextlib.contextmanager
+def _process_turn(using: str) -> Iterator[None]:
+    """Hold the exclusive ``flock`` that SQLite writers of all processes queue on; nothing
+    for another database or an in-memory one."""
+    conn = connections[using]
+    name = str(conn.settings_dict.get("NAME") or "")
+    if conn.vendor != "sqlite" or not name or conn.is_in_memory_db():
+        yield
+        return
+    fd = os.open(f"{name}.write-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def write_rows(batch: list[_Item], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Insert the batch's entries, then its declarations (inside the caller's transaction):
+    two statements when the database returns the new keys of a multi-row insert."""
+    entries = [item.entry for item in batch if item.entry is not None]
+    if connections[using].features.can_return_rows_from_bulk_insert:
+        LogEntry.objects.using(using).bulk_create(entries)
+        for item in batch:
+            if item.entry is not None:
+                item.declaration.entry = item.entry
+        Declaration.objects.using(using).bulk_create([item.declaration for item in batch])
+    else:
+        for item in batch:
+            if item.entry is not None:
+                item.entry.save(using=using)
+                item.declaration.entry = item.entry
+            item.declaration.save(using=using)
+
+
+def _forget_keys(item: _Item) -> None:
+    """After a rollback: the rows do not exist, so the objects must not keep their keys."""
+    for obj in (item.entry, item.declaration):
+        if obj is not None:
+            obj.pk = None
+            obj._state.adding = True
+            obj._state.db = None
+    if item.entry is not None:
+        item.declaration.entry = item.entry
+
+
+_committers: dict[str, GroupCommitter] = {}
+_committers_lock = threading.Lock()
+
+
+def committer(using: str = DEFAULT_DB_ALIAS) -> GroupCommitter:
+    """This process's committer for database ``using``."""
+    with _committers_lock:
+        if using not in _committers:
+            _committers[using] = GroupCommitter(using)
+        return _committers[using]
+
+
+def group_commit_enabled() -> bool:
+    """``settings.TALLYLOG_GROUP_COMMIT`` (default on)."""
+    return bool(getattr(settings, "TALLYLOG_GROUP_COMMIT", True))
+
+
+def save_declaration(declaration: Declaration, entry: LogEntry | None, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Save a new ``declaration`` and, when it is published at once, its new ``entry``,
+    committed before this returns: grouped with other threads' rows in one transaction,
+    or directly inside the caller's transaction when there is one."""
+    if connections[using].in_atomic_block or not group_commit_enabled():
+        with transaction.atomic(using=using):
+            write_rows([_Item(declaration, entry)], using=using)
+        return
+    committer(using).save(declaration, entry)
