@@ -58,19 +58,22 @@ _ERROR_SCHEMA = {
 _OBJECT = {"type": "object"}
 
 
-def _responses(ok: dict[int, str], errors: tuple[int, ...]) -> dict[str, Any]:
-    """The OpenAPI ``responses`` of an endpoint that answers with plain JSON responses:
-    its success statuses and every error status, each with the JSON error body."""
-    doc: dict[str, Any] = {
-        str(status): {"description": text, "content": {"application/json": {"schema": _OBJECT}}}
+def _documented(ok: dict[int, str], errors: tuple[int, ...], **extra: Any) -> dict[str, Any]:
+    """The ``response`` and ``openapi_extra`` arguments of an endpoint that answers with
+    plain JSON responses: exactly its success statuses (so django-ninja adds no generic
+    200 of its own) and every error status, each with the JSON error body; ``extra`` goes
+    into the operation's OpenAPI object as it is (e.g. ``requestBody``)."""
+    doc: dict[int, Any] = {
+        status: {"description": text, "content": {"application/json": {"schema": _OBJECT}}}
         for status, text in ok.items()
     }
     for status in errors:
-        doc[str(status)] = {
+        doc[status] = {
             "description": "error",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         }
-    return {"responses": doc}
+    # Integer keys, as django-ninja's own: its statuses and these merge into one each.
+    return {"response": dict.fromkeys(ok), "openapi_extra": {**extra, "responses": doc}}
 
 
 def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> JsonResponse:
@@ -87,7 +90,7 @@ def _petition(slug: str) -> Campaign | None:
 @router.get(
     "/{slug}/signatures",
     summary="A petition's count and public signatures",
-    openapi_extra=_responses({200: "the petition and a page of public signatures"}, (400, 404, 422, 429)),
+    **_documented({200: "the petition and a page of public signatures"}, (400, 404, 422, 429)),
 )
 def list_signatures(request: HttpRequest, slug: str, before: int | None = None, limit: int = 50) -> HttpResponse:
     campaign = _petition(slug)
@@ -128,13 +131,11 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
 @router.post(
     "/{slug}/signatures",
     summary="Sign a petition",
-    openapi_extra={
-        "requestBody": _SIGN_BODY,
-        **_responses(
-            {201: "counted; the receipt code, shown once", 202: "awaiting email confirmation"},
-            (400, 404, 409, 413, 415, 422, 429, 503),
-        ),
-    },
+    **_documented(
+        {201: "counted; the receipt code, shown once", 202: "awaiting email confirmation"},
+        (400, 404, 409, 413, 415, 422, 429, 503),
+        requestBody=_SIGN_BODY,
+    ),
 )
 def sign(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _petition(slug)
