@@ -19,6 +19,9 @@ So the primary serves: every POST, the receipt lookup and withdrawal (they must 
 declaration accepted a moment ago), the declare form, petitions' detail and confirmation
 pages, the volunteers' console, the admin, the sequencer, and every CLI command (they run
 outside any request, where the scope is closed). Migrations run on ``default`` only.
+Read-your-writes holds within a request; across requests it holds because no form
+redirects to a replica-read view after writing (the declare form shows its receipt
+itself; petitions confirm on their own page): keep it so when adding to the list.
 
 A replica trails the primary by its replication lag (normally well under a second on a
 LAN; watch ``pg_stat_replication`` on the primary): a public page may show a tally or a
