@@ -8,7 +8,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +18,9 @@ from tallylog.cli import main
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import Declaration
 from tests.imports.conftest import write_jsonl
+
+if TYPE_CHECKING:
+    from tallylog.home import Home
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,32 +143,38 @@ def test_kill_9_in_the_middle_of_an_import_then_resume_imports_each_row_once(tmp
             proc.kill()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_import_then_sequence_logs_every_row_with_its_historical_date(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def signed_home(tmp_path: Path) -> Iterator["Home"]:
+    """A home with a signing key, the settings pointing at it (for ``--sequence``)."""
     from django.test import override_settings
 
-    from tallylog import leaf
     from tallylog.composition import ensure_signing_key, reset_log_for_tests
     from tallylog.home import Home
+
+    home = Home.from_env(tmp_path / "home")
+    home.ensure()
+    ensure_signing_key(home, "example.org/import-test")
+    with override_settings(TALLYLOG_HOME=str(home.path)):
+        reset_log_for_tests()
+        yield home
+    reset_log_for_tests()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_then_sequence_logs_every_row_with_its_historical_date(
+    tmp_path: Path, signed_home: "Home", capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tallylog import leaf
     from tallylog.registry.campaigns.defaults import ensure_default_campaign
     from tallylog.registry.entries.models import LogState
 
     campaign = ensure_default_campaign()[0]
-    home = Home.from_env(tmp_path / "home")
-    home.ensure()
-    ensure_signing_key(home, "example.org/import-test")
+    home = signed_home
     path = write_jsonl(
         tmp_path / "in.jsonl",
         [{"alias": f"a{i}", "orgs": ["party"], "declared_on": "2004-12-01"} for i in range(300)],
     )
-    with override_settings(TALLYLOG_HOME=str(home.path)):
-        reset_log_for_tests()
-        try:
-            assert main(["import", str(path), "--campaign", campaign.slug, "--sequence"]) == 0
-        finally:
-            reset_log_for_tests()
+    assert main(["import", str(path), "--campaign", campaign.slug, "--sequence"]) == 0
     assert "sequenced 300 entries into the log" in capsys.readouterr().out
     assert LogState.current().size == 300
     assert (home.log_dir / "tile/entries/000").is_file() and (home.log_dir / "tile/entries/001.p/44").is_file()
@@ -172,3 +183,19 @@ def test_import_then_sequence_logs_every_row_with_its_historical_date(
         assert parsed["channel"] == "import"
         assert parsed["commit"] == leaf.commitment(bytes(d.salt), d.public_content())
         assert d.public_content()["declared_on"] == "2004-12-01"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_sequence_queues_when_a_sequencer_holds_the_lock(
+    tmp_path: Path, signed_home: "Home", capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tallylog.registry.campaigns.defaults import ensure_default_campaign
+    from tallylog.registry.entries.models import LogEntry, LogState
+    from tests.registry.test_sequencer import holding_writer_lock
+
+    campaign = ensure_default_campaign()[0]
+    path = write_jsonl(tmp_path / "in.jsonl", [{"alias": f"a{i}", "orgs": ["party"]} for i in range(7)])
+    with holding_writer_lock(signed_home):
+        assert main(["import", str(path), "--campaign", campaign.slug, "--sequence"]) == 0
+    assert "a sequencer is running: it logs the imported entries" in capsys.readouterr().out
+    assert LogEntry.objects.awaiting_sequence().count() == 7 and LogState.current().size == 0

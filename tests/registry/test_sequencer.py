@@ -3,12 +3,14 @@ crash injection after every step of the commit protocol followed by recovery."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -386,7 +388,10 @@ def test_recover_refuses_when_the_log_disagrees(campaign: Campaign, home: Home, 
         sequence_pending(fresh, batch_size=10)
 
 
-def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def holding_writer_lock(home: Home) -> Iterator[None]:
+    """Another process holds ``home``'s writer lock file (as a running sequencer does)
+    until the block ends."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -403,11 +408,16 @@ def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> N
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.communicate("")
+
+
+def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> None:
+    with holding_writer_lock(home):
         with pytest.raises(SequencerBusy):
             with log.writer_lock(wait=False):
                 pass
-    finally:
-        holder.communicate("")
     with log.writer_lock(wait=False):
         with log.writer_lock(wait=False):  # re-entrant within the process
             pass

@@ -68,7 +68,7 @@ from tallylog.registry.entries import sequencer
 from tallylog.registry.entries.locks import SequencerBusy
 from tallylog.registry.entries.models import LogEntry
 from tallylog.registry.imports.bulk import TableWriter, reserve_ids
-from tallylog.registry.imports.formats import Row, read_rows, summarise
+from tallylog.registry.imports.formats import MAX_LINE_BYTES, Row, _jsonl_row, read_rows, summarise
 from tallylog.registry.imports.models import ImportRun
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
 
@@ -155,7 +155,9 @@ def import_file(
         stack.enter_context(_sqlite_cache())
         report = stack.enter_context(_Report(report_path, resume=skipped > 0))
         receipts = stack.enter_context(_Receipts(receipts_path))
-        batches = _batches(read_rows(path, fmt, after_line=skipped), batch_size)
+        batches = _raw_jsonl(path, skipped, batch_size) if fmt == "jsonl" else _batches(
+            read_rows(path, fmt, after_line=skipped), batch_size
+        )
         tasks = (_Task(rules, receipts.enabled, _guess_day(day) if direct else None, b) for b in batches)
         for prepared in _prepare_all(tasks, jobs):
             for problem in prepared.problems:
@@ -226,6 +228,44 @@ def _guess_day(day: datetime.date | None) -> datetime.date:
     return day or timezone.now().astimezone(datetime.timezone.utc).date()
 
 
+# A JSON Lines batch before parsing: ``(line number, the line's bytes)``, None for a line
+# longer than ``formats.MAX_LINE_BYTES``. Parsing happens in ``_prepare`` (the workers).
+RawLines = list[tuple[int, bytes | None]]
+
+
+def _raw_jsonl(path: Path, after_line: int, size: int) -> Iterator[RawLines]:
+    """The non-blank lines of a JSON Lines file after ``after_line``, in batches, unparsed:
+    the main process only splits lines; the workers parse them (``_parse``), with the
+    rules of ``formats.read_rows``."""
+    batch: RawLines = []
+    with open(path, "rb") as f:
+        number = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # the rest of the long line
+                    raw = f.readline(MAX_LINE_BYTES + 1)
+                item: bytes | None = None
+            elif number <= after_line or not raw.strip():
+                continue  # committed before, or blank (allowed and ignored)
+            else:
+                item = raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
+            if number > after_line:
+                batch.append((number, item))
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
+
+
+def _parse(raw: RawLines) -> list[Row]:
+    return [
+        _jsonl_row(n, data) if data is not None else Row(n, n, error=f"line longer than {MAX_LINE_BYTES} bytes")
+        for n, data in raw
+    ]
+
+
 def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
     batch: list[Row] = []
     for row in rows:
@@ -264,7 +304,7 @@ class _Task:
     rules: CampaignRules
     with_receipts: bool
     day: datetime.date | None
-    rows: list[Row]
+    rows: list[Row] | RawLines
 
 
 # The per-row columns of each table, in the order of ``_Prepared``'s tuples; the
@@ -298,6 +338,7 @@ def _prepare(task: _Task) -> _Prepared:
     when ``jobs`` > 1."""
     campaign = task.rules.campaign
     clean = task.rules.clean
+    rows = task.rows if not task.rows or isinstance(task.rows[0], Row) else _parse(task.rows)  # type: ignore[arg-type]
     day = task.day.isoformat() if task.day else None
     problems: list[tuple[int, str, str]] = []
     rejected = 0
@@ -307,8 +348,8 @@ def _prepare(task: _Task) -> _Prepared:
     leaves: list[bytes] = []
     codes: list[tuple[int, str]] = []
     tally_rows: list[tuple[int, str, list[str]]] = []
-    randomness = b"" if task.with_receipts else os.urandom(48 * len(task.rows))
-    for i, row in enumerate(task.rows):
+    randomness = b"" if task.with_receipts else os.urandom(48 * len(rows))
+    for i, row in enumerate(rows):
         if row.error:
             problems.append((row.line, "", row.error))
             rejected += 1
@@ -347,7 +388,7 @@ def _prepare(task: _Task) -> _Prepared:
             )
         )
     return _Prepared(
-        task.rows[-1].end_line,
+        rows[-1].end_line,
         problems,
         rejected,
         declarations,
