@@ -347,7 +347,8 @@ def _prepare(task: _Task) -> _Prepared:
     bodies: list[str] = []
     leaves: list[bytes] = []
     codes: list[tuple[int, str]] = []
-    tally_rows: list[tuple[int, str, list[str]]] = []
+    kinds: collections.Counter[tuple[str, tuple[str, ...]]] = collections.Counter()  # (channel, orgs)
+    orgs_json: dict[tuple[str, ...], str] = {}
     randomness = b"" if task.with_receipts else os.urandom(48 * len(rows))
     for i, row in enumerate(rows):
         if row.error:
@@ -373,7 +374,10 @@ def _prepare(task: _Task) -> _Prepared:
             bodies.append(json.dumps({"campaign": campaign.slug, **body}, ensure_ascii=False))
         else:
             leaves.append(leaf.encode_leaf(campaign=campaign.slug, day=day, **body))
-        tally_rows.append((campaign.pk, staged.channel, body["orgs"]))
+        orgs = tuple(body["orgs"])
+        kinds[(staged.channel, orgs)] += 1
+        if orgs not in orgs_json:
+            orgs_json[orgs] = json.dumps(staged.orgs)
         declared_on = fields["declared_on"]
         declarations.append(
             (
@@ -382,7 +386,7 @@ def _prepare(task: _Task) -> _Prepared:
                 staged.region,
                 declared_on.isoformat() if declared_on is not None else None,
                 salt,
-                json.dumps(staged.orgs),
+                orgs_json[orgs],
                 staged.channel,
                 tag,
             )
@@ -396,9 +400,18 @@ def _prepare(task: _Task) -> _Prepared:
         bodies,
         task.day,
         leaves,
-        sequencer.tally_deltas(tally_rows),
+        _tallies(campaign.pk, kinds),
         codes,
     )
+
+
+def _tallies(campaign_id: int, kinds: collections.Counter[tuple[str, tuple[str, ...]]]) -> collections.Counter[tuple[int, str, str]]:
+    """``sequencer.Batch.tallies`` of a batch counted as ``{(channel, orgs): n}``."""
+    deltas: collections.Counter[tuple[int, str, str]] = collections.Counter()
+    for (channel, orgs), n in kinds.items():
+        for key in sequencer.tally_deltas([(campaign_id, channel, orgs)]):
+            deltas[key] += n
+    return deltas
 
 
 def _prepare_all(tasks: Iterator[_Task], jobs: int) -> Iterator[_Prepared]:
