@@ -105,7 +105,7 @@ _PLAIN_FIELDS = re.compile(
     rf"{_SLUG_A}\n{_SLUG_A}\n[0-9a-f]{{64}}\n[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}\n"
     rf"(?:{'|'.join(KINDS)})\n[0-9a-f]{{64}}"
 )
-_PLAIN_ORGS = re.compile(rf"{_SLUG_A}(?:\n{_SLUG_A})*")
+_PLAIN_ORG = re.compile(_SLUG_A)
 # canonical_json of such a leaf: keys sorted (campaign, channel, commit, day, kind, orgs,
 # tag, v), no whitespace.
 _PLAIN_LEAF = (
@@ -148,7 +148,7 @@ def encode_leaf(
         elif (
             codes
             and all(type(o) is str for o in codes)
-            and _PLAIN_ORGS.fullmatch("\n".join(codes))
+            and all(map(_PLAIN_ORG.fullmatch, codes))
             and len(set(codes)) == len(codes)
         ):
             orgs_json = '"orgs":["' + '","'.join(codes) + '"],'
