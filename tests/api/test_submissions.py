@@ -59,6 +59,17 @@ def test_concurrent_posts_are_each_saved_once_with_their_own_receipt(campaign: C
         assert found is not None and found.pk == body["id"] and found.status == "published"
 
 
+def test_the_201_body_is_the_documented_schema(campaign: Campaign) -> None:
+    from tallylog.api.schemas import SubmittedOut
+
+    r = post(Client(), {"alias": "样", "orgs": ["party"]})
+    assert r.status_code == 201 and r["Content-Type"].startswith("application/json")
+    body = r.json()
+    assert SubmittedOut.model_validate(body).model_dump() == body
+    assert set(body) == set(SubmittedOut.model_fields)
+    assert body["status"] == "published" and body["index"] is None and body["campaign"] == "three-withdrawals"
+
+
 def test_one_submission_costs_two_inserts_once_the_campaign_is_cached(campaign: Campaign) -> None:
     client = Client()
     assert post(client, {"alias": "暖", "orgs": ["party"]}).status_code == 201
