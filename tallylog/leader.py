@@ -72,7 +72,7 @@ class LeaseLost(RuntimeError):
 class Lock(Protocol):
     """What both kinds of lease lock do (``FileWriterLock`` and ``AdvisoryLock``)."""
 
-    def acquire(self, *, wait: bool = True, poll: float = POLL_SECONDS) -> None: ...
+    def acquire(self, *, wait: bool = True, poll: float | None = None) -> None: ...
 
     def release(self) -> None: ...
 
@@ -210,7 +210,7 @@ class BothLocks:
         self.file = file
         self.advisory = advisory
 
-    def acquire(self, *, wait: bool = True, poll: float = POLL_SECONDS) -> None:
+    def acquire(self, *, wait: bool = True, poll: float | None = POLL_SECONDS) -> None:
         self.file.acquire(wait=wait, poll=poll)
         try:
             self.advisory.acquire(wait=wait, poll=poll)
@@ -250,7 +250,8 @@ class SequencerLease:
 
     ``with SequencerLease(home) as lease:`` blocks until this process leads (or raises
     ``SequencerBusy`` at once with ``wait=False``); entering ``lease`` again inside is
-    cheap and re-checks the lease (``LeaseLost``).
+    cheap and re-checks the lease (``LeaseLost``). While waiting, each lock is asked again
+    every ``poll`` seconds (None: at each lock's own pace).
     """
 
     def __init__(
@@ -259,7 +260,7 @@ class SequencerLease:
         database: Mapping[str, Any] | None = None,
         *,
         wait: bool = True,
-        poll: float = POLL_SECONDS,
+        poll: float | None = POLL_SECONDS,
     ) -> None:
         self.lock = lease_lock(home, database)
         self.wait = wait

@@ -14,10 +14,12 @@ import fcntl
 import os
 import threading
 import time
-from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from tallylog.home import Home
+
+if TYPE_CHECKING:
+    from tallylog.leader import SequencerLease
 
 LOCK_NAME = "sequencer.lock"
 
@@ -132,28 +134,11 @@ class FileWriterLock(ReentrantLock):
             self._fd = None
 
 
-class _Held:
-    def __init__(self, lock: FileWriterLock, wait: bool) -> None:
-        self.lock = lock
-        self.wait = wait
-
-    def __enter__(self) -> FileWriterLock:
-        self.lock.acquire(wait=self.wait)
-        return self.lock
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.lock.release()
-
-
-def writer_lock(home: Home, *, wait: bool = True) -> _Held:
+def writer_lock(home: Home, *, wait: bool = True) -> "SequencerLease":
     """A context manager holding the log's writer lock (see the module docstring): the
     sequencer lease of ``tallylog.leader`` — a PostgreSQL session advisory lock when the
-    database is PostgreSQL, else ``flock`` on the home's lock file (``FileWriterLock``)."""
-    from tallylog.leader import lease_lock
+    database is PostgreSQL, else ``flock`` on the home's lock file (``FileWriterLock``),
+    each polled at its own pace while ``wait``-ing."""
+    from tallylog.leader import SequencerLease
 
-    return _Held(lease_lock(home), wait)  # type: ignore[arg-type]
+    return SequencerLease(home, wait=wait, poll=None)
