@@ -51,6 +51,8 @@ class LogEntry(models.Model):
             models.Index(
                 fields=["id"], name="entry_awaiting_idx", condition=models.Q(log_index__isnull=True)
             ),
+            # The public declarations list: a campaign's entries newest first, keyset on log_index.
+            models.Index(fields=["campaign", "log_index"], name="entry_campaign_index_idx"),
         ]
 
     def __str__(self) -> str:
