@@ -147,7 +147,7 @@ def validate_declaration(
         errors["alias"] = [_("The alias is too long: at most %(max)d characters.") % {"max": ALIAS_MAX}]
 
     clean_orgs: list[str] = []
-    if isinstance(orgs, str) or not isinstance(orgs, Iterable):
+    if isinstance(orgs, str) or not (type(orgs) is list or isinstance(orgs, Iterable)):
         errors["orgs"] = [_("Choose at least one organisation.")]
     else:
         if known_orgs is None:
@@ -197,9 +197,11 @@ def validate_declaration(
         if isinstance(declared_on, datetime.date):
             clean_day = declared_on
         else:
-            day = declared_on if type(declared_on) is str and _ISO_DAY.fullmatch(declared_on) else None
             try:
-                clean_day = datetime.date.fromisoformat(day or clean_text(declared_on))
+                if type(declared_on) is str and _ISO_DAY.fullmatch(declared_on):
+                    clean_day = datetime.date.fromisoformat(declared_on)  # clean as it is
+                else:
+                    clean_day = datetime.date.fromisoformat(clean_text(declared_on))
             except ValueError:
                 errors["declared_on"] = [_("Give the date as YYYY-MM-DD.")]
         if clean_day is not None:
