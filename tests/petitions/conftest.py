@@ -7,7 +7,6 @@ import email
 import logging
 import email.policy
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from aiosmtpd.controller import Controller
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.petitions.models import Petition
 from tests.registry.conftest import home, log  # noqa: F401  (shared fixtures: a fresh home and log per test)
+from tests.safety.serverproc import free_port
 
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
@@ -76,16 +76,10 @@ def link_in(message: EmailMessage, pattern: str) -> str:
     return match.group(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mailbox(settings) -> Iterator[Mailbox]:  # noqa: ANN001
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
