@@ -81,13 +81,14 @@ from django.db.models import Count
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry, LogState
 ids = [int(x) for x in open(sys.argv[1]).read().split()]
+waiting = LogEntry.objects.filter(log_index__isnull=True).count()  # first: the sequencer runs meanwhile
 rows = dict(Declaration.objects.filter(pk__in=ids).values_list("pk", "entry__log_index"))
 print(json.dumps({
     "ids": len(ids), "distinct_ids": len(set(ids)),
     "found": len(rows), "sequenced": sum(1 for v in rows.values() if v is not None),
     "declarations": Declaration.objects.count(),
     "published": Declaration.objects.filter(status="published").count(),
-    "waiting": LogEntry.objects.filter(log_index__isnull=True).count(),
+    "waiting": waiting,
     "entries": LogEntry.objects.count(),
     "log_size": LogState.current().size,
     "duplicate_receipts": Declaration.objects.values("receipt_hash").annotate(n=Count("id")).filter(n__gt=1).count(),
