@@ -1,6 +1,6 @@
 """Validation of imported rows, by the registry's own rules.
 
-The rules are those of ``submit_declaration`` (``declarations.actions.validate_declaration``:
+The rules are those of ``submit_declaration`` (``declarations.validation.validate_declaration``:
 normalisation, alias/statement/region/date/channel checks, the campaign's organisations);
 this module applies them to millions of rows without a database query per row, and adds
 one default: an imported row's channel is ``import``.
@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.declarations.actions import DeclarationInvalid, validate_declaration
 from tallylog.registry.declarations.models import Channel
+from tallylog.registry.declarations.validation import DeclarationInvalid, validate_declaration
+
+# The default channel as a plain string (what validate_declaration returns for it anyway).
+_IMPORT = Channel.IMPORT.value
 
 
 class CampaignClosed(ValueError):
@@ -60,7 +63,7 @@ class CampaignRules:
                 orgs=fields.get("orgs", ()),
                 statement=fields.get("statement", ""),
                 region=fields.get("region", ""),
-                channel=fields.get("channel") or Channel.IMPORT,
+                channel=fields.get("channel") or _IMPORT,
                 declared_on=fields.get("declared_on"),
                 known_orgs=self.known_orgs,
             )
