@@ -86,8 +86,14 @@ class Standby:
         return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname="postgres", autocommit=True)
 
     def pause(self) -> None:
+        """Stop replaying the primary's WAL (it still arrives): the replica shows the past."""
+        deadline = time.monotonic() + PATIENCE
         with self.admin() as c:
             c.execute("SELECT pg_wal_replay_pause()")
+            # A request first; replay has stopped only once the state says so.
+            while c.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() != ("paused",):
+                assert time.monotonic() < deadline, "replay on the standby never paused"
+                time.sleep(0.02)
 
     def resume(self) -> None:
         with self.admin() as c:
@@ -255,7 +261,7 @@ def test_every_public_read_view_name_resolves_from_a_real_path() -> None:
     names |= {resolve("/news/some-post/").view_name, resolve(f"/api/v1/campaigns/{SLUG}/signatures").view_name}
     assert names == PUBLIC_READ_VIEWS
     # Never: declaring, receipts, withdrawal, petitions' detail and confirmation, staff.
-    for path in ("/declare/", "/receipt/", "/withdraw/", "/petitions/p/", "/petitions/confirm/t/", "/console/", "/admin/", f"/api/v1/receipts/x", "/log/checkpoint"):
+    for path in ("/declare/", "/receipt/", "/withdraw/", "/petitions/p/", "/petitions/confirm/t/", "/console/", "/admin/", "/api/v1/receipts/x", "/log/checkpoint"):
         assert resolve(path).view_name not in PUBLIC_READ_VIEWS, path
 
 
