@@ -11,8 +11,10 @@ import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -21,6 +23,7 @@ from django.views.decorators.http import require_safe
 from tallylog import leaf
 from tallylog.composition import get_log
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.models import LogDay
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
 from tallylog.web.forms import ListFilterForm
@@ -99,13 +102,13 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     campaign = campaign_or_404(slug)
     organisations, names = _org_names(campaign)
     form = ListFilterForm(organisations, request.GET or None)
-    rows = Declaration.objects.for_campaign(campaign).newest_first()
+    rows = list_rows(campaign)
     filters: dict[str, str] = {}
     if form.is_bound and not form.is_valid():
         rows = rows.none()
     elif form.is_bound:
         if form.cleaned_data["day"]:
-            rows = rows.on_day(form.cleaned_data["day"])
+            rows = on_log_day(rows, form.cleaned_data["day"])
             filters["day"] = form.cleaned_data["day"].isoformat()
         if form.cleaned_data["org"]:
             rows = rows.with_org(form.cleaned_data["org"])
@@ -125,7 +128,8 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         page = page[:PAGE_SIZE]
         has_newer = before is not None and bool(page)
     lang = translation.get_language()
-    items = [_list_item(d, names, lang) for d in page]
+    detail = reverse("web:declaration", args=[0])[: -len("0/")]  # one reverse, not one per row
+    items = [_list_item(d, names, lang, f"{detail}{d.pk}/") for d in page]
     return render(
         request,
         "web/declarations.html",
@@ -133,10 +137,39 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "campaign": campaign,
             "form": form,
             "items": items,
+            "labels": entry_labels(),
             "filters": filters,
             "older": page[-1].entry.log_index if has_older and page else None,
             "newer": page[0].entry.log_index if has_newer and page else None,
         },
+    )
+
+
+# What a list row does not show: the leaf and its JSON body, the salt, hashes, moderation.
+LIST_DEFERRED = ("entry__body", "entry__leaf", "salt", "receipt_hash", "tag", "reject_reason")
+
+
+def list_rows(campaign: Any) -> Any:
+    """A campaign's visible declarations newest first, as one index range scan whatever
+    the size of the log: the filter on the entry's campaign lets the database walk the
+    ``(campaign, log_index)`` index of log entries backwards (no scan, no sort), joining
+    each entry to its declaration by the unique ``entry`` key."""
+    return (
+        Declaration.objects.for_campaign(campaign)
+        .newest_first()
+        .filter(entry__campaign=campaign)
+        .defer(*LIST_DEFERRED)
+    )
+
+
+def on_log_day(rows: Any, day: datetime.date) -> Any:
+    """Rows sequenced on UTC ``day``, as the day's log index range [start, end) from
+    ``LogDay`` (a subquery: the same one query, an index range instead of a scan). No
+    range for that day: nothing was sequenced on it."""
+    span = LogDay.objects.filter(day=day)
+    return rows.filter(
+        entry__log_index__gte=Subquery(span.values("start")[:1]),
+        entry__log_index__lt=Subquery(span.values("end")[:1]),
     )
 
 
@@ -146,18 +179,34 @@ def _cursor(value: str | None) -> int | None:
     return int(value)
 
 
-def _list_item(d: Declaration, names: dict[str, str], lang: str) -> dict[str, Any]:
+def _list_item(d: Declaration, names: dict[str, str], lang: str, url: str = "") -> dict[str, Any]:
+    """One entry as the templates show it, formatted here once (the day as ``YYYY-MM-DD``),
+    not per row by template filters."""
     return {
         "id": d.pk,
+        "url": url,
         "alias": d.alias,
         "statement": d.statement,
         "region": region_name(d.region, lang) if d.region else "",
         # In the campaign's order of organisations, not the leaf's alphabetical one.
         "orgs": [name for code, name in names.items() if code in d.orgs],
-        "day": d.entry.day if d.entry else None,
+        "day": d.entry.day.isoformat() if d.entry and d.entry.day else "",
         "index": d.entry.log_index if d.entry else None,
         "redacted": d.is_redacted,
         "channel": channel_name(d.channel),
+    }
+
+
+def entry_labels() -> dict[str, str]:
+    """The fixed words of an entry (``web/_entry.html``), translated once per page rather
+    than once per row of a list."""
+    return {
+        "withdrawn": _(
+            "Withdrawn by request: the declarant removed the alias and statement. "
+            "The entry stays in the log and in the count."
+        ),
+        "withdraws_from": _("Withdraws from:"),
+        "log_index": _("log index"),
     }
 
 
@@ -184,6 +233,7 @@ def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> di
         "verifier_key": log.verifier_key,
         "d": d,
         "item": _list_item(d, names, lang),
+        "labels": entry_labels(),
         "campaign_title": d.campaign.localized("title", lang),
         "proof": entry_proof(d.entry, checkpoint),
         "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else "",

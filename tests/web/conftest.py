@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 from collections.abc import Callable
 
@@ -34,11 +35,12 @@ def declare(campaign: Campaign) -> Callable[..., Submission]:  # noqa: F811
 
 
 @pytest.fixture
-def sequence(log: LogServices) -> Callable[[], int]:  # noqa: F811
-    """Run the sequencer until nothing waits; returns how many entries it logged."""
+def sequence(log: LogServices) -> Callable[..., int]:  # noqa: F811
+    """Run the sequencer until nothing waits, with leaf ``day`` (default: today, UTC);
+    returns how many entries it logged."""
 
-    def run() -> int:
-        return sequence_pending(get_log(), batch_size=10_000)
+    def run(day: datetime.date | None = None) -> int:
+        return sequence_pending(get_log(), batch_size=10_000, day=day)
 
     return run
 

@@ -8,7 +8,9 @@ import re
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.entries.models import LogEntry
 from tallylog.web.views import PAGE_SIZE
 
@@ -41,15 +43,35 @@ def test_newest_first_and_keyset_pages_cover_everything_once(declare, sequence) 
 
 def test_filter_by_organisation_and_day(declare, sequence) -> None:
     a = declare(orgs=("party",)).declaration.pk
+    sequence(datetime.date(2026, 1, 2))
     b = declare(orgs=("league", "pioneers")).declaration.pk
     c = declare(orgs=("party", "pioneers")).declaration.pk
     sequence()
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     assert ids(client.get("/declarations/?org=pioneers").content.decode()) == [c, b]
     assert ids(client.get("/declarations/?org=party").content.decode()) == [c, a]
-    LogEntry.objects.filter(declaration__pk=a).update(day=datetime.date(2026, 1, 2))
     assert ids(client.get("/declarations/?day=2026-01-02").content.decode()) == [a]
     assert ids(client.get("/declarations/?day=2026-01-02&org=league").content.decode()) == []
+    today = LogEntry.objects.get(declaration__pk=b).day.isoformat()
+    assert ids(client.get(f"/declarations/?day={today}").content.decode()) == [c, b]
+    assert ids(client.get("/declarations/?day=2026-01-03").content.decode()) == []  # nothing logged that day
+
+
+def test_day_filter_keyset_pages_stay_inside_the_day(declare, sequence) -> None:
+    """A day is its log index range: pages walk inside it and stop at its ends."""
+    before = [declare(alias=f"b{i}").declaration.pk for i in range(3)]
+    sequence(datetime.date(2026, 3, 1))
+    inside = [declare(alias=f"d{i}").declaration.pk for i in range(PAGE_SIZE + 2)]
+    sequence(datetime.date(2026, 3, 2))
+    [declare(alias=f"a{i}") for i in range(3)]
+    sequence(datetime.date(2026, 3, 3))
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    first = client.get("/declarations/?day=2026-03-02").content.decode()
+    older = re.search(r'href="(\?[^"]*before=\d+)" rel="next"', first).group(1).replace("&amp;", "&")
+    second = client.get("/declarations/" + older).content.decode()
+    assert ids(first) + ids(second) == inside[::-1]
+    assert 'rel="next"' not in second
+    assert ids(client.get("/declarations/?day=2026-03-01").content.decode()) == before[::-1]
 
 
 def test_bad_filters_show_an_error_and_no_rows(declare, sequence) -> None:
@@ -106,3 +128,35 @@ def test_exact_query_counts(declare, sequence, django_assert_num_queries) -> Non
     ):
         with django_assert_num_queries(n):
             assert client.get(url).status_code == 200, url
+
+
+def test_list_query_walks_the_campaign_log_index_backwards(declare, sequence) -> None:
+    """The list's query is an index range scan of log entries by (campaign, log_index),
+    newest first: no scan of the table and no sort, on SQLite and on PostgreSQL (there with
+    sequential scans and sorts priced out, as a sort of the tiny test tables is cheaper:
+    what is asserted is that a plan without them exists)."""
+    from tallylog.web.views import list_rows, on_log_day
+
+    for i in range(5):
+        declare(alias=f"p{i}")
+    sequence()
+    campaign = Campaign.objects.get(slug="three-withdrawals")
+    queries = {
+        "first": list_rows(campaign)[:51],
+        "deep": list_rows(campaign).filter(entry__log_index__lt=3)[:51],
+        "newer": list_rows(campaign).filter(entry__log_index__gt=1).order_by("entry__log_index")[:51],
+        "day": on_log_day(list_rows(campaign), timezone.now().date())[:51],
+    }
+    for name, qs in queries.items():
+        sql, params = qs.query.sql_with_params()
+        with connection.cursor() as cur:
+            if connection.vendor == "postgresql":
+                cur.execute("SET LOCAL enable_seqscan = off")
+                cur.execute("SET LOCAL enable_sort = off")
+                cur.execute("EXPLAIN " + sql, params)
+            else:
+                cur.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = "\n".join(str(row[-1]) for row in cur.fetchall())
+        assert "entry_campaign_index_idx" in plan, (name, plan)
+        assert "TEMP B-TREE" not in plan and "Sort" not in plan, (name, plan)
+        assert "SCAN declarations_declaration" not in plan and "Seq Scan" not in plan, (name, plan)
