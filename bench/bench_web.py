@@ -1,17 +1,23 @@
-"""Web and API benchmark: declarations accepted per second through the JSON API, and page
-latency, measured by a load generator on loopback (wrk) against ``tallylog serve``.
+"""Public pages and JSON API reads under load: wrk on loopback against ``tallylog serve``
+(gunicorn, its sequencer included), rate limits and flood screening off (a settings module
+written into the home), ``Accept-Language: zh-Hans``.
 
-Starts ``tallylog serve`` (gunicorn, its sequencer included) on a fresh temporary home,
-with rate limits and flood screening off (a settings module written into the home), then:
+    python -m bench web [--declarations N] [--seconds S] [--connections C] [--workers W] [--post]
+    python -m bench web --declarations 1000000 --build-only
 
-1. ``POST /api/v1/campaigns/three-withdrawals/declarations`` with a distinct alias each
-   time, for ``--seconds``: requests/s, p50 and p99 latency, non-201 answers, and the
-   declarations the database holds afterwards (accepted/s);
-2. ``GET`` of the home page, the declarations list and the API tally: requests/s, p50, p99.
+``--declarations N`` builds once, and reuses, a home of N sequenced declarations in
+/tmp/tallylog-bench-homes/N/ (unfinished builds there are removed): through
+``tallylog import FILE --campaign three-withdrawals --sequence``, one import per day over
+the last 30 UTC days under libfaketime, so each day has its leaves; then 500 more with
+``--receipts`` whose codes the receipt checks use. Without it, a fresh empty home.
 
-    python -m bench web [--seconds S] [--connections C] [--workers W]
+For each page (home, list first / deep / by day / by organisation, a random declaration
+page, the receipt check page with random codes, the API's declaration, receipt, tally and
+list): requests/s, p50, p99, errors, and the page's query count with its in-process time
+(Django test client, one thread); the query plans go to ``plans.txt`` in the home.
+``--post`` first POSTs declarations through the API (``bench api`` measures that properly).
 
-Needs ``wrk`` (Debian package ``wrk``).
+Needs ``wrk`` and ``faketime`` (Debian packages ``wrk``, ``faketime``).
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ def _ms(text: str) -> float:
 
 def run_wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
     """Run wrk with latency percentiles; requests/s, p50 and p99 (ms), non-2xx/3xx count."""
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", "Accept-Language: zh-Hans", url]
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -87,20 +93,12 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path | None = None
     return figures
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench web")
-    parser.add_argument("--seconds", type=int, default=15, help="duration of each load run")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("bench web: wrk is missing (apt-get install wrk)", file=sys.stderr)
-        return 1
+HOMES = Path("/tmp/tallylog-bench-homes")
+DAYS = 30
+RECEIPT_ROWS = 500
 
-    home = Path(tempfile.mkdtemp(prefix="tallylog-bench-web-"))
-    (home / "py").mkdir()
-    (home / "py" / "bench_web_settings.py").write_text(SETTINGS)
-    (home / "post.lua").write_text(POST_SCRIPT)
+
+def _env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -109,34 +107,124 @@ def main(argv: list[str]) -> int:
             "PYTHONPATH": os.pathsep.join([str(home / "py"), str(ROOT)]),
         }
     )
-    cli = [sys.executable, "-m", "tallylog.cli"]
-    subprocess.run([*cli, "init", "--origin", "bench.example/web"], env=env, check=True, capture_output=True)
+    return env
+
+
+def _init_home(home: Path) -> None:
+    (home / "py").mkdir(parents=True, exist_ok=True)
+    (home / "py" / "bench_web_settings.py").write_text(SETTINGS)
+    subprocess.run(
+        [sys.executable, "-m", "tallylog.cli", "init", "--origin", "bench.example/web"],
+        env=_env(home), check=True, capture_output=True,
+    )
+
+
+def build_home(n: int, days: int = DAYS, jobs: int = 2) -> Path:
+    """A home with ``n`` sequenced declarations over the last ``days`` UTC days, built once
+    and cached in /tmp/tallylog-bench-homes/N/ (``READY`` marks a finished one).
+
+    Built through ``tallylog import FILE --campaign three-withdrawals --sequence``: one
+    import per day under libfaketime (``faketime -f -Kd``), so each day's leaves carry that
+    day; then RECEIPT_ROWS more today with ``--receipts`` (their codes in ``receipts.txt``).
+    """
+    from bench.bench_scale import generate
+
+    home = HOMES / str(n)
+    if (home / "READY").exists():
+        return home
+    HOMES.mkdir(parents=True, exist_ok=True)
+    for stale in HOMES.iterdir():  # unfinished builds of any size
+        if not (stale / "READY").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    if shutil.which("faketime") is None:
+        raise RuntimeError("bench web: faketime is missing (apt-get install faketime)")
+    _init_home(home)
+    cli = [sys.executable, "-m", "tallylog.cli", "import"]
+    per_day = [n // days + (1 if i < n % days else 0) for i in range(days)]
+    started = time.monotonic()
+    rows = home / "rows.jsonl"
+    for i, count in enumerate(per_day):
+        back = days - 1 - i
+        generate(rows, count, seed=1000 + i)
+        cmd = [*cli, str(rows), "--campaign", "three-withdrawals", "--sequence", "--jobs", str(jobs)]
+        if back:
+            cmd = ["faketime", "-f", f"-{back}d", *cmd]
+        subprocess.run(cmd, env=_env(home), check=True, capture_output=True)
+        rows.unlink()
+        done = sum(per_day[: i + 1])
+        print(f"  built day {i + 1}/{days}: {done:,} declarations, {done / (time.monotonic() - started):,.0f}/s", flush=True)
+    generate(rows, RECEIPT_ROWS, seed=7)
+    subprocess.run(
+        [*cli, str(rows), "--campaign", "three-withdrawals", "--sequence", "--receipts", str(home / "receipts.txt")],
+        env=_env(home), check=True, capture_output=True,
+    )
+    rows.unlink()
+    for report in home.glob("*.report.csv"):
+        report.unlink()
+    (home / "READY").write_text(f"{n} declarations over {days} days, built in {time.monotonic() - started:.0f} s\n")
+    return home
+
+
+def _receipt_codes(home: Path) -> list[str]:
+    """The codes ``--receipts`` wrote (CSV: ``line,receipt``)."""
+    import csv
+
+    with open(home / "receipts.txt", newline="", encoding="utf-8") as f:
+        return [row["receipt"] for row in csv.DictReader(f)]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench web")
+    parser.add_argument("--declarations", type=int, default=0, help="build (once, cached) and use a home of N declarations")
+    parser.add_argument("--build-only", action="store_true", help="build the home and stop")
+    parser.add_argument("--post", action="store_true", help="also POST declarations through the API (on a fresh home)")
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each load run")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench web: wrk is missing (apt-get install wrk)", file=sys.stderr)
+        return 1
+    if args.declarations:
+        t0 = time.monotonic()
+        home = build_home(args.declarations)
+        subprocess.run(  # a cached home: bring its database up to the current migrations
+            [sys.executable, "-m", "tallylog.cli", "init", "--origin", "bench.example/web"],
+            env=_env(home), check=True, capture_output=True,
+        )
+        print(f"home {home}: {(home / 'READY').read_text().strip()} (ready in {time.monotonic() - t0:.0f} s)")
+        if args.build_only:
+            return 0
+        temporary = False
+    else:
+        home = Path(tempfile.mkdtemp(prefix="tallylog-bench-web-"))
+        _init_home(home)
+        temporary = True
+    env = _env(home)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        [sys.executable, "-m", "tallylog.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
         _wait_up(base + "/api/v1/log")
-        before = _count(home)
-        started = time.monotonic()
-        post = run_wrk(base, args.seconds, args.connections, home / "post.lua")
-        elapsed = time.monotonic() - started
-        accepted = _count(home) - before
+        if args.post:
+            _post(home, base, args)
+        targets = _targets(home, base)
+        print("| request | req/s | p50 | p99 | errors | queries |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        queries = _query_counts(home, targets)
+        for name, path, script in targets:
+            got = run_wrk(base + path, args.seconds, args.connections, script)
+            print(
+                f"| {name} | {got['rps']:,.0f} | {got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['bad']:.0f} | {queries.get(name, '')} |",
+                flush=True,
+            )
         print(
-            f"API POST declarations: {post['rps']:,.0f} req/s, p50 {post['p50']:.1f} ms, p99 {post['p99']:.1f} ms, "
-            f"{post['requests']:.0f} requests, {post['bad']:.0f} not 201; "
-            f"{accepted} declarations saved = {accepted / elapsed:,.0f}/s"
+            f"({args.connections} connections, {args.workers} workers x 4 threads, {os.cpu_count()} cores, "
+            f"SQLite WAL synchronous=FULL, Accept-Language zh-Hans, load average {os.getloadavg()[0]:.1f})"
         )
-        time.sleep(3)  # let the sequencer catch up before reading pages
-        for name, path in (("home", "/"), ("declarations list", "/declarations/"), ("API tally", "/api/v1/campaigns/three-withdrawals/tally")):
-            got = run_wrk(base + path, max(5, args.seconds // 3), args.connections)
-            print(f"GET {name}: {got['rps']:,.0f} req/s, p50 {got['p50']:.1f} ms, p99 {got['p99']:.1f} ms, {got['bad']:.0f} errors")
-        print(f"({args.connections} connections, {args.workers} workers x 4 threads, {os.cpu_count()} cores, SQLite WAL synchronous=FULL)")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -144,8 +232,170 @@ def main(argv: list[str]) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-        shutil.rmtree(home, ignore_errors=True)
+        if temporary:
+            shutil.rmtree(home, ignore_errors=True)
     return 0
+
+
+def _post(home: Path, base: str, args: argparse.Namespace) -> None:
+    (home / "post.lua").write_text(POST_SCRIPT)
+    before = _count(home)
+    started = time.monotonic()
+    post = run_wrk(base, args.seconds, args.connections, home / "post.lua")
+    elapsed = time.monotonic() - started
+    accepted = _count(home) - before
+    print(
+        f"API POST declarations: {post['rps']:,.0f} req/s, p50 {post['p50']:.1f} ms, p99 {post['p99']:.1f} ms, "
+        f"{post['requests']:.0f} requests, {post['bad']:.0f} not 201; "
+        f"{accepted} declarations saved = {accepted / elapsed:,.0f}/s"
+    )
+    time.sleep(3)  # let the sequencer catch up before reading pages
+
+
+
+ID_SCRIPT = """
+init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)) end
+request = function()
+  return wrk.format(nil, "%(prefix)s" .. math.random(%(lo)d, %(hi)d) .. "%(suffix)s")
+end
+"""
+CODES_SCRIPT = """
+local codes = {%(codes)s}
+init = function(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)) end
+request = function()
+  local code = codes[math.random(#codes)]
+  %(request)s
+end
+"""
+RECEIPT_PAGE = (
+    'return wrk.format("POST", "/receipt/", {["Content-Type"] = "application/x-www-form-urlencoded", '
+    '["Cookie"] = "csrftoken=%(token)s"}, "csrfmiddlewaretoken=%(token)s&code=" .. code)'
+)
+RECEIPT_API = 'return wrk.format(nil, "/api/v1/receipts/" .. code)'
+
+
+def _targets(home: Path, base: str) -> list[tuple[str, str, Path | None]]:
+    """What to load: (name, path, wrk script or None), from what the home holds."""
+    with sqlite3.connect(home / "db.sqlite3", timeout=30) as db:
+        size = int(db.execute("SELECT max(log_index) + 1 FROM entries_logentry").fetchone()[0])
+        lo, hi = db.execute(
+            "SELECT min(id), max(id) FROM declarations_declaration WHERE status = 'published' AND entry_id IS NOT NULL"
+        ).fetchone()
+        days = [d for (d,) in db.execute("SELECT day FROM entries_logday ORDER BY day")]
+    scripts = Path(tempfile.mkdtemp(prefix="tallylog-bench-web-lua-"))
+    (scripts / "page.lua").write_text(ID_SCRIPT % {"prefix": "/declarations/", "suffix": "/", "lo": lo, "hi": hi})
+    (scripts / "api.lua").write_text(ID_SCRIPT % {"prefix": "/api/v1/declarations/", "suffix": "", "lo": lo, "hi": hi})
+    targets: list[tuple[str, str, Path | None]] = [
+        ("`GET /` (home)", "/", None),
+        ("`GET /declarations/` (first page, 50 rows)", "/declarations/", None),
+        (f"`GET /declarations/?before={size // 20}` (deep page)", f"/declarations/?before={size // 20}", None),
+        (f"`GET /declarations/?day={days[len(days) // 2]}`", f"/declarations/?day={days[len(days) // 2]}", None),
+        (f"`GET /declarations/?day={days[0]}&before=…` (deep in a day)", f"/declarations/?day={days[0]}&before={_day_middle(home, days[0])}", None),
+        ("`GET /declarations/?org=pioneers`", "/declarations/?org=pioneers", None),
+        ("`GET /declarations/?org=party&before=…` (deep)", f"/declarations/?org=party&before={size // 20}", None),
+        (f"`GET /declarations/ID/` (random of {hi - lo + 1:,})", "/", scripts / "page.lua"),
+        (f"`GET /api/v1/declarations/ID` (random)", "/", scripts / "api.lua"),
+        ("`GET /api/v1/campaigns/three-withdrawals/tally`", "/api/v1/campaigns/three-withdrawals/tally", None),
+        ("`GET /api/v1/campaigns/three-withdrawals/declarations` (API list)", "/api/v1/campaigns/three-withdrawals/declarations", None),
+    ]
+    codes = _receipt_codes(home)
+    if codes:
+        listed = ",".join(f'"{c}"' for c in codes)
+        token = _csrf_token(base)
+        (scripts / "receipt.lua").write_text(CODES_SCRIPT % {"codes": listed, "request": RECEIPT_PAGE % {"token": token}})
+        (scripts / "receipt-api.lua").write_text(CODES_SCRIPT % {"codes": listed, "request": RECEIPT_API})
+        targets += [
+            (f"`POST /receipt/` (check page, {len(codes)} codes)", "/", scripts / "receipt.lua"),
+            ("`GET /api/v1/receipts/CODE`", "/", scripts / "receipt-api.lua"),
+        ]
+    return targets
+
+
+def _day_middle(home: Path, day: str) -> int:
+    with sqlite3.connect(home / "db.sqlite3", timeout=30) as db:
+        start, end = db.execute("SELECT start, \"end\" FROM entries_logday WHERE day = ?", (day,)).fetchone()
+    return (start + end) // 2
+
+
+def _csrf_token(base: str) -> str:
+    with urllib.request.urlopen(base + "/receipt/", timeout=30) as r:
+        cookie = r.headers.get("Set-Cookie", "")
+    found = re.search(r"csrftoken=([A-Za-z0-9]+)", cookie)
+    if found is None:
+        raise RuntimeError("bench web: /receipt/ set no csrftoken cookie")
+    return found.group(1)
+
+
+def _query_counts(home: Path, targets: list[tuple[str, str, Path | None]]) -> dict[str, str]:
+    """Queries per page and in-process time (Django test client, one thread), with the
+    query plans written to ``plans.txt`` in the home; in a child process on the home."""
+    import json
+
+    paths = []
+    for name, path, script in targets:
+        if script is not None:
+            text = script.read_text()
+            if "receipts/" in text or "/receipt/" in text:
+                code = _receipt_codes(home)[0]
+                path = ("POST /receipt/ " if "/receipt/\"" in text else "/api/v1/receipts/") + code
+            else:
+                lo = int(re.search(r"math.random\((\d+)", text).group(1))  # type: ignore[union-attr]
+                prefix = "/api/v1/declarations/" if "/api/" in text else "/declarations/"
+                path = prefix + str(lo + 12345) + ("" if "/api/" in text else "/")
+        paths.append((name, path))
+    out = subprocess.run(
+        [sys.executable, "-c", "import bench.bench_web as b; b.child_queries()"],
+        input=json.dumps(paths), env=_env(home), capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(out)
+
+
+def child_queries() -> None:
+    """In the child: each page once to warm, then counted and timed; plans to plans.txt."""
+    import json
+    import statistics
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    paths = json.loads(sys.stdin.read())
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-Hans", HTTP_HOST="127.0.0.1")
+    result: dict[str, str] = {}
+    plans = []
+    for name, path in paths:
+        def get() -> int:
+            if path.startswith("POST "):
+                _, url, code = path.split(" ")
+                return client.post(url, {"code": code}).status_code
+            return client.get(path).status_code
+
+        get()
+        with CaptureQueriesContext(connection) as ctx:
+            status = get()
+        captured = list(ctx.captured_queries)  # a view of the live log: the next request clears it
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            get()
+            times.append((time.perf_counter() - t) * 1000)
+        result[name] = f"{len(captured)} ({statistics.median(times):.1f} ms, {status})"
+        plans.append(f"## {name}  {path}")
+        for q in captured:
+            plans.append(q["sql"])
+            if connection.vendor == "sqlite" and q["sql"].startswith("SELECT"):
+                with connection.cursor() as cur:
+                    try:
+                        cur.execute("EXPLAIN QUERY PLAN " + q["sql"])
+                        plans += ["    " + str(row[-1]) for row in cur.fetchall()]
+                    except Exception as exc:  # a rendering of params SQLite can't re-read
+                        plans.append(f"    (no plan: {exc})")
+        plans.append("")
+    Path(os.environ["TALLYLOG_HOME"], "plans.txt").write_text("\n".join(plans))
+    print(json.dumps(result))
 
 
 def _count(home: Path) -> int:
