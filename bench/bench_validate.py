@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -323,8 +324,6 @@ def best_rate(n: int, run: Callable[[], object], repeat: int) -> float:
 
 
 def leaf_bodies(n: int) -> list[dict[str, Any]]:
-    import hashlib
-
     orgs = (["party"], ["league"], ["pioneers"], ["league", "pioneers"], ["party", "league", "pioneers"])
     return [
         {
@@ -376,29 +375,41 @@ def main(argv: list[str]) -> int:
         pstats.Stats(profile).sort_stats("tottime").print_stats(15)
         return 0
 
-    texts = [f["alias"] for f in rows] + [f["statement"] for f in rows if "statement" in f]
+    texts = [(f["alias"], False) for f in rows] + [(f["statement"], True) for f in rows if "statement" in f]
+    # The slow path: pasted text with line breaks, tabs, zero-width and bidi characters.
+    awkward = [
+        (f"  {t}\u200b\r\n\r\n\r\n\t{t[::-1]}\u202e {i} ", i % 2 == 0) for i, (t, _) in enumerate(texts[:20_000])
+    ]
+    clean_text(awkward[0][0])  # build the dropped-character classes outside the timing
     bodies = leaf_bodies(min(args.rows, 100_000))
     assert [leaf.encode_leaf(**b) for b in bodies[:1000]] == [old_encode_leaf(**b) for b in bodies[:1000]]
 
     print(f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}; python {sys.version.split()[0]}; "
           f"{len(rows):,} rows, best of {args.repeat}")
     print("| measure | before /s | after /s | ratio |\n| --- | ---: | ---: | ---: |")
+    encoded = [leaf.encode_leaf(**b) for b in bodies]
+    contents = [{**rules.clean(f), "campaign": "three-withdrawals"} for f in rows[: len(bodies)]]
+    for content in contents:
+        content["declared_on"] = content["declared_on"] and content["declared_on"].isoformat()
+    salt = bytes(16)
     figures = [
         ("CampaignRules.clean (rows)", len(rows),
          lambda: [old_rules_clean(rules, f) for f in rows], lambda: [rules.clean(f) for f in rows]),
-        ("clean_text (aliases + statements)", len(texts),
-         lambda: [old_clean_text(t, multiline=len(t) > 3) for t in texts],
-         lambda: [clean_text(t, multiline=len(t) > 3) for t in texts]),
+        ("clean_text (the rows' aliases and statements)", len(texts),
+         lambda: [old_clean_text(t, multiline=m) for t, m in texts],
+         lambda: [clean_text(t, multiline=m) for t, m in texts]),
+        ("clean_text (awkward pasted text, slow path)", len(awkward),
+         lambda: [old_clean_text(t, multiline=m) for t, m in awkward],
+         lambda: [clean_text(t, multiline=m) for t, m in awkward]),
         ("encode_leaf", len(bodies),
          lambda: [old_encode_leaf(**b) for b in bodies], lambda: [leaf.encode_leaf(**b) for b in bodies]),
-        ("parse_leaf", len(bodies), None, None),
+        ("parse_leaf (strict, unchanged but for canonical_json)", len(encoded),
+         lambda: [old_parse_leaf(d) for d in encoded], lambda: [leaf.parse_leaf(d) for d in encoded]),
+        ("commitment (canonical_json + SHA-256)", len(contents),
+         lambda: [hashlib.sha256(salt + old_canonical_json(c)).hexdigest() for c in contents],
+         lambda: [leaf.commitment(salt, c) for c in contents]),
     ]
-    encoded = [leaf.encode_leaf(**b) for b in bodies]
     for name, n, before, after in figures:
-        if before is None:
-            rate = best_rate(n, lambda: [leaf.parse_leaf(d) for d in encoded], args.repeat)
-            print(f"| {name} | | {rate:,.0f} | |", flush=True)
-            continue
         old = best_rate(n, before, args.repeat)
         new = best_rate(n, after, args.repeat)
         print(f"| {name} | {old:,.0f} | {new:,.0f} | {new / old:.1f}× |", flush=True)
