@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--jobs",
         type=int,
         default=1,
-        help="worker processes that validate rows while this one writes (default 1)",
+        help="worker processes that parse and validate rows while this one writes "
+        "(0: this process does it all; default 1)",
     )
     p.add_argument(
         "--sequence",
@@ -70,8 +71,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CLIError(f"{path}: cannot tell the format from the name; give --format jsonl or --format csv")
     if args.batch < 1:
         raise CLIError("--batch must be at least 1")
-    if args.jobs < 1:
-        raise CLIError("--jobs must be at least 1")
+    if args.jobs < 0:
+        raise CLIError("--jobs must be at least 0")
     report = args.report or path.with_name(path.name + ".report.csv")
     if args.receipts is not None and args.receipts.resolve() in (path.resolve(), report.resolve()):
         raise CLIError("--receipts must name a file of its own")

@@ -185,9 +185,12 @@ def test_leaves_take_the_pass_day_not_the_workers_guess(
     check_log(log)
 
 
-def test_worker_processes_give_the_same_log(campaign: Campaign, home: Home, log: LogServices, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_worker_processes_give_the_same_log(
+    campaign: Campaign, home: Home, log: LogServices, tmp_path: Path, jobs: int
+) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [*rows(40), "[1]", *rows(30, 40)])
-    result = import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv", batch_size=7, jobs=2, log=log)
+    result = import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv", batch_size=7, jobs=jobs, log=log)
     assert (result.imported, result.rejected) == (70, 1)
     aliases = list(Declaration.objects.order_by("entry__log_index").values_list("alias", flat=True))
     assert aliases == [r["alias"] for r in [*rows(40), *rows(30, 40)]]

@@ -3,8 +3,8 @@
 ``import_file`` reads the file once to hash it (its identity for resuming), then streams
 its records (``formats.read_rows``) in batches. Each row is normalised and validated by the
 registry's own rules and prepared — salt, commitment, tag, and in direct mode its leaf —
-without the database, in ``jobs`` worker processes when asked (at most ``2 * jobs``
-batches in flight: memory is bounded by the batch size, not the file). The main process
+without the database, in ``jobs`` worker processes (0: in the main process; at most
+``2 * jobs`` batches in flight: memory is bounded by the batch size, not the file). The main process
 then writes each batch in ONE transaction, in one of two modes:
 
 - **Direct** (``log`` given and its writer lock free: no sequencer runs — the normal case
@@ -111,7 +111,7 @@ def import_file(
     report_path: Path,
     receipts_path: Path | None = None,
     batch_size: int = DEFAULT_BATCH,
-    jobs: int = 1,
+    jobs: int = 0,
     progress: Callable[[int, int], None] | None = None,
     log: LogServices | None = None,
     day: datetime.date | None = None,
@@ -119,8 +119,9 @@ def import_file(
     """Import the declarations in ``path`` (``fmt`` ``jsonl`` or ``csv``) into ``campaign``.
 
     Bad rows go to ``report_path`` (CSV: ``line,field,reason``) and the good ones are
-    imported. With ``jobs`` > 1, that many worker processes validate and prepare the
-    batches (no database access) while this one writes them, in file order. With ``log``,
+    imported. With ``jobs`` ≥ 1, that many worker processes parse, validate and prepare
+    the batches (no database access) while this one writes them, in file order; with 0
+    this process does it all. With ``log``,
     the rows are sequenced into it directly when its writer lock is free (see the module
     docstring), with leaf day ``day`` (default: today, UTC; as ``sequence_pending``);
     otherwise queued. ``progress(advanced, total)`` is called with the number of lines
@@ -130,8 +131,8 @@ def import_file(
     ``ImportConflict`` when the same import runs elsewhere at the same time,
     ``tallylog.tlog.LogInconsistentError`` when the log disagrees with the database.
     """
-    if batch_size < 1 or jobs < 1:
-        raise ValueError("batch_size and jobs must be at least 1")
+    if batch_size < 1 or jobs < 0:
+        raise ValueError("batch_size must be at least 1 and jobs at least 0")
     rules = CampaignRules.of(campaign)
     summary = summarise(path)
     run, _ = ImportRun.objects.get_or_create(
@@ -335,7 +336,7 @@ class _Prepared:
 
 def _prepare(task: _Task) -> _Prepared:
     """Validate a batch and build its rows. No database access: runs in a worker process
-    when ``jobs`` > 1."""
+    when ``jobs`` ≥ 1."""
     campaign = task.rules.campaign
     clean = task.rules.clean
     rows = task.rows if not task.rows or isinstance(task.rows[0], Row) else _parse(task.rows)  # type: ignore[arg-type]
@@ -415,9 +416,9 @@ def _tallies(campaign_id: int, kinds: collections.Counter[tuple[str, tuple[str, 
 
 
 def _prepare_all(tasks: Iterator[_Task], jobs: int) -> Iterator[_Prepared]:
-    """``_prepare`` each task, in order; with ``jobs`` > 1 in that many worker processes,
-    at most ``2 * jobs`` batches ahead (memory stays bounded)."""
-    if jobs == 1:
+    """``_prepare`` each task, in order; with ``jobs`` ≥ 1 in that many worker processes,
+    at most ``2 * jobs`` batches ahead (memory stays bounded), else in this process."""
+    if jobs == 0:
         yield from map(_prepare, tasks)
         return
     import multiprocessing
