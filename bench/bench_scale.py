@@ -1,15 +1,20 @@
 """Bulk import end to end — parse, validate, insert, sequence into the log — into SQLite
 and PostgreSQL: rows/s, peak memory, disk; a growth table and a projection to 400 million.
 
-    python -m bench scale                      # 100,000 rows, SQLite and PostgreSQL
-    python -m bench scale --rows 1000000 --engine sqlite
+    python -m bench scale                      # 100,000 rows, SQLite and PostgreSQL, direct
+    python -m bench scale --rows 1000000 --engine sqlite --mode both
     python -m bench scale --growth             # 1M and 10M rows, both engines (long)
     python -m bench scale --huge               # 10M rows
 
-Each run is a fresh home and a fresh database (PostgreSQL from scripts/pg-test.sh, with
-fsync off: the figures are CPU- not disk-bound) in a child process, so peak memory is the
-child's own. The input is generated once per size (JSON Lines, realistic Chinese aliases,
-a statement on one row in five, historical dates on half).
+Modes: ``direct`` is ``tallylog import --sequence`` with the writer lock free (each batch
+one pass of the commit protocol); ``queue`` imports with the entries queued, then runs the
+sequencer's passes until nothing waits (the only way before direct sequencing). Each run
+is a fresh home and a fresh database in a child process, so peak memory is the child's
+own (the worker processes' peak is shown beside it). SQLite runs as tallylog configures
+it (WAL, synchronous=FULL: every commit is durable); PostgreSQL is scripts/pg-test.sh's
+throwaway server, with fsync OFF (its figures are not disk-bound). The log's tiles are
+written with syncfs in both. The input is generated once per size (JSON Lines,
+realistic Chinese aliases, a statement on one row in five, historical dates on half).
 """
 
 from __future__ import annotations
@@ -170,7 +175,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--batch", type=int, default=10_000, help="import rows per transaction")
     parser.add_argument("--sequence-batch", type=int, default=100_000, help="entries per sequencer pass (queue mode)")
-    parser.add_argument("--jobs", type=int, default=2, help="importer worker processes (default 2)")
+    parser.add_argument("--jobs", type=int, default=1, help="importer worker processes (default 1; 0: none)")
     parser.add_argument("--import-only", action="store_true", help="parse, validate and insert; no sequencing")
     parser.add_argument("--workdir", help="where the temporary homes go (default: the system's temp dir)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
