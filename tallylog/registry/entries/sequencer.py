@@ -1,10 +1,19 @@
 """The sequencer: appends published entries to the transparency log.
 
-``sequence_pending`` is the commit protocol of ARCHITECTURE.md ("The sequencer's commit
-protocol"), one pass, top to bottom. Every step says what a crash right after it leaves
-behind; in every case the next pass (or ``recover`` at startup, which runs the same code)
-finishes the work, loses no entry and never logs one twice, and the published checkpoint
-never goes backwards.
+``run_pass`` is the commit protocol of ARCHITECTURE.md ("The sequencer's commit
+protocol"), one pass, top to bottom, and its only implementation. Step 2 — which entries
+the pass appends — is the caller's ``take``, returning a ``Batch`` (leaves, tally deltas,
+and the entries' part of the step-4 transaction):
+
+- ``sequence_pending`` takes the queue: published entries without a log index, in id
+  order, and UPDATEs them with their index, day and leaf;
+- the bulk importer (``tallylog.registry.imports.importer``, direct mode) takes its next
+  prepared batch and INSERTs the declarations and their entries already sequenced, with
+  the import's resume point, in that same transaction.
+
+Every step says what a crash right after it leaves behind; in every case the next pass
+(or ``recover`` at startup, which runs the same code) finishes the work, loses no entry
+and never logs one twice, and the published checkpoint never goes backwards.
 
 There is one writer: every pass runs under the log's writer lock
 (``tallylog.registry.entries.locks``).
