@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import hashlib
 import json
 import os
@@ -313,14 +314,17 @@ def old_read_jsonl(path: Path) -> Iterator[Any]:
 # --- Measuring. ---------------------------------------------------------------------------
 
 
-def best_rate(n: int, run: Callable[[], object], repeat: int) -> float:
-    """Items per second of ``run`` (which handles ``n`` items), best of ``repeat``."""
-    best = float("inf")
+def best_rates(n: int, before: Callable[[], object], after: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Items per second of ``before`` and ``after`` (each handling ``n`` items), best of
+    ``repeat`` runs taken in turn, so that both see the same load from other processes."""
+    best = [float("inf"), float("inf")]
     for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return n / best
+        for i, run in enumerate((before, after)):
+            gc.collect()
+            started = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - started)
+    return n / best[0], n / best[1]
 
 
 def leaf_bodies(n: int) -> list[dict[str, Any]]:
@@ -358,8 +362,12 @@ def main(argv: list[str]) -> int:
         path = Path(tmp) / "rows.jsonl"
         generate(path, args.rows)
         rows = [r.fields for r in read_rows(path, "jsonl")]
-        parse_new = best_rate(len(rows), lambda: sum(1 for _ in read_rows(path, "jsonl")), args.repeat)
-        parse_old = best_rate(len(rows), lambda: sum(1 for _ in old_read_jsonl(path)), args.repeat)
+        parse_old, parse_new = best_rates(
+            len(rows),
+            lambda: sum(1 for _ in old_read_jsonl(path)),
+            lambda: sum(1 for _ in read_rows(path, "jsonl")),
+            args.repeat,
+        )
 
     campaign = Campaign(slug="three-withdrawals", kind=Campaign.Kind.DECLARATION, is_active=True)
     rules = CampaignRules(campaign, frozenset({"party", "league", "pioneers"}))
@@ -410,8 +418,7 @@ def main(argv: list[str]) -> int:
          lambda: [leaf.commitment(salt, c) for c in contents]),
     ]
     for name, n, before, after in figures:
-        old = best_rate(n, before, args.repeat)
-        new = best_rate(n, after, args.repeat)
+        old, new = best_rates(n, before, after, args.repeat)
         print(f"| {name} | {old:,.0f} | {new:,.0f} | {new / old:.1f}× |", flush=True)
     print(f"| read_rows JSON Lines (rows) | {parse_old:,.0f} | {parse_new:,.0f} | {parse_new / parse_old:.1f}× |")
     print(f"load after: {os.getloadavg()[0]:.2f}")
