@@ -193,7 +193,6 @@ def _list_item(d: Declaration, names: dict[str, str], lang: str, url: str = "") 
         "day": d.entry.day.isoformat() if d.entry and d.entry.day else "",
         "index": d.entry.log_index if d.entry else None,
         "redacted": d.is_redacted,
-        "channel": channel_name(d.channel),
     }
 
 
