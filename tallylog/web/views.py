@@ -11,7 +11,8 @@ import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Subquery
+from django.db.models import Subquery, Value
+from django.db.models.functions import Greatest, Least
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -104,25 +105,25 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     form = ListFilterForm(organisations, request.GET or None)
     rows = list_rows(campaign)
     filters: dict[str, str] = {}
+    day: datetime.date | None = None
     if form.is_bound and not form.is_valid():
         rows = rows.none()
     elif form.is_bound:
         if form.cleaned_data["day"]:
-            rows = on_log_day(rows, form.cleaned_data["day"])
-            filters["day"] = form.cleaned_data["day"].isoformat()
+            day = form.cleaned_data["day"]
+            filters["day"] = day.isoformat()
         if form.cleaned_data["org"]:
             rows = rows.with_org(form.cleaned_data["org"])
             filters["org"] = form.cleaned_data["org"]
     before = _cursor(request.GET.get("before"))
     after = _cursor(request.GET.get("after"))
+    rows = in_index_range(rows, day, before=before if after is None else None, after=after)
     if after is not None:
-        page = list(rows.filter(entry__log_index__gt=after).order_by("entry__log_index")[: PAGE_SIZE + 1])
+        page = list(rows.order_by("entry__log_index")[: PAGE_SIZE + 1])
         has_newer = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE][::-1]
         has_older = bool(page)  # we came from an older page
     else:
-        if before is not None:
-            rows = rows.filter(entry__log_index__lt=before)
         page = list(rows[: PAGE_SIZE + 1])
         has_older = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE]
@@ -162,15 +163,24 @@ def list_rows(campaign: Any) -> Any:
     )
 
 
-def on_log_day(rows: Any, day: datetime.date) -> Any:
-    """Rows sequenced on UTC ``day``, as the day's log index range [start, end) from
-    ``LogDay`` (a subquery: the same one query, an index range instead of a scan). No
-    range for that day: nothing was sequenced on it."""
-    span = LogDay.objects.filter(day=day)
-    return rows.filter(
-        entry__log_index__gte=Subquery(span.values("start")[:1]),
-        entry__log_index__lt=Subquery(span.values("end")[:1]),
-    )
+def in_index_range(rows: Any, day: datetime.date | None, *, before: int | None = None, after: int | None = None) -> Any:
+    """Rows whose log index is below ``before`` and above ``after`` and, with ``day``, in
+    that UTC day's index range [start, end) from ``LogDay`` (subqueries: still one query;
+    no range for the day: nothing was sequenced on it). One lower and one upper bound
+    (``GREATEST``/``LEAST`` of the day's end and the cursor), so the index walk starts
+    at the cursor, not at the day's end."""
+    lower: Any = None if after is None else after + 1
+    upper: Any = before
+    if day is not None:
+        span = LogDay.objects.filter(day=day)
+        start, end = Subquery(span.values("start")[:1]), Subquery(span.values("end")[:1])
+        lower = start if lower is None else Greatest(start, Value(lower))
+        upper = end if upper is None else Least(end, Value(upper))
+    if lower is not None:
+        rows = rows.filter(entry__log_index__gte=lower)
+    if upper is not None:
+        rows = rows.filter(entry__log_index__lt=upper)
+    return rows
 
 
 def _cursor(value: str | None) -> int | None:

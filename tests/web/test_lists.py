@@ -135,17 +135,20 @@ def test_list_query_walks_the_campaign_log_index_backwards(declare, sequence) ->
     newest first: no scan of the table and no sort, on SQLite and on PostgreSQL (there with
     sequential scans and sorts priced out, as a sort of the tiny test tables is cheaper:
     what is asserted is that a plan without them exists)."""
-    from tallylog.web.views import list_rows, on_log_day
+    from tallylog.web.views import in_index_range, list_rows
 
     for i in range(5):
         declare(alias=f"p{i}")
     sequence()
     campaign = Campaign.objects.get(slug="three-withdrawals")
+    today = timezone.now().date()
     queries = {
         "first": list_rows(campaign)[:51],
-        "deep": list_rows(campaign).filter(entry__log_index__lt=3)[:51],
-        "newer": list_rows(campaign).filter(entry__log_index__gt=1).order_by("entry__log_index")[:51],
-        "day": on_log_day(list_rows(campaign), timezone.now().date())[:51],
+        "deep": in_index_range(list_rows(campaign), None, before=3)[:51],
+        "newer": in_index_range(list_rows(campaign), None, after=1).order_by("entry__log_index")[:51],
+        "day": in_index_range(list_rows(campaign), today)[:51],
+        "deep in a day": in_index_range(list_rows(campaign), today, before=3)[:51],
+        "newer in a day": in_index_range(list_rows(campaign), today, after=1).order_by("entry__log_index")[:51],
     }
     for name, qs in queries.items():
         sql, params = qs.query.sql_with_params()
