@@ -344,6 +344,17 @@ def test_validate_declaration_reads_the_campaigns_organisations_when_not_given(c
     assert validate_declaration(campaign, **fields) == reference_validate_declaration(campaign, **fields)
 
 
+def test_validate_declaration_takes_known_orgs_in_any_container() -> None:
+    campaign = Campaign(slug="open", kind=Campaign.Kind.DECLARATION, is_active=True)
+    for known in (set(KNOWN), sorted(KNOWN), dict.fromkeys(KNOWN)):
+        fields = {"alias": "王", "orgs": ["party", "league"]}
+        assert validate_declaration(campaign, known_orgs=known, **fields)["orgs"] == ["league", "party"]  # type: ignore[arg-type]
+        fields["orgs"] = ["party", "union"]
+        with pytest.raises(DeclarationInvalid) as exc:
+            validate_declaration(campaign, known_orgs=known, **fields)  # type: ignore[arg-type]
+        assert list(exc.value.errors) == ["orgs"]
+
+
 def test_today_is_timezone_now() -> None:
     assert _today() == timezone.now().date()
     assert _today() == timezone.now().date()  # the cached value too

@@ -152,7 +152,8 @@ def validate_declaration(
     else:
         if known_orgs is None:
             known_orgs = frozenset(campaign.organisations.values_list("code", flat=True))
-        clean_known = _clean_codes(known_orgs)
+        # Codes that clean to themselves: given as they are, they need no clean_text.
+        clean_known = _clean_codes(known_orgs) if type(known_orgs) is frozenset else frozenset()
         if type(orgs) is list and orgs and all(type(o) is str and o in clean_known for o in orgs):
             clean_orgs = sorted(set(orgs)) if len(orgs) > 1 else list(orgs)
         else:
