@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--workers", type=int, default=2, help="web worker processes (default 2)")
-    p.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    p.add_argument(
+        "--threads", type=int, default=8, help="threads per worker (default 8: requests waiting for a shared commit)"
+    )
     p.add_argument(
         "--access-log",
         action="store_true",
