@@ -119,18 +119,18 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     after = _cursor(request.GET.get("after"))
     rows = in_index_range(rows, day, before=before if after is None else None, after=after)
     if after is not None:
-        page = list(rows.order_by("entry__log_index")[: PAGE_SIZE + 1])
+        page = list(rows.order_by("entry__log_index").values_list(*LIST_FIELDS)[: PAGE_SIZE + 1])
         has_newer = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE][::-1]
         has_older = bool(page)  # we came from an older page
     else:
-        page = list(rows[: PAGE_SIZE + 1])
+        page = list(rows.values_list(*LIST_FIELDS)[: PAGE_SIZE + 1])
         has_older = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE]
         has_newer = before is not None and bool(page)
     lang = translation.get_language()
     detail = reverse("web:declaration", args=[0])[: -len("0/")]  # one reverse, not one per row
-    items = [_list_item(d, names, lang, f"{detail}{d.pk}/") for d in page]
+    items = [_list_item(row, names, lang, f"{detail}{row[0]}/") for row in page]
     return render(
         request,
         "web/declarations.html",
@@ -140,14 +140,15 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             "items": items,
             "labels": entry_labels(),
             "filters": filters,
-            "older": page[-1].entry.log_index if has_older and page else None,
-            "newer": page[0].entry.log_index if has_newer and page else None,
+            "older": page[-1][-1] if has_older and page else None,
+            "newer": page[0][-1] if has_newer and page else None,
         },
     )
 
 
-# What a list row does not show: the leaf and its JSON body, the salt, hashes, moderation.
-LIST_DEFERRED = ("entry__body", "entry__leaf", "salt", "receipt_hash", "tag", "reject_reason")
+# What a list row shows, read as tuples (no model instances: a third of the page's CPU).
+LIST_FIELDS = ("pk", "alias", "statement", "region", "orgs", "redacted_at", "entry__day", "entry__log_index")
+ListRow = tuple[int, str, str, str, list[str], Any, Any, Any]
 
 
 def list_rows(campaign: Any) -> Any:
@@ -155,12 +156,7 @@ def list_rows(campaign: Any) -> Any:
     the size of the log: the filter on the entry's campaign lets the database walk the
     ``(campaign, log_index)`` index of log entries backwards (no scan, no sort), joining
     each entry to its declaration by the unique ``entry`` key."""
-    return (
-        Declaration.objects.for_campaign(campaign)
-        .newest_first()
-        .filter(entry__campaign=campaign)
-        .defer(*LIST_DEFERRED)
-    )
+    return Declaration.objects.for_campaign(campaign).newest_first().filter(entry__campaign=campaign)
 
 
 def in_index_range(rows: Any, day: datetime.date | None, *, before: int | None = None, after: int | None = None) -> Any:
@@ -189,21 +185,29 @@ def _cursor(value: str | None) -> int | None:
     return int(value)
 
 
-def _list_item(d: Declaration, names: dict[str, str], lang: str, url: str = "") -> dict[str, Any]:
-    """One entry as the templates show it, formatted here once (the day as ``YYYY-MM-DD``),
-    not per row by template filters."""
+def _list_item(row: ListRow, names: dict[str, str], lang: str, url: str = "") -> dict[str, Any]:
+    """One entry (a ``LIST_FIELDS`` tuple) as the templates show it, formatted here once
+    (the day as ``YYYY-MM-DD``), not per row by template filters."""
+    pk, alias, statement, region, orgs, redacted_at, day, index = row
     return {
-        "id": d.pk,
+        "id": pk,
         "url": url,
-        "alias": d.alias,
-        "statement": d.statement,
-        "region": region_name(d.region, lang) if d.region else "",
+        "alias": alias,
+        "statement": statement,
+        "region": region_name(region, lang) if region else "",
         # In the campaign's order of organisations, not the leaf's alphabetical one.
-        "orgs": [name for code, name in names.items() if code in d.orgs],
-        "day": d.entry.day.isoformat() if d.entry and d.entry.day else "",
-        "index": d.entry.log_index if d.entry else None,
-        "redacted": d.is_redacted,
+        "orgs": [name for code, name in names.items() if code in orgs],
+        "day": day.isoformat() if day else "",
+        "index": index,
+        "redacted": redacted_at is not None,
     }
+
+
+def _row(d: Declaration) -> ListRow:
+    """A declaration as the ``LIST_FIELDS`` tuple a list reads."""
+    entry = d.entry
+    return (d.pk, d.alias, d.statement, d.region, d.orgs, d.redacted_at,
+            entry.day if entry else None, entry.log_index if entry else None)
 
 
 def entry_labels() -> dict[str, str]:
@@ -241,7 +245,7 @@ def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> di
     return {
         "verifier_key": log.verifier_key,
         "d": d,
-        "item": _list_item(d, names, lang),
+        "item": _list_item(_row(d), names, lang),
         "labels": entry_labels(),
         "campaign_title": d.campaign.localized("title", lang),
         "proof": entry_proof(d.entry, checkpoint),
