@@ -27,6 +27,9 @@ from tests.safety.serverproc import Server, init_home
 pytestmark = pytest.mark.slow
 
 EXAMPLES = 40  # per operation and mode
+# gunicorn refuses a request line longer than this itself, with its own 414 (before Django):
+# its default ``limit_request_line``, which ``tallylog serve`` keeps.
+REQUEST_LINE_LIMIT = 4094
 SENT: dict[str, int] = {}  # requests sent, by operation
 _sources = itertools.cycle(f"127.95.{a}.{b}" for a in range(1, 9) for b in range(2, 250))
 
@@ -70,6 +73,12 @@ def check_operation(operation, mode: GenerationMode, examples: int) -> None:
     def run(case) -> None:
         session = requests.Session()
         session.mount("http://", SourceAdapter(next(_sources)))
+        if len(request_line(case)) > REQUEST_LINE_LIMIT:
+            # Not the application's answer: the server's own limit, a plain 414.
+            response = case.call(session=session, timeout=30)
+            SENT[operation.label] = SENT.get(operation.label, 0) + 1
+            assert response.status_code == 414
+            return
         response = case.call_and_validate(session=session, timeout=30, excluded_checks=[positive_data_acceptance])
         SENT[operation.label] = SENT.get(operation.label, 0) + 1
         assert response.status_code < 500
@@ -79,6 +88,15 @@ def check_operation(operation, mode: GenerationMode, examples: int) -> None:
             assert isinstance(error["message"], str) and error["message"]
 
     run()
+
+
+def request_line(case) -> str:
+    """The HTTP/1.1 request line ``case`` sends (method, path with its query, version)."""
+    kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1")
+    prepared = requests.Request(
+        method=kwargs["method"], url=kwargs["url"], params=kwargs.get("params")
+    ).prepare()
+    return f"{prepared.method} {prepared.path_url} HTTP/1.1"
 
 
 def test_api_conforms_and_never_fails(live: Server, api_schema):
@@ -106,3 +124,14 @@ def test_receipt_lookups_answer_unknown_codes_plainly(live: Server):
         code = "-".join("".join(rng.choice("0123456789") for _ in range(5)) for _ in range(5))
         response = live.get(f"/api/v1/receipts/{code}", source=next(_sources))
         assert response.status == 404 and response.json()["error"]["code"] == "unknown_receipt"
+
+
+def test_request_lines_over_the_servers_limit_get_a_plain_414(live: Server):
+    """The bound ``test_api_conforms_and_never_fails`` relies on: one byte under the limit
+    reaches the application (a JSON answer), one byte over is refused by the server."""
+    base = "/api/v1/campaigns/three-withdrawals/signatures?after="
+    fixed = len("GET ") + len(base) + len(" HTTP/1.1")
+    under = live.get(base + "1" * (REQUEST_LINE_LIMIT - fixed), source=next(_sources))
+    assert under.status < 500 and "error" in under.json()
+    over = live.get(base + "1" * (REQUEST_LINE_LIMIT - fixed + 1), source=next(_sources))
+    assert over.status == 414
