@@ -296,7 +296,8 @@ def _targets(home: Path, base: str) -> list[tuple[str, str, Path | None]]:
     size, lo, hi, days, first_day_middle = (
         facts["size"], facts["lo"], facts["hi"], facts["days"], facts["first_day_middle"]
     )
-    scripts = Path(tempfile.mkdtemp(prefix="tallylog-bench-web-lua-"))
+    scripts = home / "wrk"  # the wrk scripts, kept with the home
+    scripts.mkdir(exist_ok=True)
     (scripts / "page.lua").write_text(ID_SCRIPT % {"prefix": "/declarations/", "suffix": "/", "lo": lo, "hi": hi})
     (scripts / "api.lua").write_text(ID_SCRIPT % {"prefix": "/api/v1/declarations/", "suffix": "", "lo": lo, "hi": hi})
     targets: list[tuple[str, str, Path | None]] = [
