@@ -172,6 +172,8 @@ def _receipt_codes(home: Path) -> list[str]:
     """The codes ``--receipts`` wrote (CSV: ``line,receipt``)."""
     import csv
 
+    if not (home / "receipts.txt").exists():  # a fresh home: no receipt requests
+        return []
     with open(home / "receipts.txt", newline="", encoding="utf-8") as f:
         return [row["receipt"] for row in csv.DictReader(f)]
 
@@ -342,6 +344,7 @@ def _child(home: Path, function: str, data: object) -> Any:
 def child_facts() -> None:
     """In the child: the log size, the range of declaration ids, the days, the middle of the
     first day's index range."""
+    import datetime
     import json
 
     import django
@@ -354,10 +357,12 @@ def child_facts() -> None:
 
     ids = Declaration.objects.visible().aggregate(lo=Min("id"), hi=Max("id"))
     days = list(LogDay.objects.order_by("day").values_list("day", "start", "end"))
+    if not days:  # an empty home: the day pages are empty pages
+        days = [(datetime.datetime.now(datetime.timezone.utc).date(), 0, 0)]
     print(json.dumps({
         "size": LogState.current().size,
-        "lo": ids["lo"],
-        "hi": ids["hi"],
+        "lo": ids["lo"] or 1,
+        "hi": ids["hi"] or 1,
         "days": [d.isoformat() for d, _, _ in days],
         "first_day_middle": (days[0][1] + days[0][2]) // 2,
     }))
