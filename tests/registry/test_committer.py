@@ -23,10 +23,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def fresh_committer(monkeypatch: pytest.MonkeyPatch) -> Iterator[committer.GroupCommitter]:
-    """A new committer for this test (its counters start at zero)."""
+    """A new committer for this test (its counters start at zero), turned on whatever the
+    database (by default it is on for SQLite only)."""
     fresh = committer.GroupCommitter()
     monkeypatch.setattr(committer, "_committers", {"default": fresh})
-    yield fresh
+    with override_settings(TALLYLOG_GROUP_COMMIT=True):
+        yield fresh
 
 
 def run_threads(n: int, target: Callable[[int], Any]) -> tuple[list[Any], list[BaseException | None]]:
@@ -211,6 +213,11 @@ def test_group_commit_can_be_turned_off(campaign: Campaign, fresh_committer: com
     assert Declaration.objects.get(pk=s.declaration.pk).entry_id is not None
     s = submit_declaration(campaign, alias="成组", orgs=["party"])
     assert fresh_committer.batches == 1 and fresh_committer.rows == 1
+
+
+def test_by_default_it_is_on_for_sqlite_only() -> None:
+    with override_settings(TALLYLOG_GROUP_COMMIT=None):
+        assert committer.group_commit_enabled() == (connection.vendor == "sqlite")
 
 
 def test_review_policy_rows_have_no_entry(campaign: Campaign, fresh_committer: committer.GroupCommitter) -> None:
