@@ -36,6 +36,7 @@ test: install test-deps
 	bash scripts/pg-test.sh run $(BIN)/pytest -q -p no:cacheprovider
 
 bench: install test-deps
+	@bash scripts/test-deps.sh --bench
 	$(BIN)/python -m bench
 
 clean:

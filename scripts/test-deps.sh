@@ -2,10 +2,16 @@
 # Installs the outside programs the test suite talks to, from Debian's packages, when they
 # are missing: Go with golang.org/x/mod (the independent tlog implementation), headless
 # Chromium (the browser test), PostgreSQL (the PostgreSQL path) and gettext.
+# With --bench, also the benchmarks' tools: wrk (load generator) and faketime (bench web
+# builds its big homes one past day at a time).
 # Idempotent and quiet when everything is present. Needs root (CI and the dev machines are).
 set -euo pipefail
 
 need=()
+if [ "${1:-}" = "--bench" ]; then
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  command -v faketime >/dev/null 2>&1 || need+=(faketime)
+fi
 command -v go >/dev/null 2>&1 || need+=(golang-go)
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || need+=(golang-golang-x-mod-dev)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
