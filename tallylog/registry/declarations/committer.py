@@ -33,9 +33,8 @@ reopened. On PostgreSQL the leader writes through its own thread's connection, w
 ``CONN_MAX_AGE`` keeps open anyway.
 
 Inside a caller's transaction (``transaction.atomic``, e.g. the volunteers' console, which
-records the call in the same transaction), or when group commit is off
-(``group_commit_enabled``: by default on for SQLite only), the row is written directly,
-in the caller's transaction or its own, as before.
+records the call in the same transaction), or when ``settings.TALLYLOG_GROUP_COMMIT`` is
+False, the row is written directly, in the caller's transaction or its own, as before.
 """
 
 from __future__ import annotations
@@ -232,22 +231,16 @@ def committer(using: str = DEFAULT_DB_ALIAS) -> GroupCommitter:
         return _committers[using]
 
 
-def group_commit_enabled(using: str = DEFAULT_DB_ALIAS) -> bool:
-    """``settings.TALLYLOG_GROUP_COMMIT``: True or False; unset (or None), on for SQLite
-    only. PostgreSQL already merges the WAL flushes of concurrent commits, and its
-    backends write in parallel: serialising a process's rows behind one leader measured
-    no faster there (bench/RESULTS.md, "API submissions")."""
-    choice = getattr(settings, "TALLYLOG_GROUP_COMMIT", None)
-    if choice is None:
-        return bool(connections[using].vendor == "sqlite")
-    return bool(choice)
+def group_commit_enabled() -> bool:
+    """``settings.TALLYLOG_GROUP_COMMIT`` (default True)."""
+    return bool(getattr(settings, "TALLYLOG_GROUP_COMMIT", True))
 
 
 def save_declaration(declaration: Declaration, entry: LogEntry | None, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Save a new ``declaration`` and, when it is published at once, its new ``entry``,
     committed before this returns: grouped with other threads' rows in one transaction,
     or directly inside the caller's transaction when there is one."""
-    if connections[using].in_atomic_block or not group_commit_enabled(using):
+    if connections[using].in_atomic_block or not group_commit_enabled():
         with transaction.atomic(using=using):
             write_rows([_Item(declaration, entry)], using=using)
         return
