@@ -186,13 +186,10 @@ def list_declarations(
     limit: int = Query(50, ge=1, le=MAX_PAGE),
 ) -> dict[str, Any]:
     campaign = _campaign(slug, declarations=True)
-    rows = Declaration.objects.for_campaign(campaign).newest_first().select_related("campaign")
-    if day is not None:
-        rows = rows.on_day(day)
+    rows = Declaration.objects.listed(campaign).select_related("campaign")
     if org:
         rows = rows.with_org(org)
-    if before is not None:
-        rows = rows.filter(entry__log_index__lt=before)
+    rows = rows.in_index_range(day, before=before)
     page = list(rows[: limit + 1])
     more = len(page) > limit
     page = page[:limit]

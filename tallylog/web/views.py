@@ -11,8 +11,6 @@ import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Subquery, Value
-from django.db.models.functions import Greatest, Least
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -24,7 +22,6 @@ from django.views.decorators.http import require_safe
 from tallylog import leaf
 from tallylog.composition import get_log
 from tallylog.registry.declarations.models import Channel, Declaration
-from tallylog.registry.entries.models import LogDay
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
 from tallylog.web.forms import ListFilterForm
@@ -103,7 +100,7 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     campaign = campaign_or_404(slug)
     organisations, names = _org_names(campaign)
     form = ListFilterForm(organisations, request.GET or None)
-    rows = list_rows(campaign)
+    rows = Declaration.objects.listed(campaign)
     filters: dict[str, str] = {}
     day: datetime.date | None = None
     if form.is_bound and not form.is_valid():
@@ -117,7 +114,7 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             filters["org"] = form.cleaned_data["org"]
     before = _cursor(request.GET.get("before"))
     after = _cursor(request.GET.get("after"))
-    rows = in_index_range(rows, day, before=before if after is None else None, after=after)
+    rows = rows.in_index_range(day, before=before if after is None else None, after=after)
     if after is not None:
         page = list(rows.order_by("entry__log_index").values_list(*LIST_FIELDS)[: PAGE_SIZE + 1])
         has_newer = len(page) > PAGE_SIZE
@@ -149,34 +146,6 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 # What a list row shows, read as tuples (no model instances: a third of the page's CPU).
 LIST_FIELDS = ("pk", "alias", "statement", "region", "orgs", "redacted_at", "entry__day", "entry__log_index")
 ListRow = tuple[int, str, str, str, list[str], Any, Any, Any]
-
-
-def list_rows(campaign: Any) -> Any:
-    """A campaign's visible declarations newest first, as one index range scan whatever
-    the size of the log: the filter on the entry's campaign lets the database walk the
-    ``(campaign, log_index)`` index of log entries backwards (no scan, no sort), joining
-    each entry to its declaration by the unique ``entry`` key."""
-    return Declaration.objects.for_campaign(campaign).newest_first().filter(entry__campaign=campaign)
-
-
-def in_index_range(rows: Any, day: datetime.date | None, *, before: int | None = None, after: int | None = None) -> Any:
-    """Rows whose log index is below ``before`` and above ``after`` and, with ``day``, in
-    that UTC day's index range [start, end) from ``LogDay`` (subqueries: still one query;
-    no range for the day: nothing was sequenced on it). One lower and one upper bound
-    (``GREATEST``/``LEAST`` of the day's end and the cursor), so the index walk starts
-    at the cursor, not at the day's end."""
-    lower: Any = None if after is None else after + 1
-    upper: Any = before
-    if day is not None:
-        span = LogDay.objects.filter(day=day)
-        start, end = Subquery(span.values("start")[:1]), Subquery(span.values("end")[:1])
-        lower = start if lower is None else Greatest(start, Value(lower))
-        upper = end if upper is None else Least(end, Value(upper))
-    if lower is not None:
-        rows = rows.filter(entry__log_index__gte=lower)
-    if upper is not None:
-        rows = rows.filter(entry__log_index__lt=upper)
-    return rows
 
 
 def _cursor(value: str | None) -> int | None:

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
 from tallylog.web.views import PAGE_SIZE
 
@@ -135,7 +136,6 @@ def test_list_query_walks_the_campaign_log_index_backwards(declare, sequence) ->
     newest first: no scan of the table and no sort, on SQLite and on PostgreSQL (there with
     sequential scans and sorts priced out, as a sort of the tiny test tables is cheaper:
     what is asserted is that a plan without them exists)."""
-    from tallylog.web.views import in_index_range, list_rows
 
     for i in range(5):
         declare(alias=f"p{i}")
@@ -143,12 +143,12 @@ def test_list_query_walks_the_campaign_log_index_backwards(declare, sequence) ->
     campaign = Campaign.objects.get(slug="three-withdrawals")
     today = timezone.now().date()
     queries = {
-        "first": list_rows(campaign)[:51],
-        "deep": in_index_range(list_rows(campaign), None, before=3)[:51],
-        "newer": in_index_range(list_rows(campaign), None, after=1).order_by("entry__log_index")[:51],
-        "day": in_index_range(list_rows(campaign), today)[:51],
-        "deep in a day": in_index_range(list_rows(campaign), today, before=3)[:51],
-        "newer in a day": in_index_range(list_rows(campaign), today, after=1).order_by("entry__log_index")[:51],
+        "first": Declaration.objects.listed(campaign)[:51],
+        "deep": Declaration.objects.listed(campaign).in_index_range(None, before=3)[:51],
+        "newer": Declaration.objects.listed(campaign).in_index_range(None, after=1).order_by("entry__log_index")[:51],
+        "day": Declaration.objects.listed(campaign).in_index_range(today)[:51],
+        "deep in a day": Declaration.objects.listed(campaign).in_index_range(today, before=3)[:51],
+        "newer in a day": Declaration.objects.listed(campaign).in_index_range(today, after=1).order_by("entry__log_index")[:51],
     }
     for name, qs in queries.items():
         sql, params = qs.query.sql_with_params()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -48,6 +49,45 @@ class DeclarationQuerySet(models.QuerySet["Declaration"]):
     def newest_first(self) -> "DeclarationQuerySet":
         """Visible declarations by descending log index (keyset-paginate on ``entry__log_index``)."""
         return self.visible().select_related("entry").order_by("-entry__log_index")
+
+    def listed(self, campaign: Campaign) -> "DeclarationQuerySet":
+        """A campaign's visible declarations newest first, as one index range scan whatever
+        the size of the log: the filter on the entry's campaign lets the database walk the
+        ``(campaign, log_index)`` index of log entries backwards (no scan, no sort), joining
+        each entry to its declaration by the unique ``entry`` key. Page with
+        ``in_index_range``; the web list and the JSON API list both read this."""
+        return self.for_campaign(campaign).newest_first().filter(entry__campaign=campaign)
+
+    def in_index_range(
+        self,
+        day: "datetime.date | None" = None,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> "DeclarationQuerySet":
+        """Rows whose log index is below ``before`` and above ``after`` and, with ``day``, in
+        that UTC day's index range [start, end) from ``LogDay`` (subqueries: still one query;
+        no range for the day: nothing was sequenced on it). One lower and one upper bound
+        (``GREATEST``/``LEAST`` of the day's end and the cursor), so the index walk starts
+        at the cursor, not at the day's end."""
+        from django.db.models import Subquery, Value
+        from django.db.models.functions import Greatest, Least
+
+        from tallylog.registry.entries.models import LogDay
+
+        lower: Any = None if after is None else after + 1
+        upper: Any = before
+        rows = self
+        if day is not None:
+            span = LogDay.objects.filter(day=day)
+            start, end = Subquery(span.values("start")[:1]), Subquery(span.values("end")[:1])
+            lower = start if lower is None else Greatest(start, Value(lower))
+            upper = end if upper is None else Least(end, Value(upper))
+        if lower is not None:
+            rows = rows.filter(entry__log_index__gte=lower)
+        if upper is not None:
+            rows = rows.filter(entry__log_index__lt=upper)
+        return rows
 
     def on_day(self, day: "datetime.date") -> "DeclarationQuerySet":
         """Declarations whose leaf was sequenced on UTC ``day``."""
