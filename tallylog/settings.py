@@ -12,6 +12,8 @@ Environment:
   TALLYLOG_ORIGIN     the log's origin line (used by ``tallylog init`` for a new key)
   TALLYLOG_SEQUENCER_BATCH     entries per sequencer pass (default 4096)
   TALLYLOG_SEQUENCER_INTERVAL  seconds between sequencer passes (default 0.5)
+  TALLYLOG_GROUP_COMMIT  "off" writes each declaration in its own transaction (default on;
+                      docs/api-submissions.md)
   TALLYLOG_EMAIL_HOST / _PORT / _FROM  SMTP relay for mail (default localhost:25)
   TALLYLOG_SITE_URL   public base URL for links in mail (default http://127.0.0.1:8000)
 """
@@ -36,6 +38,7 @@ TALLYLOG_HOME = str(HOME.path)
 TALLYLOG_ORIGIN = os.environ.get("TALLYLOG_ORIGIN", "")
 TALLYLOG_SEQUENCER_BATCH = int(os.environ.get("TALLYLOG_SEQUENCER_BATCH", "4096"))
 TALLYLOG_SEQUENCER_INTERVAL = float(os.environ.get("TALLYLOG_SEQUENCER_INTERVAL", "0.5"))
+TALLYLOG_GROUP_COMMIT = os.environ.get("TALLYLOG_GROUP_COMMIT", "on") != "off"
 
 ALLOWED_HOSTS = [
     h.strip()
