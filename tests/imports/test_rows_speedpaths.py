@@ -1,42 +1,17 @@
 """A JSON Lines record read on the fast path (issue 6) is the ``Row`` the per-field loop
-it replaced gave, for any line. The reader before issue 6 is kept below as the reference.
+it replaced gave, for any line. The reader before issue 6 is kept as the reference in
+tests/reference.py.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tallylog.registry.imports.formats import FIELDS, Row, _jsonl_row
-
-
-def reference_jsonl_row(number: int, raw: bytes) -> Row:
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return Row(number, number, error="not UTF-8")
-    except json.JSONDecodeError as exc:
-        return Row(number, number, error=f"not JSON: {exc.msg} at column {exc.colno}")
-    if not isinstance(value, dict):
-        return Row(number, number, error="not a JSON object")
-    unknown = sorted(set(value) - set(FIELDS))
-    if unknown:
-        return Row(number, number, error=f"unknown field {unknown[0]!r}")
-    fields: dict[str, Any] = {}
-    for name, item in value.items():
-        if item is None:
-            continue
-        if name == "orgs":
-            if not isinstance(item, list) or not all(isinstance(o, str) for o in item):
-                return Row(number, number, error="orgs: give a list of organisation codes")
-        elif not isinstance(item, str):
-            return Row(number, number, error=f"{name}: give a string")
-        fields[name] = item
-    return Row(number, number, fields=fields)
-
+from tallylog.registry.imports.formats import FIELDS, _jsonl_row
+from tests.reference import reference_jsonl_row
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)
 values = st.one_of(

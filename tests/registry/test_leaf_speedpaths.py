@@ -2,51 +2,19 @@
 raises exactly the errors, of the self-checking writer it replaced; ``canonical_json``
 with one shared encoder is ``json.dumps`` with the same options.
 
-The writer before issue 6 is kept below, verbatim, as the reference (its self-check is
-``parse_leaf``, unchanged: the strict reader).
+The writer before issue 6 is kept, verbatim, as the reference in tests/reference.py (its
+self-check is the strict reader ``parse_leaf`` as it was then).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tallylog.leaf import LEAF_VERSION, MAX_LEAF_BYTES, LeafError, canonical_json, encode_leaf, parse_leaf
-
-
-def reference_canonical_json(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
-def reference_encode_leaf(
-    *,
-    kind: str,
-    campaign: str,
-    day: str,
-    channel: str,
-    commit: str,
-    tag: str,
-    orgs: list[str] | None = None,
-) -> bytes:
-    fields: dict[str, Any] = {
-        "v": LEAF_VERSION,
-        "kind": kind,
-        "campaign": campaign,
-        "day": day,
-        "channel": channel,
-        "commit": commit,
-        "tag": tag,
-    }
-    if orgs is not None:
-        fields["orgs"] = sorted(orgs)
-    data = reference_canonical_json(fields)
-    parse_leaf(data)  # the writer checks its own output against the strict reader
-    return data
+from tests.reference import reference_canonical_json, reference_encode_leaf
 
 
 def outcome(encode: Any, fields: dict[str, Any]) -> Any:
