@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client, override_settings
 
 from tallylog import checks
@@ -19,6 +21,31 @@ def ids(messages: list) -> list[str]:
 def test_models_match_migrations(db: None) -> None:
     # Exits non-zero (SystemExit) when a model changed without a migration.
     call_command("makemigrations", "campaigns", "entries", "declarations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.parametrize(
+    ("table", "composite"),
+    [("declarations_declaration", "declaration_status_idx"), ("entries_logentry", "entry_campaign_index_idx")],
+)
+def test_campaign_lookups_have_one_index(db: None, table: str, composite: str) -> None:
+    # Every index written per declaration costs the bulk import and the disk; the campaign
+    # foreign key's own index would only repeat the composite that starts with it.
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    by_campaign = sorted(
+        name for name, c in constraints.items() if c["index"] and c["columns"][:1] == ["campaign_id"]
+    )
+    assert by_campaign == [composite]
+
+
+@pytest.mark.parametrize(("app", "migration"), [("declarations", "0002"), ("entries", "0003")])
+def test_dropping_the_campaign_index_does_not_rebuild_the_table(transactional_db: None, app: str, migration: str) -> None:
+    # On SQLite a plain AlterField copies the whole table: hours at hundreds of millions.
+    out = io.StringIO()
+    call_command("sqlmigrate", app, migration, stdout=out)
+    sql = out.getvalue()
+    assert "DROP INDEX" in sql
+    assert "CREATE TABLE" not in sql and "INSERT" not in sql
 
 
 def test_missing_secrets_is_e001() -> None:

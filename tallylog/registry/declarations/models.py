@@ -115,7 +115,9 @@ class Declaration(models.Model):
         PUBLISHED = "published", "published"
         REJECTED = "rejected", "rejected"
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="declarations")
+    # No index of its own: ``declaration_status_idx`` starts with the campaign and serves
+    # every lookup by it (one index fewer to write per declaration, and to store).
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="declarations", db_index=False)
     # Public content (committed to by the leaf's ``commit``); blanked on redaction.
     alias = models.CharField(max_length=ALIAS_MAX, blank=True)
     statement = models.TextField(max_length=STATEMENT_MAX, blank=True)

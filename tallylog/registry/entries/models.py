@@ -34,7 +34,8 @@ class LogEntry(models.Model):
     ``tallylog.leaf.encode_leaf`` and assigns ``log_index``.
     """
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="log_entries")
+    # No index of its own: ``entry_campaign_index_idx`` starts with the campaign.
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="log_entries", db_index=False)
     kind = models.CharField(max_length=16)
     channel = models.CharField(max_length=16)
     body = models.JSONField()
