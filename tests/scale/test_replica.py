@@ -111,9 +111,16 @@ class Standby:
         subprocess.run(["bash", str(PG_TEST), "replica-stop", self.dir], check=True)
 
 
+# The end of what the primary has put into its WAL, committed or not yet written out. Not
+# pg_current_wal_lsn(): that is the *written* position, and the pass's server runs with
+# synchronous_commit=off, so a commit that has returned may still sit in the WAL buffers
+# past it — a standby that replayed up to it could still miss the row.
+PRIMARY_LSN = "SELECT pg_current_wal_insert_lsn()"
+
+
 def primary_lsn(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as c:
-        return str(c.execute("SELECT pg_current_wal_lsn()").fetchone()[0])  # type: ignore[index]
+        return str(c.execute(PRIMARY_LSN).fetchone()[0])  # type: ignore[index]
 
 
 def _pass_server() -> str | None:
@@ -157,7 +164,7 @@ class ReplicaAlias:
         """Wait until what the primary committed is readable on the replica."""
         if self.standby is not None:
             with connections[DEFAULT_DB_ALIAS].cursor() as c:
-                c.execute("SELECT pg_current_wal_lsn()")
+                c.execute(PRIMARY_LSN)
                 self.standby.catch_up(str(c.fetchone()[0]))
 
 
