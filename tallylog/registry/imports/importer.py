@@ -185,6 +185,8 @@ def import_file(
             assert log is not None
             sequenced += _drain(log, day)
             sequencer.write_day_index(log)
+    if imported:
+        _analyse()
     run.refresh_from_db()
     return ImportResult(run, imported, rejected, skipped, already_done=False, direct=direct, sequenced=sequenced)
 
@@ -221,6 +223,19 @@ def _sqlite_cache() -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+def _analyse() -> None:
+    """Refresh PostgreSQL's planner statistics of the two tables an import fills. Until
+    autovacuum gets to it, the planner would plan the declarations list for the tables'
+    size before the import (measured after a 1M import: a scan and sort, ~1 s, instead of
+    the index walk, ~6 ms). ``ANALYZE`` reads a fixed sample: seconds, whatever the size.
+    SQLite's planner keeps no statistics unless asked and plans the list by its indexes."""
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in (Declaration, LogEntry))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
 
 
 def _guess_day(day: datetime.date | None) -> datetime.date:
