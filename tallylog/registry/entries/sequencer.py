@@ -49,6 +49,7 @@ from tallylog.registry.entries.models import (
     Milestone,
     TallyCount,
 )
+from tallylog.registry.writeturn import write_turn
 
 log = logging.getLogger("tallylog.sequencer")
 
@@ -214,7 +215,7 @@ def _take_queued(batch_size: int, day: datetime.date | None) -> Batch | None:
 def _commit(state: LogState, batch: Batch, head: Any, now: datetime.datetime) -> list[int]:
     """Step 4 of the protocol; returns the ids of the milestones reached."""
     start = state.size
-    with transaction.atomic():
+    with write_turn(), transaction.atomic():
         locked = LogState.objects.select_for_update().filter(pk=1).first()
         if (locked.size if locked else 0) != start:
             raise SequencerError("couldn't commit: the log state changed under the sequencer (two writers?)")
@@ -291,7 +292,7 @@ def _publish(ls: LogServices, appender: Any, size: int) -> None:
         except Exception as exc:
             raise SequencerError(f"couldn't publish the checkpoint: {exc}") from exc
     text = note.decode("utf-8") if isinstance(note, bytes) else str(note)
-    with transaction.atomic():
+    with write_turn(), transaction.atomic():
         LogState.objects.update_or_create(
             pk=1,
             defaults={"checkpoint": text},
@@ -303,7 +304,8 @@ def _publish(ls: LogServices, appender: Any, size: int) -> None:
 def _heartbeat(state: LogState) -> None:
     now = timezone.now()
     if state.pk and (state.last_pass_at is None or (now - state.last_pass_at).total_seconds() >= HEARTBEAT):
-        LogState.objects.filter(pk=1).update(last_pass_at=now)
+        with write_turn():
+            LogState.objects.filter(pk=1).update(last_pass_at=now)
 
 
 def write_day_index(ls: LogServices) -> bool:

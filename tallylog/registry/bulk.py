@@ -1,0 +1,134 @@
+"""Fast inserts: ``COPY`` on PostgreSQL, one ``executemany`` on SQLite, for bulk import
+and for the group commit of submitted declarations (``declarations.committer``).
+
+Django's ``bulk_create`` spends most of an import's time compiling each value of each
+row; ``TableWriter`` writes rows that are already tuples of database values, and fills the
+columns every row of a batch shares (campaign, status, timestamps, defaults) once per
+batch. Columns come from the model (``_meta.concrete_fields``), so a field added later
+with a default needs no change here; a field without a default that the caller gives
+neither per row nor per batch fails loudly in the database. Call ``write`` inside
+``transaction.atomic()``; its errors are Django's (``IntegrityError``, ``OperationalError``, …)
+on both databases.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.utils import timezone
+
+
+def db_value(field: models.Field, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:  # type: ignore[type-arg]
+    """``value`` of ``field`` as the driver sends it (JSON as text, SQLite dates as ISO text)."""
+    if value is None:
+        return None
+    kind = field.get_internal_type()
+    if kind == "JSONField":
+        return json.dumps(value, ensure_ascii=False)
+    if kind == "BinaryField":
+        return bytes(value)
+    if kind == "DateTimeField" and connections[using].vendor == "sqlite":
+        return connections[using].ops.adapt_datetimefield_value(value)
+    if kind == "DateField":
+        return value.isoformat()
+    return value
+
+
+class TableWriter:
+    """Writes rows into ``model``'s table: each row a tuple of database values (bytes,
+    str — JSON as its text, dates as ``YYYY-MM-DD`` —, int, None) for ``columns`` (field
+    attribute names, in that order); every other column takes, for the whole batch, the
+    value given to ``write`` by name, else the time of the write for
+    ``auto_now``/``auto_now_add`` fields, else the field's default. The primary key is
+    written only when it is one of ``columns``."""
+
+    def __init__(self, model: type[models.Model], columns: Sequence[str]) -> None:
+        self.model = model
+        by_name = {f.attname: f for f in model._meta.concrete_fields}
+        unknown = set(columns) - set(by_name)
+        if unknown:
+            raise ValueError(f"TableWriter: {model.__name__} has no field {sorted(unknown)[0]}")
+        self.varying = [by_name[name] for name in columns]
+        self.fixed = [
+            f for f in model._meta.concrete_fields if f.attname not in columns and not f.primary_key
+        ]
+        q = connection.ops.quote_name  # the same quoting on SQLite and PostgreSQL
+        self.table = q(model._meta.db_table)
+        self.columns = ", ".join(q(f.column) for f in [*self.varying, *self.fixed])
+        self._auto_now = [
+            f.attname for f in self.varying if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        ]
+
+    def values_of(self, obj: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[Any, ...]:
+        """The row of an unsaved instance ``obj``: its values of ``columns`` as database
+        values. ``auto_now``/``auto_now_add`` fields are set to the current time first,
+        on the instance too, as saving it would (``DateTimeField.pre_save``)."""
+        if self._auto_now:
+            now = timezone.now()
+            for name in self._auto_now:
+                setattr(obj, name, now)
+        return tuple(db_value(f, getattr(obj, f.attname), using=using) for f in self.varying)
+
+    def write(self, rows: Sequence[tuple[Any, ...]], *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> None:
+        """Insert ``rows`` through database ``using``; ``values`` are the shared values of
+        other columns, by attribute name."""
+        if not rows:
+            return
+        now = timezone.now()
+        shared = tuple(db_value(f, self._shared(f, values, now), using=using) for f in self.fixed)
+        db = connections[using]
+        with db.cursor() as cursor:
+            if db.vendor == "postgresql":
+                # COPY goes round Django's cursor wrapper: its errors are made Django's here.
+                with db.wrap_database_errors, cursor.cursor.copy(
+                    f"COPY {self.table} ({self.columns}) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        copy.write_row(row + shared)
+            else:
+                marks = ", ".join(["%s"] * (len(self.varying) + len(self.fixed)))
+                cursor.executemany(
+                    f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks})",
+                    [row + shared for row in rows] if shared else rows,
+                )
+
+    @staticmethod
+    def _shared(field: models.Field, values: dict[str, Any], now: Any) -> Any:  # type: ignore[type-arg]
+        if field.attname in values:
+            return values[field.attname]
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            return now
+        return field.get_default()
+
+
+def reserve_ids(model: type[models.Model], n: int, *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
+    """``n`` fresh primary keys of ``model``'s table, ascending, to insert rows with (in a
+    transaction).
+
+    PostgreSQL: drawn from the column's sequence in one query. SQLite: the ones after the
+    largest ever used; the transaction already holds the database's write lock (``BEGIN
+    IMMEDIATE``, tallylog's setting), so no other writer can take them.
+    """
+    if n <= 0:
+        return []
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    db = connections[using]
+    q = db.ops.quote_name
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [q(table), pk, n],
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            f"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
+            f"COALESCE((SELECT max({q(pk)}) FROM {q(table)}), 0))",
+            [table],
+        )
+        start = int(cursor.fetchone()[0]) + 1
+        return list(range(start, start + n))

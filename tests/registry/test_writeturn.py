@@ -1,0 +1,62 @@
+"""Turns at SQLite's write lock (tallylog.registry.writeturn), between real processes on a
+real database file: a second writer waits for the turn and gets it when the first one
+ends it, or dies; a nested turn in the same thread does not wait for itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = """
+import sys, time
+import django
+django.setup()
+from tallylog.registry.writeturn import write_turn
+if sys.argv[1] == "hold":
+    with write_turn():
+        with write_turn():  # nested: part of the outer turn
+            print("held", flush=True)
+            time.sleep(float(sys.argv[2]))
+else:
+    print("waiting", flush=True)
+    started = time.monotonic()
+    with write_turn():
+        print(f"{time.monotonic() - started:.3f}", flush=True)
+"""
+
+
+def _start(home: Path, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, TALLYLOG_HOME=str(home), DJANGO_SETTINGS_MODULE="tallylog.settings")
+    env.pop("DATABASE_URL", None)  # the embedded database, whatever this pass runs on
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, *args], env=env, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+@pytest.mark.parametrize("end", ["finishes", "is killed"])
+def test_a_second_writer_waits_for_the_turn_until_the_first_ends_it(tmp_path: Path, end: str) -> None:
+    holder = _start(tmp_path, "hold", "30" if end == "is killed" else "1.5")
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    waiter = _start(tmp_path, "wait")
+    try:
+        assert waiter.stdout is not None and waiter.stdout.readline().strip() == "waiting"
+        time.sleep(0.8)
+        assert waiter.poll() is None, "the second writer did not wait for the turn"
+        if end == "is killed":
+            holder.send_signal(signal.SIGKILL)  # the kernel releases its lock
+        out, _ = waiter.communicate(timeout=60)
+        assert waiter.returncode == 0
+        assert float(out) >= 0.8
+    finally:
+        for p in (holder, waiter):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    assert list(tmp_path.rglob("*.write-lock")), "the turn is not a lock file beside the database"
