@@ -14,6 +14,7 @@ on both databases.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,12 +83,17 @@ class TableWriter:
         db = connections[using]
         with db.cursor() as cursor:
             if db.vendor == "postgresql":
-                # COPY goes round Django's cursor wrapper: its errors are made Django's here.
-                with db.wrap_database_errors, cursor.cursor.copy(
-                    f"COPY {self.table} ({self.columns}) FROM STDIN"
-                ) as copy:
+                # COPY goes round Django's cursor wrapper: its errors are made Django's, and
+                # it is logged with the queries when they are (tests, DEBUG), here.
+                sql = f"COPY {self.table} ({self.columns}) FROM STDIN"
+                started = time.monotonic()
+                with db.wrap_database_errors, cursor.cursor.copy(sql) as copy:
                     for row in rows:
                         copy.write_row(row + shared)
+                if db.queries_logged:
+                    db.queries_log.append(
+                        {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
+                    )
             else:
                 marks = ", ".join(["%s"] * (len(self.varying) + len(self.fixed)))
                 cursor.executemany(
@@ -106,29 +112,42 @@ class TableWriter:
 
 def reserve_ids(model: type[models.Model], n: int, *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
     """``n`` fresh primary keys of ``model``'s table, ascending, to insert rows with (in a
-    transaction).
+    transaction). See ``reserve_keys``."""
+    return reserve_keys([(model, n)], using=using)[0]
 
-    PostgreSQL: drawn from the column's sequence in one query. SQLite: the ones after the
-    largest ever used; the transaction already holds the database's write lock (``BEGIN
-    IMMEDIATE``, tallylog's setting), so no other writer can take them.
+
+def reserve_keys(
+    wanted: Sequence[tuple[type[models.Model], int]], *, using: str = DEFAULT_DB_ALIAS
+) -> list[list[int]]:
+    """For each ``(model, n)`` of ``wanted``, ``n`` fresh primary keys of ``model``'s table,
+    ascending; all in one query.
+
+    PostgreSQL: drawn from each column's sequence. SQLite: the ones after the largest ever
+    used; the transaction already holds the database's write lock (``BEGIN IMMEDIATE``,
+    tallylog's setting), so no other writer can take them.
     """
-    if n <= 0:
-        return []
-    table = model._meta.db_table
-    pk = model._meta.pk.column
+    asked = [(m, n) for m, n in wanted if n > 0]
+    if not asked:
+        return [[] for _ in wanted]
     db = connections[using]
     q = db.ops.quote_name
-    with db.cursor() as cursor:
+    parts, params = [], []
+    for model, n in asked:
+        table, pk = model._meta.db_table, model._meta.pk.column
         if db.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [q(table), pk, n],
+            parts.append("ARRAY(SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s))")
+            params += [q(table), pk, n]
+        else:
+            parts.append(
+                f"max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
+                f"COALESCE((SELECT max({q(pk)}) FROM {q(table)}), 0))"
             )
-            return sorted(row[0] for row in cursor.fetchall())
-        cursor.execute(
-            f"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
-            f"COALESCE((SELECT max({q(pk)}) FROM {q(table)}), 0))",
-            [table],
-        )
-        start = int(cursor.fetchone()[0]) + 1
-        return list(range(start, start + n))
+            params.append(table)
+    with db.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        row = cursor.fetchone()
+    got = iter(
+        sorted(value) if db.vendor == "postgresql" else list(range(int(value) + 1, int(value) + 1 + n))
+        for value, (_, n) in zip(row, asked, strict=True)
+    )
+    return [next(got) if n > 0 else [] for _, n in wanted]

@@ -230,3 +230,43 @@ def test_review_policy_rows_have_no_entry(campaign: Campaign, fresh_committer: c
     assert errors == [None] * 4
     assert Declaration.objects.filter(status=Declaration.Status.PENDING, entry__isnull=True).count() == 4
     assert LogEntry.objects.count() == 0
+
+
+def test_the_rows_it_writes_read_back_as_the_instances_it_returns(
+    campaign: Campaign, fresh_committer: committer.GroupCommitter
+) -> None:
+    # The committer writes rows as tuples of database values (no ORM insert): every column
+    # must read back as what the returned instances hold, and the instances must behave as
+    # saved ones (later actions update them).
+    results, errors = run_threads(
+        3,
+        lambda i: submit_declaration(
+            campaign, alias=f"读回 {i}", orgs=["pioneers", "party"], statement="说明\n第二行", region="beijing", channel="api"
+        ),
+    )
+    assert errors == [None] * 3
+    for s in results:
+        d = s.declaration
+        assert not d._state.adding and d._state.db == "default"
+        saved = Declaration.objects.select_related("entry").get(pk=d.pk)
+        for f in Declaration._meta.concrete_fields:
+            got, want = getattr(saved, f.attname), getattr(d, f.attname)
+            assert (bytes(got) if isinstance(got, memoryview) else got) == want, f.attname
+        assert d.created_at is not None and d.published_at is not None
+        assert saved.orgs == ["party", "pioneers"] and saved.status == Declaration.Status.PUBLISHED
+        entry = d.entry
+        assert entry is not None and not entry._state.adding
+        for f in LogEntry._meta.concrete_fields:
+            assert getattr(saved.entry, f.attname) == getattr(entry, f.attname), f.attname
+        assert saved.entry.body == {
+            "kind": "declaration", "campaign": campaign.slug, "channel": "api",
+            "commit": entry.body["commit"], "tag": d.tag, "orgs": ["party", "pioneers"],
+        }
+        assert saved.entry.log_index is None and saved.entry.published_at is not None
+    actions.redact(results[0].declaration)
+    assert Declaration.objects.get(pk=results[0].declaration.pk).alias == ""
+    # New keys continue after the reserved ones, through the ORM too.
+    later = submit_declaration(campaign, alias="之后", orgs=["party"])
+    assert later.declaration.pk > max(s.declaration.pk for s in results)
+    other = Declaration.objects.create(campaign=campaign, alias="ORM", orgs=["party"], receipt_hash=b"x" * 32, tag="0" * 64)
+    assert other.pk > later.declaration.pk

@@ -20,11 +20,9 @@ transaction, so that one bad row fails alone with its own error. When the databa
 itself fails (``OperationalError``/``InterfaceError``: locked, gone, disk full) during the
 retry, the remaining items get that error without waiting for it again.
 
-On SQLite, the leaders of the web worker processes also take turns through an exclusive
-``flock(2)`` on ``<database>.write-lock`` around their transaction: the kernel wakes the
-next one the moment the lock is free, where SQLite's own busy handler would poll with
-sleeps of up to 100 ms (the long tail of waiting writers). Other writers (the sequencer)
-still wait through SQLite's lock alone.
+On SQLite, the leaders of the web worker processes and the sequencer take turns at the
+write lock through ``tallylog.registry.writeturn`` (an exclusive ``flock``, where SQLite's
+own busy handler would poll with sleeps of up to 100 ms).
 
 On SQLite, where Django opens a connection per request (and opening one costs about half a
 millisecond of CPU: the functions it registers), leaders write through one connection the
@@ -40,8 +38,6 @@ False, the row is written directly, in the caller's transaction or its own, as b
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,9 +45,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
 
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
+from tallylog.registry.bulk import TableWriter, reserve_keys
+from tallylog.registry.writeturn import write_turn
 
 # Rows per transaction: bounds the time a batch holds the write lock (a few ms).
 MAX_BATCH = 256
@@ -65,6 +64,18 @@ class _Item:
     done: bool = False
     lead: bool = False
     error: BaseException | None = None
+    # The rows as database values, made by the submitting thread (not by the leader, while
+    # the others wait): the entry's with its key first, the declaration's with its key and
+    # its entry's key first; the leader fills in the keys.
+    entry_row: tuple[object, ...] | None = None
+    declaration_row: tuple[object, ...] = ()
+    using: str = DEFAULT_DB_ALIAS
+
+    def __post_init__(self) -> None:
+        writers = _writers()
+        if self.entry is not None:
+            self.entry_row = writers.entries.values_of(self.entry, using=self.using)
+        self.declaration_row = writers.declarations.values_of(self.declaration, using=self.using)
 
 
 class GroupCommitter:
@@ -83,7 +94,7 @@ class GroupCommitter:
     def save(self, declaration: Declaration, entry: LogEntry | None) -> None:
         """Write ``entry`` (if any) and ``declaration`` (with ``entry`` as its entry);
         return when committed. Raises the error that made its own write fail."""
-        item = _Item(declaration, entry)
+        item = _Item(declaration, entry, using=self.using)
         with self._lock:
             self._queue.append(item)
             if not self._leading:
@@ -117,7 +128,7 @@ class GroupCommitter:
                 item.wake.set()
 
     def _write(self, batch: list[_Item]) -> None:
-        with _process_turn(self.using), self._connection():
+        with write_turn(self.using), self._connection():
             self._write_turn(batch)
         if self._conn is not None and any(item.error is not None for item in batch):
             self._conn.close()  # it may be what failed: a new one next time
@@ -173,39 +184,56 @@ class GroupCommitter:
             item.done = True
 
 
-@contextlib.contextmanager
-def _process_turn(using: str) -> Iterator[None]:
-    """Hold the exclusive ``flock`` that SQLite writers of all processes queue on; nothing
-    for another database or an in-memory one."""
-    conn = connections[using]
-    name = str(conn.settings_dict.get("NAME") or "")
-    if conn.vendor != "sqlite" or not name or conn.is_in_memory_db():
-        yield
-        return
-    fd = os.open(f"{name}.write-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def write_rows(batch: list[_Item], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Insert the batch's entries, then its declarations (inside the caller's transaction):
-    two statements when the database returns the new keys of a multi-row insert."""
-    entries = [item.entry for item in batch if item.entry is not None]
-    if connections[using].features.can_return_rows_from_bulk_insert:
-        LogEntry.objects.using(using).bulk_create(entries)
-        for item in batch:
-            if item.entry is not None:
-                item.declaration.entry = item.entry
-        Declaration.objects.using(using).bulk_create([item.declaration for item in batch])
-    else:
-        for item in batch:
-            if item.entry is not None:
-                item.entry.save(using=using)
-                item.declaration.entry = item.entry
-            item.declaration.save(using=using)
+    their keys reserved in one query (``reserve_keys``), the rows written as the
+    tuples their threads made, in one statement per table (``TableWriter``: no per-value
+    SQL compilation). The instances get their keys."""
+    with_entry = [item for item in batch if item.entry is not None]
+    entry_ids, declaration_ids = reserve_keys([(LogEntry, len(with_entry)), (Declaration, len(batch))], using=using)
+    entry_rows = []
+    for item, pk in zip(with_entry, entry_ids, strict=True):
+        assert item.entry is not None and item.entry_row is not None
+        item.entry.pk = pk
+        item.declaration.entry = item.entry
+        entry_rows.append((pk, *item.entry_row[1:]))
+    declaration_rows = []
+    for item, pk in zip(batch, declaration_ids, strict=True):
+        item.declaration.pk = pk
+        declaration_rows.append((pk, item.declaration.entry_id, *item.declaration_row[2:]))
+    writers = _writers()
+    writers.entries.write(entry_rows, using=using)
+    writers.declarations.write(declaration_rows, using=using)
+    for item in batch:
+        for obj in (item.entry, item.declaration):
+            if obj is not None:
+                obj._state.adding = False
+                obj._state.db = using
+
+
+@dataclass(frozen=True)
+class _Writers:
+    entries: TableWriter
+    declarations: TableWriter
+
+
+_WRITERS: list[_Writers] = []
+
+
+def _writers() -> _Writers:
+    """The table writers of whole rows: every column, the key first (built once)."""
+    if not _WRITERS:
+        def every_column(model: type[Model], first: tuple[str, ...]) -> tuple[str, ...]:
+            rest = [f.attname for f in model._meta.concrete_fields if f.attname not in first]
+            return (*first, *rest)
+
+        _WRITERS.append(
+            _Writers(
+                TableWriter(LogEntry, every_column(LogEntry, ("id",))),
+                TableWriter(Declaration, every_column(Declaration, ("id", "entry_id"))),
+            )
+        )
+    return _WRITERS[0]
 
 
 def _forget_keys(item: _Item) -> None:
@@ -242,6 +270,6 @@ def save_declaration(declaration: Declaration, entry: LogEntry | None, *, using:
     or directly inside the caller's transaction when there is one."""
     if connections[using].in_atomic_block or not group_commit_enabled():
         with transaction.atomic(using=using):
-            write_rows([_Item(declaration, entry)], using=using)
+            write_rows([_Item(declaration, entry, using=using)], using=using)
         return
     committer(using).save(declaration, entry)

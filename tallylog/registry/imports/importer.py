@@ -67,7 +67,7 @@ from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries import sequencer
 from tallylog.registry.entries.locks import SequencerBusy
 from tallylog.registry.entries.models import LogEntry
-from tallylog.registry.imports.bulk import TableWriter, reserve_ids
+from tallylog.registry.bulk import TableWriter, reserve_ids
 from tallylog.registry.imports.formats import MAX_LINE_BYTES, Row, _jsonl_row, read_rows, summarise
 from tallylog.registry.imports.models import ImportRun
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
