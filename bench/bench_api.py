@@ -19,6 +19,15 @@ For each database (SQLite in the home, or a throwaway PostgreSQL server from
 
     python -m bench api [--seconds S] [--connections C] [--workers W] [--threads T]
                         [--database sqlite|postgresql|both] [--group-commit on|off|both]
+                        [--against REV [--rounds N]]
+
+Besides wrk's figures it reports the CPU time of the server's processes (workers, master,
+sequencer) per answered request, read from /proc around the measured run.
+
+``--against REV`` compares this tree with the commit REV in the same run: REV is checked
+out in a temporary git worktree, and for each of ``--rounds`` rounds the server of each
+tree runs the same load, one after the other (the order alternating between rounds), so
+that both see the same machine; it prints each run and the ratio of the medians.
 
 Needs ``wrk`` (Debian package ``wrk``; installed here if missing and we are root).
 """
@@ -26,16 +35,19 @@ Needs ``wrk`` (Debian package ``wrk``; installed here if missing and we are root
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from bench.bench_web import _free_port, _ms, _wait_up
@@ -141,8 +153,22 @@ def _start_postgres(fsync: bool) -> tuple[str, str]:
     return url, pg_dir
 
 
-def run_one(database: str, group_commit: bool, args: argparse.Namespace) -> dict[str, Any]:
-    """One server, one load run, the checks; the figures."""
+def _session_cpu(session: int) -> float:
+    """CPU seconds (user + system) used so far by the living processes of ``session``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[3]) == session:  # field 6 of stat(5), the session id
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: Path = ROOT) -> dict[str, Any]:
+    """One server (of the source tree ``tree``), one load run, the checks; the figures."""
     home = Path(tempfile.mkdtemp(prefix="tallylog-bench-api-"))
     pg_dir = None
     server = None
@@ -156,7 +182,7 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace) -> dict
             {
                 "TALLYLOG_HOME": str(home),
                 "DJANGO_SETTINGS_MODULE": "bench_api_settings",
-                "PYTHONPATH": os.pathsep.join([str(home / "py"), str(ROOT)]),
+                "PYTHONPATH": os.pathsep.join([str(home / "py"), str(tree)]),
             }
         )
         if database == "postgresql":
@@ -181,7 +207,9 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace) -> dict
         before = json.loads(
             subprocess.run([sys.executable, "-c", CHECK, str(home / "none")], env=env, capture_output=True, text=True, check=True).stdout
         )["declarations"]
+        cpu_before = _session_cpu(server.pid)
         got = run_wrk(base, args.seconds, args.connections, home / "post.lua")
+        cpu = _session_cpu(server.pid) - cpu_before
         all_ids = home / "all-ids"
         all_ids.write_text("".join(f.read_text() for f in sorted(home.glob("ids.*"))))
         check: dict[str, Any] = {}
@@ -195,6 +223,7 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace) -> dict
         verify = subprocess.run([*cli, "verify", "--key", vkey, str(home / "log")], env=env, capture_output=True, text=True)
         got.update(check)
         got["created"] = float(check["ids"])
+        got["cpu_ms"] = 1000 * cpu / got["requests"] if got["requests"] else 0.0
         got["saved"] = check["declarations"] - before
         got["verify_ok"] = verify.returncode == 0
         got["verify_out"] = (verify.stdout + verify.stderr).strip().splitlines()[-1:] if verify.stdout or verify.stderr else []
@@ -224,6 +253,35 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace) -> dict
             shutil.rmtree(home, ignore_errors=True)
 
 
+def _row(label: str, mode: bool, r: dict[str, Any]) -> str:
+    errors = r["bad"] + r["socket_errors"]
+    verdict = "yes" if r["ok"] else "NO " + json.dumps({k: v for k, v in r.items() if k not in ("rps", "p50", "p99", "max")})
+    return (
+        f"| {label} | {'on' if mode else 'off'} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} "
+        f"| {r['cpu_ms']:.2f} | {r['created']:,.0f} | {r['saved']:,} | {errors:.0f} | {verdict} |"
+    )
+
+
+@contextlib.contextmanager
+def _worktree(rev: str) -> Iterator[tuple[Path, str]]:
+    """Commit ``rev`` checked out in a temporary git worktree, its translations compiled;
+    yields its path and short hash, and removes it afterwards."""
+    short = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path = Path(tempfile.mkdtemp(prefix="tallylog-bench-against-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "tallylog.web.messages"], cwd=path, env=dict(os.environ, PYTHONPATH=str(path)),
+            check=True, capture_output=True,
+        )
+        yield path, short
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False, capture_output=True)
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=15, help="duration of the measured load run")
@@ -232,9 +290,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--group-commit", choices=("on", "off", "both"), default="both")
+    parser.add_argument("--against", metavar="REV", help="compare with the server of git commit REV, in the same run")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: rounds of one run of each tree")
     parser.add_argument("--pg-fsync-off", action="store_true", help="keep pg-test.sh's fsync=off (not durable)")
     parser.add_argument("--keep", action="store_true", help="keep the homes (debugging)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if shutil.which("wrk") is None:
         if os.geteuid() == 0:
             subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
@@ -247,25 +309,43 @@ def main(argv: list[str]) -> int:
     print(
         f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
         f"{args.connections} connections for {args.seconds} s; {args.workers} workers x {args.threads} threads\n"
-        "| database | group commit | req/s | p50 ms | p99 ms | max ms | 201s | saved | errors | all 201s sequenced, log verified |\n"
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| database | group commit | req/s | p50 ms | p99 ms | max ms | server CPU ms/request | 201s | saved | errors "
+        "| all 201s sequenced, log verified |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         flush=True,
     )
     failed = False
-    for database in databases:
-        rates: dict[bool, float] = {}
-        for mode in modes:
-            r = run_one(database, mode, args)
-            rates[mode] = r["created"] / args.seconds
-            errors = r["bad"] + r["socket_errors"]
-            label = database + ("" if database == "sqlite" else " (fsync off)" if args.pg_fsync_off else " (fsync on)")
-            print(
-                f"| {label} | {'on' if mode else 'off'} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} "
-                f"| {r['created']:,.0f} | {r['saved']:,} | {errors:.0f} | {'yes' if r['ok'] else 'NO ' + json.dumps({k: v for k, v in r.items() if k not in ('rps', 'p50', 'p99', 'max')})} |",
-                flush=True,
-            )
-            failed = failed or not r["ok"]
-        if len(rates) == 2 and rates[False]:
-            print(f"({database}: group commit on/off = {rates[True] / rates[False]:.2f}x accepted declarations per second)", flush=True)
+
+    def label(database: str) -> str:
+        return database + ("" if database == "sqlite" else " (fsync off)" if args.pg_fsync_off else " (fsync on)")
+
+    if args.against:
+        with _worktree(args.against) as (tree, short):
+            for database in databases:
+                for mode in modes:
+                    rates: dict[str, list[float]] = {"this tree": [], short: []}
+                    for n in range(args.rounds):
+                        order = [("this tree", ROOT), (short, tree)]
+                        for name, source in order if n % 2 == 0 else order[::-1]:
+                            r = run_one(database, mode, args, source)
+                            rates[name].append(r["created"] / args.seconds)
+                            print(_row(f"{label(database)}, {name}", mode, r), flush=True)
+                            failed = failed or not r["ok"]
+                    mine, theirs = statistics.median(rates["this tree"]), statistics.median(rates[short])
+                    print(
+                        f"({label(database)}, group commit {'on' if mode else 'off'}: this tree / {short} = "
+                        f"{mine / theirs:.2f}x the median accepted declarations per second, {mine:,.0f} vs {theirs:,.0f})",
+                        flush=True,
+                    )
+    else:
+        for database in databases:
+            by_mode: dict[bool, float] = {}
+            for mode in modes:
+                r = run_one(database, mode, args)
+                by_mode[mode] = r["created"] / args.seconds
+                print(_row(label(database), mode, r), flush=True)
+                failed = failed or not r["ok"]
+            if len(by_mode) == 2 and by_mode[False]:
+                print(f"({database}: group commit on/off = {by_mode[True] / by_mode[False]:.2f}x accepted declarations per second)", flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 1 if failed else 0

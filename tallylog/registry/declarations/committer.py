@@ -47,9 +47,9 @@ from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connec
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
+from tallylog.registry.bulk import TableWriter, reserve_keys
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
-from tallylog.registry.bulk import TableWriter, reserve_keys
 from tallylog.registry.writeturn import write_turn
 
 # Rows per transaction: bounds the time a batch holds the write lock (a few ms).

@@ -61,16 +61,17 @@ from django.utils import timezone
 
 from tallylog import leaf
 from tallylog.composition import LogServices
+from tallylog.registry.bulk import TableWriter, reserve_ids
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import entry_body, new_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries import sequencer
 from tallylog.registry.entries.locks import SequencerBusy
 from tallylog.registry.entries.models import LogEntry
-from tallylog.registry.bulk import TableWriter, reserve_ids
 from tallylog.registry.imports.formats import MAX_LINE_BYTES, Row, _jsonl_row, read_rows, summarise
 from tallylog.registry.imports.models import ImportRun
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
+from tallylog.registry.writeturn import write_turn
 
 DEFAULT_BATCH = 10_000
 # The SQLite page cache of the importing connection (KiB): the tables' and indexes' right
@@ -170,7 +171,9 @@ def import_file(
                 assert log is not None
                 sequenced += sequencer.run_pass(log, lambda: _direct_batch(run, campaign, prepared, day), day_index=False)
             else:
-                with transaction.atomic():
+                # Beside a running server: its submissions queue behind the batch on the
+                # write turn rather than sleeping in SQLite's busy handler.
+                with write_turn(), transaction.atomic():
                     _write(run, campaign, prepared, None, None)
             run.lines_done = prepared.last_line  # committed
             imported += len(prepared.declarations)
