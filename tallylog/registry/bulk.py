@@ -14,6 +14,7 @@ on both databases.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -95,11 +96,17 @@ class TableWriter:
                         {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
                     )
             else:
-                marks = ", ".join(["%s"] * (len(self.varying) + len(self.fixed)))
-                cursor.executemany(
-                    f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks})",
-                    [row + shared for row in rows] if shared else rows,
-                )
+                # Multi-row INSERTs rather than an executemany: one statement step per
+                # chunk instead of one per row. Each step releases the GIL, and a thread
+                # holding the write turn can wait for it again behind the process's other
+                # threads every time (the group committer's batches took 0.3-0.4 ms a row).
+                width = len(self.varying) + len(self.fixed)
+                per = _rows_per_insert(db, width)
+                for i in range(0, len(rows), per):
+                    chunk = rows[i : i + per]
+                    marks = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(chunk))
+                    params = [value for row in chunk for value in (row + shared if shared else row)]
+                    cursor.execute(f"INSERT INTO {self.table} ({self.columns}) VALUES {marks}", params)
 
     @staticmethod
     def _shared(field: models.Field, values: dict[str, Any], now: Any) -> Any:  # type: ignore[type-arg]
@@ -108,6 +115,21 @@ class TableWriter:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             return now
         return field.get_default()
+
+
+# Rows in one multi-row INSERT on SQLite at most (its statements are cached by their text:
+# full chunks share one).
+MAX_ROWS_PER_INSERT = 500
+
+
+def _rows_per_insert(db: Any, width: int) -> int:
+    """Rows of ``width`` values one SQLite INSERT may carry: ``MAX_ROWS_PER_INSERT``, or
+    fewer under the connection's limit on bound variables."""
+    limit = 999  # SQLite's compiled-in default before 3.32
+    raw = getattr(db, "connection", None)
+    if raw is not None and hasattr(raw, "getlimit"):
+        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(MAX_ROWS_PER_INSERT, limit // width))
 
 
 def reserve_ids(model: type[models.Model], n: int, *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
