@@ -4,6 +4,7 @@ row failing alone, the per-item fallback after a failed batch."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -270,3 +271,47 @@ def test_the_rows_it_writes_read_back_as_the_instances_it_returns(
     assert later.declaration.pk > max(s.declaration.pk for s in results)
     other = Declaration.objects.create(campaign=campaign, alias="ORM", orgs=["party"], receipt_hash=b"x" * 32, tag="0" * 64)
     assert other.pk > later.declaration.pk
+
+
+def test_rows_queued_while_the_leader_waits_for_the_write_turn_join_its_batch(
+    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process holds the write turn until all n submissions are queued: the leader,
+    # waiting for it, must then write them all in ONE batch, not its own row alone first.
+    n = 6
+    real_turn = committer.write_turn
+
+    @contextlib.contextmanager
+    def busy_turn(using: str = "default") -> Iterator[None]:
+        for _ in range(2000):
+            with fresh_committer._lock:
+                if len(fresh_committer._queue) >= n:
+                    break
+            threading.Event().wait(0.005)
+        with real_turn(using):
+            yield
+
+    monkeypatch.setattr(committer, "write_turn", busy_turn)
+    _, errors = run_threads(n, lambda i: submit_declaration(campaign, alias=f"等 {i}", orgs=["party"]))
+    assert errors == [None] * n
+    assert (fresh_committer.batches, fresh_committer.rows) == (1, n)
+    assert Declaration.objects.count() == n == LogEntry.objects.count()
+
+
+def test_a_write_turn_that_fails_fails_the_queue_with_its_error(
+    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @contextlib.contextmanager
+    def no_turn(using: str = "default") -> Iterator[None]:
+        raise OSError("injected: no lock file")
+        yield
+
+    monkeypatch.setattr(committer, "write_turn", no_turn)
+    with pytest.raises(OSError, match="no lock file"):
+        submit_declaration(campaign, alias="无", orgs=["party"])
+    assert fresh_committer._queue == [] and not fresh_committer._leading
+    monkeypatch.undo()
+    with override_settings(TALLYLOG_GROUP_COMMIT=True):
+        monkeypatch.setattr(committer, "_committers", {"default": fresh_committer})
+        submit_declaration(campaign, alias="有", orgs=["party"])  # the committer still works
+    assert list(Declaration.objects.values_list("alias", flat=True)) == ["有"]

@@ -8,8 +8,9 @@ of it saved): a receipt is never shown for a row a crash could still lose.
 
 How (the leader/follower scheme of LevelDB's writer queue and PostgreSQL's group commit):
 each caller appends its item to the process's queue. If no thread is writing, the caller
-becomes the *leader*: it takes the whole queue (at most ``MAX_BATCH`` items), writes it in
-one transaction on its own database connection, marks every item done and wakes its
+becomes the *leader*: it waits for the write turn, then takes the whole queue (at most
+``MAX_BATCH`` items: also those queued while it waited) and writes it in one transaction on
+its own database connection, marks every item done and wakes its
 thread, then hands the leadership to the first item still queued (whose thread wakes up
 and writes the next batch). While one batch commits, the next one gathers: under load the
 batch grows with the commit latency, with no timer and no extra thread; alone, a caller
@@ -109,12 +110,13 @@ class GroupCommitter:
             raise item.error
 
     def _lead(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        batch: list[_Item] = []
         try:
             self._write(batch)
         finally:
             with self._lock:
+                if not batch:  # the turn failed before the batch was taken: it fails with it
+                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 for item in batch:
                     item.lead = False
                     if not item.done:  # _write was interrupted (BaseException): never leave a waiter
@@ -128,7 +130,14 @@ class GroupCommitter:
                 item.wake.set()
 
     def _write(self, batch: list[_Item]) -> None:
+        """Wait for the write turn, then move the queue's first ``MAX_BATCH`` items into
+        ``batch`` and write them. Taken only once the turn is ours, so that whatever was
+        queued while this leader waited for it (another process's batch being written)
+        joins this batch instead of waiting for the next one."""
         with write_turn(self.using), self._connection():
+            with self._lock:
+                batch.extend(self._queue[:MAX_BATCH])
+                del self._queue[:MAX_BATCH]
             self._write_turn(batch)
         if self._conn is not None and any(item.error is not None for item in batch):
             self._conn.close()  # it may be what failed: a new one next time
