@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -262,6 +263,19 @@ class _SequencerSupervisor:
         self.thread.join(timeout=5)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail at once, with a message, when another server (or another ``tallylog serve``)
+    holds the address: each worker binds it with SO_REUSEPORT, and gunicorn would retry a
+    worker that cannot forever."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CLIError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
@@ -271,6 +285,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CLIError("--workers must be at least 1")
     if args.threads < 1:
         raise CLIError("--threads must be at least 1")
+    _check_port_free(args.host, args.port)
     log_services = _ready_log(args)
     if not args.no_sequencer:
         _recover_or_fail(log_services, wait=False)
@@ -281,6 +296,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     supervisor = None if args.no_sequencer else _SequencerSupervisor(home)
 
     def when_ready(server: Any) -> None:
+        # gunicorn's own "Listening at" names no address: the workers hold the sockets.
+        # (The log scrubs every address, this one too: the port only.)
+        server.log.info("serving on port %s with %d workers", args.port, args.workers)
         if supervisor is not None:
             supervisor.start()
 
@@ -307,6 +325,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl),
         # shared by every server on the machine; tallylog has no use for it.
         "control_socket_disable": True,
+        # Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads
+        # new connections over them: on one shared socket the worker that wakes first
+        # takes them, and kept-alive clients stayed piled on one worker (28 of 32 in
+        # bench api, one core idle: docs/api-submissions.md "Serving").
+        "reuse_port": True,
         "when_ready": when_ready,
         "on_exit": on_exit,
     }

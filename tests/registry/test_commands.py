@@ -131,6 +131,17 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def listening_sockets(port: int) -> int:
+    """TCP sockets in LISTEN state on ``port`` (any address), from /proc/net/tcp{,6}."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                count += 1
+    return count
+
+
 @pytest.mark.slow
 def test_serve_serves_and_sequences(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -169,11 +180,22 @@ def test_serve_serves_and_sequences(tmp_path: Path) -> None:
         )
         assert query(home, "select log_index from entries_logentry") == [(0,)]
         assert len(processes_mentioning(f"{home}")) >= 2  # the master and its sequencer (and workers)
+        # Each worker listens on a socket of its own, among which the kernel spreads clients.
+        assert listening_sockets(port) == 2
+        # A second server on the same port fails at once, saying why.
+        second = subprocess.run(
+            [*CLI, "serve", "--home", str(home), "--port", str(port), "--no-sequencer"],
+            env=env(), capture_output=True, text=True, timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in second.stderr
+        assert get(f"{base}/api/v1/openapi.json") == 200  # the first one still serves
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
     assert "GET /admin/login/" in output
+    assert f"serving on port {port} with 2 workers" in output
     for line in output.splitlines():
         if "GET /" in line:
             assert "127.0.0.1" not in line, line
