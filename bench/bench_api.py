@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -188,13 +189,20 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: P
         if database == "postgresql":
             env["DATABASE_URL"], pg_dir = _start_postgres(fsync=not args.pg_fsync_off)
         cli = [sys.executable, "-m", "tallylog.cli"]
-        init = subprocess.run([*cli, "init", "--origin", "bench.example/api"], env=env, check=True, capture_output=True, text=True)
+        # Run in the home: ``python -m`` and ``-c`` put the working directory first on the
+        # path, which would otherwise import this checkout's tallylog whatever ``tree`` is.
+        run = functools.partial(subprocess.run, env=env, cwd=home, capture_output=True, text=True)
+        where = run([sys.executable, "-c", "import tallylog; print(tallylog.__file__)"], check=True).stdout.strip()
+        if not Path(where).resolve().is_relative_to(tree.resolve()):
+            raise RuntimeError(f"bench api: the server would import tallylog from {where}, not from {tree}")
+        init = run([*cli, "init", "--origin", "bench.example/api"], check=True)
         vkey = re.search(r"verifier key: (\S+)", init.stdout).group(1)  # type: ignore[union-attr]
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
             [*cli, "serve", "--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads)],
             env=env,
+            cwd=home,
             stdout=subprocess.DEVNULL,
             stderr=open(home / "serve.log", "w"),
             start_new_session=True,
@@ -205,7 +213,7 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: P
             f.unlink()
         (home / "none").write_text("")
         before = json.loads(
-            subprocess.run([sys.executable, "-c", CHECK, str(home / "none")], env=env, capture_output=True, text=True, check=True).stdout
+            run([sys.executable, "-c", CHECK, str(home / "none")], check=True).stdout
         )["declarations"]
         cpu_before = _session_cpu(server.pid)
         got = run_wrk(base, args.seconds, args.connections, home / "post.lua")
@@ -215,12 +223,12 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: P
         check: dict[str, Any] = {}
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the sequencer catches up
-            out = subprocess.run([sys.executable, "-c", CHECK, str(all_ids)], env=env, capture_output=True, text=True, check=True)
+            out = run([sys.executable, "-c", CHECK, str(all_ids)], check=True)
             check = json.loads(out.stdout)
             if check["waiting"] == 0:
                 break
             time.sleep(1)
-        verify = subprocess.run([*cli, "verify", "--key", vkey, str(home / "log")], env=env, capture_output=True, text=True)
+        verify = run([*cli, "verify", "--key", vkey, str(home / "log")])
         got.update(check)
         got["created"] = float(check["ids"])
         got["cpu_ms"] = 1000 * cpu / got["requests"] if got["requests"] else 0.0
