@@ -94,7 +94,9 @@ class PrivateLogger(Logger):
         super().info(scrub(str(msg)), *_scrub_args(args), **kwargs)
 
     def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().debug(scrub(str(msg)), *_scrub_args(args), **kwargs)
+        # gunicorn logs every request at debug level: scrub only what will be written.
+        if self.error_log.isEnabledFor(logging.DEBUG):
+            super().debug(scrub(str(msg)), *_scrub_args(args), **kwargs)
 
     def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         super().exception(scrub(str(msg)), *_scrub_args(args), **kwargs)

@@ -91,3 +91,20 @@ def test_gunicorn_error_log_scrubbed(capsys):
     err = capsys.readouterr().err
     assert "192.0.2.60" not in err and "2001:db8" not in err
     assert err.count(ADDRESS) == 2
+
+
+def test_gunicorn_debug_lines_scrubbed_when_written_and_skipped_when_not(capsys, monkeypatch):
+    cfg = Config()
+    cfg.set("errorlog", "-")
+    cfg.set("loglevel", "debug")
+    PrivateLogger(cfg).debug("GET %s from %s", "/receipt/", "192.0.2.61")
+    err = capsys.readouterr().err
+    assert "192.0.2.61" not in err and ADDRESS in err and "GET /receipt/" in err
+    # At the default level nothing is written, and nothing is scrubbed for nothing.
+    import tallylog.safety.serverlog as serverlog
+
+    calls = []
+    monkeypatch.setattr(serverlog, "scrub", lambda text: calls.append(text) or text)
+    cfg.set("loglevel", "info")
+    PrivateLogger(cfg).debug("GET %s from %s", "/receipt/", "192.0.2.62")
+    assert capsys.readouterr().err == "" and calls == []
