@@ -1,4 +1,4 @@
-"""Fast inserts: ``COPY`` on PostgreSQL, one ``executemany`` on SQLite, for bulk import
+"""Fast inserts: ``COPY`` on PostgreSQL, multi-row ``INSERT``s on SQLite, for bulk import
 and for the group commit of submitted declarations (``declarations.committer``).
 
 Django's ``bulk_create`` spends most of an import's time compiling each value of each
@@ -60,9 +60,7 @@ class TableWriter:
         q = connection.ops.quote_name  # the same quoting on SQLite and PostgreSQL
         self.table = q(model._meta.db_table)
         self.columns = ", ".join(q(f.column) for f in [*self.varying, *self.fixed])
-        self._auto_now = [
-            f.attname for f in self.varying if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        ]
+        self._auto_now = [f.attname for f in self.varying if _is_auto_now(f)]
 
     def values_of(self, obj: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[Any, ...]:
         """The row of an unsaved instance ``obj``: its values of ``columns`` as database
@@ -112,9 +110,14 @@ class TableWriter:
     def _shared(field: models.Field, values: dict[str, Any], now: Any) -> Any:  # type: ignore[type-arg]
         if field.attname in values:
             return values[field.attname]
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        if _is_auto_now(field):
             return now
         return field.get_default()
+
+
+def _is_auto_now(field: models.Field) -> bool:  # type: ignore[type-arg]
+    """Whether saving sets ``field`` to the current time (``auto_now``/``auto_now_add``)."""
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
 
 
 # Rows in one multi-row INSERT on SQLite at most (its statements are cached by their text:
@@ -124,11 +127,8 @@ MAX_ROWS_PER_INSERT = 500
 
 def _rows_per_insert(db: Any, width: int) -> int:
     """Rows of ``width`` values one SQLite INSERT may carry: ``MAX_ROWS_PER_INSERT``, or
-    fewer under the connection's limit on bound variables."""
-    limit = 999  # SQLite's compiled-in default before 3.32
-    raw = getattr(db, "connection", None)
-    if raw is not None and hasattr(raw, "getlimit"):
-        limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    fewer under the open connection's limit on bound variables."""
+    limit = db.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     return max(1, min(MAX_ROWS_PER_INSERT, limit // width))
 
 
@@ -148,7 +148,9 @@ def reserve_keys(
     used; the transaction already holds the database's write lock (``BEGIN IMMEDIATE``,
     tallylog's setting), so no other writer can take them.
     """
-    asked = [(m, n) for m, n in wanted if n > 0]
+    if len({model for model, _ in wanted}) != len(wanted):
+        raise ValueError("reserve_keys: each model once (SQLite would hand out the same keys twice)")
+    asked = [(model, n) for model, n in wanted if n > 0]
     if not asked:
         return [[] for _ in wanted]
     db = connections[using]
@@ -168,8 +170,9 @@ def reserve_keys(
     with db.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(parts)}", params)
         row = cursor.fetchone()
-    got = iter(
+    # One value per asked model: PostgreSQL's array of keys, SQLite's largest key used.
+    drawn = iter(
         sorted(value) if db.vendor == "postgresql" else list(range(int(value) + 1, int(value) + 1 + n))
-        for value, (_, n) in zip(row, asked, strict=True)
+        for (_, n), value in zip(asked, row, strict=True)
     )
-    return [next(got) if n > 0 else [] for _, n in wanted]
+    return [next(drawn) if n > 0 else [] for _, n in wanted]
