@@ -39,6 +39,7 @@ False, the row is written directly, in the caller's transaction or its own, as b
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -226,23 +227,17 @@ class _Writers:
     declarations: TableWriter
 
 
-_WRITERS: list[_Writers] = []
-
-
+@functools.cache
 def _writers() -> _Writers:
-    """The table writers of whole rows: every column, the key first (built once)."""
-    if not _WRITERS:
-        def every_column(model: type[Model], first: tuple[str, ...]) -> tuple[str, ...]:
-            rest = [f.attname for f in model._meta.concrete_fields if f.attname not in first]
-            return (*first, *rest)
+    """The table writers of whole rows: every column, the keys first (built once)."""
 
-        _WRITERS.append(
-            _Writers(
-                TableWriter(LogEntry, every_column(LogEntry, ("id",))),
-                TableWriter(Declaration, every_column(Declaration, ("id", "entry_id"))),
-            )
-        )
-    return _WRITERS[0]
+    def every_column(model: type[Model], first: tuple[str, ...]) -> tuple[str, ...]:
+        return (*first, *(f.attname for f in model._meta.concrete_fields if f.attname not in first))
+
+    return _Writers(
+        TableWriter(LogEntry, every_column(LogEntry, ("id",))),
+        TableWriter(Declaration, every_column(Declaration, ("id", "entry_id"))),
+    )
 
 
 def _forget_keys(item: _Item) -> None:

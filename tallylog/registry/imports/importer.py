@@ -48,6 +48,7 @@ import collections
 import contextlib
 import csv
 import datetime
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -531,19 +532,14 @@ class _Writers:
     declarations: TableWriter
 
 
+@functools.cache
 def _writers() -> _Writers:
-    """The table writers of the current database connection (built once per vendor)."""
-    key = connection.vendor
-    if key not in _WRITERS:
-        _WRITERS[key] = _Writers(
-            TableWriter(LogEntry, QUEUED_ENTRY_COLUMNS),
-            TableWriter(LogEntry, LOGGED_ENTRY_COLUMNS),
-            TableWriter(Declaration, (*DECLARATION_COLUMNS, "entry_id", "receipt_hash")),
-        )
-    return _WRITERS[key]
-
-
-_WRITERS: dict[str, _Writers] = {}
+    """The import's table writers (built once: they depend on the models only)."""
+    return _Writers(
+        TableWriter(LogEntry, QUEUED_ENTRY_COLUMNS),
+        TableWriter(LogEntry, LOGGED_ENTRY_COLUMNS),
+        TableWriter(Declaration, (*DECLARATION_COLUMNS, "entry_id", "receipt_hash")),
+    )
 
 
 class _Report:
