@@ -22,7 +22,7 @@ if sys.argv[1] == "hold":
     with write_turn():
         with write_turn():  # nested: part of the outer turn
             print("held", flush=True)
-            time.sleep(float(sys.argv[2]))
+            sys.stdin.readline()  # until the test says so (or kills this process)
 else:
     print("waiting", flush=True)
     started = time.monotonic()
@@ -35,14 +35,14 @@ def _start(home: Path, *args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, TALLYLOG_HOME=str(home), DJANGO_SETTINGS_MODULE="tallylog.settings")
     env.pop("DATABASE_URL", None)  # the embedded database, whatever this pass runs on
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, *args], env=env, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", SCRIPT, *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         cwd=Path(__file__).resolve().parents[2],
     )
 
 
 @pytest.mark.parametrize("end", ["finishes", "is killed"])
 def test_a_second_writer_waits_for_the_turn_until_the_first_ends_it(tmp_path: Path, end: str) -> None:
-    holder = _start(tmp_path, "hold", "30" if end == "is killed" else "1.5")
+    holder = _start(tmp_path, "hold")
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     waiter = _start(tmp_path, "wait")
     try:
@@ -51,6 +51,10 @@ def test_a_second_writer_waits_for_the_turn_until_the_first_ends_it(tmp_path: Pa
         assert waiter.poll() is None, "the second writer did not wait for the turn"
         if end == "is killed":
             holder.send_signal(signal.SIGKILL)  # the kernel releases its lock
+        else:
+            assert holder.stdin is not None
+            holder.stdin.write("done\n")
+            holder.stdin.flush()
         out, _ = waiter.communicate(timeout=60)
         assert waiter.returncode == 0
         assert float(out) >= 0.8
