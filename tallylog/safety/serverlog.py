@@ -16,6 +16,7 @@ Django logs the path of a request that failed. Two pieces keep them out:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -81,28 +82,33 @@ class PrivateFilter(logging.Filter):
 class PrivateLogger(Logger):
     """gunicorn's logger with addresses and receipt codes kept out of both logs."""
 
+    # Each message is scrubbed only when its level is written: gunicorn logs every request
+    # at debug level, which is off by default, and scrubbing it cost every request.
+    def _write(self, level: int, method: Any, msg: Any, args: Any, kwargs: Any) -> None:
+        if self.error_log.isEnabledFor(level):
+            method(scrub(str(msg)), *_scrub_args(args), **kwargs)
+
     def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().critical(scrub(str(msg)), *_scrub_args(args), **kwargs)
+        self._write(logging.CRITICAL, super().critical, msg, args, kwargs)
 
     def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().error(scrub(str(msg)), *_scrub_args(args), **kwargs)
+        self._write(logging.ERROR, super().error, msg, args, kwargs)
 
     def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().warning(scrub(str(msg)), *_scrub_args(args), **kwargs)
+        self._write(logging.WARNING, super().warning, msg, args, kwargs)
 
     def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().info(scrub(str(msg)), *_scrub_args(args), **kwargs)
+        self._write(logging.INFO, super().info, msg, args, kwargs)
 
     def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        # gunicorn logs every request at debug level: scrub only what will be written.
-        if self.error_log.isEnabledFor(logging.DEBUG):
-            super().debug(scrub(str(msg)), *_scrub_args(args), **kwargs)
+        self._write(logging.DEBUG, super().debug, msg, args, kwargs)
 
     def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().exception(scrub(str(msg)), *_scrub_args(args), **kwargs)
+        self._write(logging.ERROR, super().exception, msg, args, kwargs)
 
     def log(self, lvl: Any, msg: Any, *args: Any, **kwargs: Any) -> None:
-        super().log(lvl, scrub(str(msg)), *_scrub_args(args), **kwargs)
+        level = self.LOG_LEVELS.get(lvl.lower(), logging.INFO) if isinstance(lvl, str) else lvl
+        self._write(level, functools.partial(super().log, level), msg, args, kwargs)
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)

@@ -108,3 +108,14 @@ def test_gunicorn_debug_lines_scrubbed_when_written_and_skipped_when_not(capsys,
     cfg.set("loglevel", "info")
     PrivateLogger(cfg).debug("GET %s from %s", "/receipt/", "192.0.2.62")
     assert capsys.readouterr().err == "" and calls == []
+
+
+def test_gunicorn_log_by_level_name_scrubbed_and_filtered(capsys):
+    cfg = Config()
+    cfg.set("errorlog", "-")
+    logger = PrivateLogger(cfg)  # level info
+    logger.log("warning", "peer %s", "192.0.2.63")
+    logger.log("debug", "peer %s", "192.0.2.64")
+    logger.log(logging.ERROR, "peer %s", "192.0.2.65")
+    err = capsys.readouterr().err
+    assert "192.0.2.6" not in err and err.count(ADDRESS) == 2
