@@ -47,8 +47,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from bench.bench_web import _free_port, _ms, _wait_up
