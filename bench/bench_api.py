@@ -6,7 +6,7 @@ For each database (SQLite in the home, or a throwaway PostgreSQL server from
 ``full_page_writes`` at their durable defaults) and each group-commit mode, it:
 
 1. makes a fresh home (``tallylog init``) with rate limits and flood screening off;
-2. starts ``tallylog serve`` (gunicorn, its sequencer included) with ``--workers`` ×
+2. starts ``tallylog serve`` (granian, its sequencer included) with ``--workers`` ×
    ``--threads``;
 3. runs wrk with ``--connections`` for ``--seconds`` (after a short warm-up), each request
    ``POST /api/v1/campaigns/three-withdrawals/declarations`` with a distinct alias; a wrk
@@ -294,7 +294,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=15, help="duration of the measured load run")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="web worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--group-commit", choices=("on", "off", "both"), default="both")

@@ -159,7 +159,7 @@ def main(argv: list[str]) -> int:
                     print(done.stderr, file=sys.stderr)
                     return 1
             print(f"{args.declarations} declarations, {args.seconds:.0f} s per mode, {args.clients} clients, "
-                  f"2 gunicorn workers; load average {os.getloadavg()[0]:.2f}")
+                  f"2 web workers; load average {os.getloadavg()[0]:.2f}")
             for mode, extra in (("primary only", {}), ("with 1 replica", {"DATABASE_REPLICA_URLS": replica["REPLICA_URL"]})):
                 proc, port = _serve(home, {**env, **extra}, Path(tmp) / f"serve-{len(extra)}.log")
                 try:

@@ -1,5 +1,5 @@
 """Public pages and JSON API reads under load: wrk on loopback against ``tallylog serve``
-(gunicorn, its sequencer included), rate limits and flood screening off (a settings module
+(granian, its sequencer included), rate limits and flood screening off (a settings module
 written into the home), ``Accept-Language: zh-Hans``.
 
     python -m bench web [--declarations N] [--seconds S] [--connections C] [--workers W] [--post]
@@ -185,7 +185,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--post", action="store_true", help="also POST declarations through the API (on a fresh home)")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load run")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="web worker processes")
     parser.add_argument("--only", default="", help="only the requests whose name contains this")
     parser.add_argument(
         "--conn-max-age", type=int, default=None, metavar="S",

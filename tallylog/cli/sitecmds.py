@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser(
-        "serve", parents=[common], help="serve the site (gunicorn) with its sequencer"
+        "serve", parents=[common], help="serve the site (granian) with its sequencer"
     )
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -210,13 +210,9 @@ def _log_size() -> int:
 
 # -- serve -----------------------------------------------------------------------------
 
-# Request log without the client address (%(h)s) or the query string: time, method,
-# path, status, response size, duration in milliseconds.
-ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
-
 
 class _SequencerSupervisor:
-    """Runs ``tallylog sequence`` as a child of the gunicorn master, restarting it if it
+    """Runs ``tallylog sequence`` as a child of the server's main process, restarting it if it
     dies, and stops it when the server stops. One child: exactly one sequencer."""
 
     def __init__(self, home: str) -> None:
@@ -265,11 +261,11 @@ class _SequencerSupervisor:
 
 def _check_port_free(host: str, port: int) -> None:
     """Fail at once, with a message, when another server (or another ``tallylog serve``)
-    holds the address: each worker binds it with SO_REUSEPORT, and gunicorn would retry a
-    worker that cannot forever."""
+    holds the address: each worker binds it with SO_REUSEPORT, which a second server
+    could share."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -277,7 +273,10 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gunicorn.app.base import BaseApplication
+    from granian.constants import HTTPModes, Interfaces
+    from granian.server import Server
+
+    from tallylog.safety.serverlog import ACCESS_LOG_FORMAT, server_logging
 
     if not 0 < args.port < 65536:
         raise CLIError(f"--port must be 1..65535, not {args.port}")
@@ -291,60 +290,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _recover_or_fail(log_services, wait=False)
     from django.db import connections
 
+    from tallylog.wsgi import application
+
     connections.close_all()  # never share a connection with the forked workers
-    home = str(log_services.home.path)
-    supervisor = None if args.no_sequencer else _SequencerSupervisor(home)
+    supervisor = None if args.no_sequencer else _SequencerSupervisor(str(log_services.home.path))
 
-    def when_ready(server: Any) -> None:
-        # gunicorn's own "Listening at" names no address: the workers hold the sockets.
-        # (The log scrubs every address, this one too: the port only.)
-        server.log.info("serving on port %s with %d workers", args.port, args.workers)
-        if supervisor is not None:
-            supervisor.start()
+    class TallylogServer(Server):  # type: ignore[misc,valid-type]
+        """granian's server, which starts the sequencer once it listens and has forked its
+        workers (so that they are not forked with the supervisor's thread running)."""
 
-    def on_exit(server: Any) -> None:
-        if supervisor is not None:
-            supervisor.stop()
+        def startup(self, spawn_target: Any, target_loader: Any) -> None:
+            super().startup(spawn_target, target_loader)
+            log.info("serving on port %s with %d workers", args.port, args.workers)
+            if supervisor is not None:
+                supervisor.start()
 
-    options: dict[str, Any] = {
-        "bind": f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}",
-        "workers": args.workers,
-        "worker_class": "gthread",
-        "threads": args.threads,
-        "timeout": 60,
-        "graceful_timeout": 20,
-        "accesslog": "-" if args.access_log else None,
-        "access_log_format": ACCESS_LOG_FORMAT,
-        "errorlog": "-",
-        "loglevel": "info",
-        "proc_name": "tallylog",
-        # No client address or receipt code in either log (gunicorn writes the address
-        # into its warning about a malformed request): tallylog.safety.serverlog.
-        "logger_class": "tallylog.safety.serverlog.PrivateLogger",
-        "forwarded_allow_ips": "",
-        # gunicorn's control socket sits at one path per user (~/.gunicorn/gunicorn.ctl),
-        # shared by every server on the machine; tallylog has no use for it.
-        "control_socket_disable": True,
-        # Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads
-        # new connections over them: on one shared socket the worker that wakes first
-        # takes them, and kept-alive clients stayed piled on one worker (28 of 32 in
-        # bench api, one core idle: docs/api-submissions.md "Serving").
-        "reuse_port": True,
-        "when_ready": when_ready,
-        "on_exit": on_exit,
-    }
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            from tallylog.wsgi import application
-
-            return application
-
-    Server().run()
+    server = TallylogServer(
+        "tallylog.wsgi:application",
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.WSGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=args.workers,
+        # Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads
+        # new connections over them; each runs the application in this many threads, and
+        # takes no more requests at once than it has threads.
+        blocking_threads=args.threads,
+        backpressure=args.threads,
+        respawn_failed_workers=True,
+        workers_kill_timeout=20,
+        log_dictconfig=server_logging(),
+        log_access=args.access_log,
+        log_access_format=ACCESS_LOG_FORMAT,
+    )
+    if supervisor is not None:
+        server.on_shutdown(supervisor.stop)
+    # The workers are forked from this process, which has the application loaded already.
+    server.serve(target_loader=lambda _target: application)
     return 0
 
 

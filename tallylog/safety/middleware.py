@@ -3,7 +3,8 @@
 For every request, before any view runs:
 
 1. the client address is replaced by its keyed hash (``hide_client_address``), so no view,
-   log record or error report can store it;
+   log record or error report can store it; a request whose target (path and query) is
+   over ``MAX_TARGET`` gets a 414 at once;
 2. a same-origin form post whose ``Origin`` the browser blanked to ``null`` gets its
    real origin back (``repair_null_origin``), so Django's CSRF check can pass;
 3. requests matching ``RATE_RULES`` (API writes and receipt lookups, staff sign-in) are
@@ -140,21 +141,25 @@ def security_headers(request: HttpRequest, response: HttpResponse) -> None:
         response.headers["Strict-Transport-Security"] = f"max-age={hsts}; includeSubDomains"
 
 
-def rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpResponse:
-    """The 429 answer: JSON ``{"error": {"code": "rate_limited", "message"}}`` under /api/, else HTML."""
-    with translation.override(translation.get_language_from_request(request)):
-        return _rate_limited_response(request, exc)
+# The longest request target (path, then "?" and the query) the application reads, in
+# bytes: the path as the server decoded it, which is never longer than it was sent. Any
+# real address of the site is far shorter (a receipt code is 29 characters).
+MAX_TARGET = 4096
 
 
-def _rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpResponse:
-    message = _(
-        "Too many requests from your connection. Please wait %(seconds)s seconds and try again."
-    ) % {"seconds": exc.retry_after}
+def target_length(request: HttpRequest) -> int:
+    """The length of the request's target (``MAX_TARGET``): decoded path, ``?`` and query."""
+    query = request.META.get("QUERY_STRING", "")
+    return len(request.META.get("PATH_INFO", "")) + (len(query) + 1 if query else 0)
+
+
+def error_response(request: HttpRequest, status: int, code: str, title: str, message: str) -> HttpResponse:
+    """An error the middleware answers itself, in the request's language: JSON
+    ``{"error": {"code", "message"}}`` under /api/, else a small HTML page. Never cached."""
     if request.path.startswith("/api/"):
-        body = json.dumps({"error": {"code": "rate_limited", "message": message}}, ensure_ascii=False)
-        response = HttpResponse(body, status=429, content_type="application/json")
+        body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
+        response = HttpResponse(body, status=status, content_type="application/json")
     else:
-        title = _("Too many requests")
         page = format_html(
             '<!doctype html><html lang="{}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -166,10 +171,27 @@ def _rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpRespon
             message,
             _("Home"),
         )
-        response = HttpResponse(page, status=429, content_type="text/html; charset=utf-8")
-    response.headers["Retry-After"] = str(exc.retry_after)
+        response = HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    """The 429 answer: JSON ``{"error": {"code": "rate_limited", "message"}}`` under /api/, else HTML."""
+    with translation.override(translation.get_language_from_request(request)):
+        message = _(
+            "Too many requests from your connection. Please wait %(seconds)s seconds and try again."
+        ) % {"seconds": exc.retry_after}
+        response = error_response(request, 429, "rate_limited", _("Too many requests"), message)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def target_too_long_response(request: HttpRequest) -> HttpResponse:
+    """The 414 answer to a request whose target is over ``MAX_TARGET``."""
+    with translation.override(translation.get_language_from_request(request)):
+        message = _("This address is too long: at most %(limit)s characters.") % {"limit": MAX_TARGET}
+        return error_response(request, 414, "uri_too_long", _("Address too long"), message)
 
 
 class SecurityHeadersMiddleware:
@@ -180,6 +202,10 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         hide_client_address(request)
+        if target_length(request) > MAX_TARGET:
+            response = target_too_long_response(request)
+            security_headers(request, response)
+            return response
         try:
             repair_null_origin(request)
         except DisallowedHost:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator
+from urllib.parse import unquote_to_bytes
 
 import pytest
 import requests
@@ -22,14 +23,12 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 from requests.adapters import HTTPAdapter
 
+from tallylog.safety.middleware import MAX_TARGET
 from tests.safety.serverproc import Server, init_home
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = 40  # per operation and mode
-# gunicorn refuses a request line longer than this itself, with its own 414 (before Django):
-# its default ``limit_request_line``, which ``tallylog serve`` keeps.
-REQUEST_LINE_LIMIT = 4094
 SENT: dict[str, int] = {}  # requests sent, by operation
 _sources = itertools.cycle(f"127.95.{a}.{b}" for a in range(1, 9) for b in range(2, 250))
 
@@ -73,11 +72,12 @@ def check_operation(operation, mode: GenerationMode, examples: int) -> None:
     def run(case) -> None:
         session = requests.Session()
         session.mount("http://", SourceAdapter(next(_sources)))
-        if len(request_line(case)) > REQUEST_LINE_LIMIT:
-            # Not the application's answer: the server's own limit, a plain 414.
+        if target_length(case) > MAX_TARGET:
+            # Refused before any view: a 414 the schema does not list, with a JSON error.
             response = case.call(session=session, timeout=30)
             SENT[operation.label] = SENT.get(operation.label, 0) + 1
             assert response.status_code == 414
+            assert response.json()["error"]["code"] == "uri_too_long"
             return
         response = case.call_and_validate(session=session, timeout=30, excluded_checks=[positive_data_acceptance])
         SENT[operation.label] = SENT.get(operation.label, 0) + 1
@@ -90,13 +90,15 @@ def check_operation(operation, mode: GenerationMode, examples: int) -> None:
     run()
 
 
-def request_line(case) -> str:
-    """The HTTP/1.1 request line ``case`` sends (method, path with its query, version)."""
+def target_length(case) -> int:
+    """The length of the target ``case`` sends as the middleware counts it (``MAX_TARGET``):
+    the path decoded to bytes, then ``?`` and the query as sent."""
     kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1")
     prepared = requests.Request(
         method=kwargs["method"], url=kwargs["url"], params=kwargs.get("params")
     ).prepare()
-    return f"{prepared.method} {prepared.path_url} HTTP/1.1"
+    path, _, query = prepared.path_url.partition("?")
+    return len(unquote_to_bytes(path)) + (len(query) + 1 if query else 0)
 
 
 def test_api_conforms_and_never_fails(live: Server, api_schema):
@@ -126,12 +128,11 @@ def test_receipt_lookups_answer_unknown_codes_plainly(live: Server):
         assert response.status == 404 and response.json()["error"]["code"] == "unknown_receipt"
 
 
-def test_request_lines_over_the_servers_limit_get_a_plain_414(live: Server):
-    """The bound ``test_api_conforms_and_never_fails`` relies on: one byte under the limit
-    reaches the application (a JSON answer), one byte over is refused by the server."""
+def test_targets_over_the_limit_get_a_414_with_a_json_error(live: Server):
+    """The bound ``test_api_conforms_and_never_fails`` relies on: a target of ``MAX_TARGET``
+    bytes reaches the view (its own JSON answer), one byte more is refused before it."""
     base = "/api/v1/campaigns/three-withdrawals/signatures?after="
-    fixed = len("GET ") + len(base) + len(" HTTP/1.1")
-    under = live.get(base + "1" * (REQUEST_LINE_LIMIT - fixed), source=next(_sources))
-    assert under.status < 500 and "error" in under.json()
-    over = live.get(base + "1" * (REQUEST_LINE_LIMIT - fixed + 1), source=next(_sources))
-    assert over.status == 414
+    under = live.get(base + "1" * (MAX_TARGET - len(base)), source=next(_sources))
+    assert under.status < 500 and under.json()["error"]["code"] != "uri_too_long"
+    over = live.get(base + "1" * (MAX_TARGET - len(base) + 1), source=next(_sources))
+    assert over.status == 414 and over.json()["error"]["code"] == "uri_too_long"

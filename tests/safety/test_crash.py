@@ -1,7 +1,7 @@
 """Crashes lose nothing (issue 7, item 5).
 
 A load generator submits declarations through the API of the real server (``tallylog
-serve``: gunicorn workers and the sequencer) while the whole process group is killed with
+serve``: granian workers and the sequencer) while the whole process group is killed with
 SIGKILL at random moments, at least ``KILLS`` times, and restarted each time; a poller
 reads ``/log/checkpoint`` throughout. Afterwards:
 

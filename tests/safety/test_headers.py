@@ -88,3 +88,21 @@ def test_no_cookie_on_a_plain_page_but_csrf_cookie_on_a_form():
     client = Client()
     assert client.get("/t/").cookies == {}
     assert list(client.get("/t/form/").cookies) == ["csrftoken"]
+
+
+def test_a_target_over_the_limit_gets_a_414_in_the_language_asked_for():
+    from tallylog.safety.middleware import MAX_TARGET
+
+    long_query = "q=" + "x" * MAX_TARGET
+    api = Client().get("/api/v1/receipts/1?" + long_query, HTTP_ACCEPT_LANGUAGE="en")
+    assert api.status_code == 414 and api["Content-Type"] == "application/json"
+    assert api.json() == {
+        "error": {"code": "uri_too_long", "message": f"This address is too long: at most {MAX_TARGET} characters."}
+    }
+    assert api["Cache-Control"] == "no-store"
+    assert api["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    page = Client().get("/" + "x" * MAX_TARGET, HTTP_ACCEPT_LANGUAGE="zh-Hant")
+    assert page.status_code == 414 and page["Content-Type"] == "text/html; charset=utf-8"
+    assert "地址太長" in page.content.decode()
+    # The limit itself still reaches the views (here a 404 page of the test URLs).
+    assert Client().get("/" + "x" * (MAX_TARGET - 1)).status_code == 404

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import io
 import logging
+import subprocess
+import sys
+import textwrap
 
 import pytest
-from gunicorn.config import Config
 
-from tallylog.safety.serverlog import ADDRESS, RECEIPT, PrivateFilter, PrivateLogger, scrub
+from tallylog.safety.serverlog import ADDRESS, RECEIPT, PrivateFilter, scrub
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ from tallylog.safety.serverlog import ADDRESS, RECEIPT, PrivateFilter, PrivateLo
         ("code 1234567890123456789012345 typed", f"code {RECEIPT} typed"),
         ("code １２３４５－６７８９０－１２３４５－６７８９０－１２３４５!", f"code {RECEIPT}!"),
         # Left alone: times, versions, sizes, short numbers.
-        ("at 07:11:59 in 0.25s, gunicorn 23.0.0, 4 workers", "at 07:11:59 in 0.25s, gunicorn 23.0.0, 4 workers"),
+        ("at 07:11:59 in 0.25s, granian 2.8.9, 4 workers", "at 07:11:59 in 0.25s, granian 2.8.9, 4 workers"),
         ("entry 12345 of 1000000", "entry 12345 of 1000000"),
     ],
 )
@@ -54,68 +55,42 @@ def test_filter_scrubs_django_records():
     assert "ValueError" in out
 
 
-class _Resp:
-    status = "200 OK"
-    sent = 123
-    headers: list = []
+def test_server_logging_scrubs_granian_and_keeps_its_access_log_private():
+    """granian's own messages and its access log, configured as ``tallylog serve`` does
+    (granian's ``configure_logging`` and its access-log builder, in a process of their own)."""
+    script = textwrap.dedent(
+        """
+        import logging, time
+        from granian.log import LogLevels, configure_logging, log_request_builder
+        from tallylog.safety.serverlog import ACCESS_LOG_FORMAT, server_logging
 
-
-def test_gunicorn_logger_blanks_address_and_receipt_paths():
-    cfg = Config()
-    cfg.set("accesslog", "-")
-    cfg.set("access_log_format", '%(h)s %(r)s %(U)s %(f)s %({x-forwarded-for}i)s %(a)s')
-    logger = PrivateLogger(cfg)
-    environ = {
-        "REMOTE_ADDR": "192.0.2.50",
-        "REQUEST_METHOD": "GET",
-        "RAW_URI": "/api/v1/receipts/12345-67890-12345-67890-12345?x=192.0.2.51",
-        "PATH_INFO": "/api/v1/receipts/12345-67890-12345-67890-12345",
-        "QUERY_STRING": "x=192.0.2.51",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_REFERER": "http://192.0.2.52/receipt/",
-        "HTTP_USER_AGENT": "test",
-    }
-    headers = [("X-FORWARDED-FOR", "192.0.2.53"), ("USER-AGENT", "test")]
-    atoms = logger.atoms(_Resp(), headers, environ, datetime.timedelta(milliseconds=5))
-    line = cfg.access_log_format % atoms
-    assert "192.0.2" not in line and "12345" not in line, line
-    assert RECEIPT in line
-
-
-def test_gunicorn_error_log_scrubbed(capsys):
-    cfg = Config()
-    cfg.set("errorlog", "-")
-    logger = PrivateLogger(cfg)
-    logger.warning("Invalid request from ip={ip}: {error}".format(ip="192.0.2.60", error="bad"))
-    logger.info("peer %s", "2001:db8::7")
-    err = capsys.readouterr().err
-    assert "192.0.2.60" not in err and "2001:db8" not in err
-    assert err.count(ADDRESS) == 2
-
-
-def test_gunicorn_debug_lines_scrubbed_when_written_and_skipped_when_not(capsys, monkeypatch):
-    cfg = Config()
-    cfg.set("errorlog", "-")
-    cfg.set("loglevel", "debug")
-    PrivateLogger(cfg).debug("GET %s from %s", "/receipt/", "192.0.2.61")
-    err = capsys.readouterr().err
-    assert "192.0.2.61" not in err and ADDRESS in err and "GET /receipt/" in err
-    # At the default level nothing is written, and nothing is scrubbed for nothing.
-    import tallylog.safety.serverlog as serverlog
-
-    calls = []
-    monkeypatch.setattr(serverlog, "scrub", lambda text: calls.append(text) or text)
-    cfg.set("loglevel", "info")
-    PrivateLogger(cfg).debug("GET %s from %s", "/receipt/", "192.0.2.62")
-    assert capsys.readouterr().err == "" and calls == []
-
-
-def test_gunicorn_log_by_level_name_scrubbed_and_filtered(capsys):
-    cfg = Config()
-    cfg.set("errorlog", "-")
-    logger = PrivateLogger(cfg)  # level info
-    logger.log("warning", "peer %s", "192.0.2.63")
-    logger.log("debug", "peer %s", "192.0.2.64")
-    logger.log(logging.ERROR, "peer %s", "192.0.2.65")
-    err = capsys.readouterr().err
-    assert "192.0.2.6" not in err and err.count(ADDRESS) == 2
+        configure_logging(LogLevels.info, server_logging())
+        server = logging.getLogger("_granian")
+        server.info("Listening at: http://%s:8000", "192.0.2.70")
+        server.warning("connection error detected: peer 2001:db8::70 reset")
+        server.warning("Configuration allows spawning up to 8 Python threads, which seems high")
+        logging.getLogger("_granian.serve").info("Started worker-1")
+        logging.getLogger("tallylog.serve").info("serving on port %s with %d workers", 8000, 2)
+        log_request = log_request_builder(ACCESS_LOG_FORMAT)
+        request = {
+            "addr_remote": "192.0.2.71", "path": "/api/v1/receipts/12345-67890-12345-67890-12345",
+            "qs": "code=12345678901234567890123457", "method": "GET", "scheme": "http",
+            "protocol": "HTTP/1.1",
+        }
+        log_request(time.time(), time.perf_counter(), request, 404)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    access, server = done.stdout, done.stderr
+    for text in (access, server):
+        assert "192.0.2.7" not in text and "2001:db8" not in text and "12345-67890" not in text
+        assert "123456789012345" not in text
+    assert f"Listening at: http://{ADDRESS}:8000" in server
+    assert f"connection error detected: peer {ADDRESS} reset" in server
+    assert "Started worker-1" in server and "serving on port 8000 with 2 workers" in server
+    assert "Configuration allows" not in server  # tallylog's threads wait for commits
+    # The access log: time, method, path (receipt redacted), status, duration; no query.
+    [line] = access.splitlines()
+    assert f'"GET /api/v1/receipts/{RECEIPT}" 404 ' in line and line.endswith("ms")
+    assert "code=" not in line

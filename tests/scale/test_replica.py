@@ -7,7 +7,7 @@ Two layers, both on every pass of the suite:
   that server, streaming (``pg-test.sh replica-start``); on the SQLite pass it is a second
   SQLite connection to the test database. Queries are counted per alias while the Django
   test client walks public pages, declares, looks receipts up and signs in as staff.
-* End to end: a real ``tallylog serve`` (gunicorn) on a PostgreSQL primary with a streaming
+* End to end: a real ``tallylog serve`` (granian) on a PostgreSQL primary with a streaming
   replica (the pass's server, or one the module starts, as tests/scale/conftest.py does).
   Replay on the replica is paused, so what a page shows tells which server answered.
 """
