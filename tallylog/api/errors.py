@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.core.exceptions import RequestDataTooBig
 from ninja import NinjaAPI, Schema
@@ -75,10 +76,17 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if isinstance(cause, UnsupportedMediaType):
         return error_response(415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json.")
     if isinstance(cause, RequestDataTooBig):
-        return error_response(413, "too_large", "The request body is too large.")
+        return _too_large(request, cause)
     if exc.status_code == 400:
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
     return error_response(exc.status_code, "error", str(exc))
+
+
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # django-ninja reads the body (request.body) before parsing it, so Django's own
+    # exception reaches the API as it is, not only as the cause of an HttpError.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_response(413, "too_large", f"The request body is too large: at most {limit:,} bytes.")
 
 
 def _declaration_invalid(request: HttpRequest, exc: DeclarationInvalid) -> HttpResponse:
@@ -99,6 +107,7 @@ def install_handlers(api: NinjaAPI) -> None:
     """Make every error ``api`` answers a JSON error body."""
     api.add_exception_handler(ValidationError, _validation)
     api.add_exception_handler(HttpError, _http_error)
+    api.add_exception_handler(RequestDataTooBig, _too_large)
     api.add_exception_handler(DeclarationInvalid, _declaration_invalid)
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(Http404, _not_found)

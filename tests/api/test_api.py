@@ -122,6 +122,15 @@ def test_malformed_json(client, campaign) -> None:
     nothing_saved()
 
 
+def test_body_over_the_upload_limit(client, campaign, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"alias": "x", "orgs": ["party"], "statement": "s" * 1000}
+    err = error(post_json(client, DECLARE, body), 413, "too_large")
+    assert err["message"] == "The request body is too large: at most 1,000 bytes."
+    nothing_saved()
+    assert post_json(client, DECLARE, {"alias": "x", "orgs": ["party"]}).status_code == 201
+
+
 def test_wrong_content_type(client, campaign) -> None:
     response = client.post(API + DECLARE, "alias=x&orgs=party", content_type="application/x-www-form-urlencoded")
     error(response, 415, "unsupported_media_type")
