@@ -130,3 +130,13 @@ def test_a_failed_save_lets_the_same_form_be_sent_again(campaign, monkeypatch) -
     again = client.post("/declare/", {"alias": "A", "orgs": ["party"], "token": token})
     assert CODE.search(again.content.decode())
     assert Declaration.objects.count() == 1
+
+
+def test_a_form_over_the_upload_limit_gets_a_page_in_the_readers_language(campaign, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    response = post(client, alias="李", orgs=["party"], statement="长" * 1000)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "无法读取这个请求" in page and "什么都没有保存" in page
+    assert Declaration.objects.count() == 0 and LogEntry.objects.count() == 0
