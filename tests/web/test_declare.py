@@ -140,3 +140,13 @@ def test_a_form_over_the_upload_limit_gets_a_page_in_the_readers_language(campai
     page = response.content.decode()
     assert "无法读取这个请求" in page and "什么都没有保存" in page
     assert Declaration.objects.count() == 0 and LogEntry.objects.count() == 0
+
+
+def test_the_error_pages_render_without_a_request_in_the_active_language() -> None:
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    with translation.override("zh-hant"):
+        page = render_to_string("500.html")
+    assert '<html lang="zh-hant">' in page and "<h1>" in page and "/assets/site." in page
+    assert "<title>出錯了</title>" in page and "<h1>出錯了</h1>" in page and "返回統計" in page
