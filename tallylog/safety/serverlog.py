@@ -52,14 +52,6 @@ def scrub(text: str) -> str:
     return _IPV6.sub(_ipv6, text)
 
 
-def _scrub_args(args: Any) -> Any:
-    if isinstance(args, tuple):
-        return tuple(scrub(a) if isinstance(a, str) else a for a in args)
-    if isinstance(args, dict):
-        return {k: scrub(v) if isinstance(v, str) else v for k, v in args.items()}
-    return args
-
-
 class PrivateFilter(logging.Filter):
     """Scrubs every record (message, arguments, exception text) passing through a handler."""
 
