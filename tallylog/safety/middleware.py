@@ -29,10 +29,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html
+from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from tallylog.api.errors import error_response as api_error_response
 from tallylog.safety.ratelimit import RateLimited, check_rate, hide_client_address
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -154,24 +155,12 @@ def target_length(request: HttpRequest) -> int:
 
 
 def error_response(request: HttpRequest, status: int, code: str, title: str, message: str) -> HttpResponse:
-    """An error the middleware answers itself, in the request's language: JSON
-    ``{"error": {"code", "message"}}`` under /api/, else a small HTML page. Never cached."""
+    """An error the middleware answers itself, in the active language: the API's JSON error
+    under /api/, else the site's error page (``error_page.html``). Never cached."""
     if request.path.startswith("/api/"):
-        body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
-        response = HttpResponse(body, status=status, content_type="application/json")
-    else:
-        page = format_html(
-            '<!doctype html><html lang="{}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            "<title>{}</title></head><body><h1>{}</h1><p>{}</p>"
-            '<p><a href="/">{}</a></p></body></html>',
-            translation.get_language(),
-            title,
-            title,
-            message,
-            _("Home"),
-        )
-        response = HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
+        return api_error_response(status, code, message)
+    page = render_to_string("error_page.html", {"title": title, "message": message})
+    response = HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -204,8 +193,12 @@ class SecurityHeadersMiddleware:
         hide_client_address(request)
         if target_length(request) > MAX_TARGET:
             response = target_too_long_response(request)
-            security_headers(request, response)
-            return response
+        else:
+            response = self._respond(request)
+        security_headers(request, response)
+        return response
+
+    def _respond(self, request: HttpRequest) -> HttpResponse:
         try:
             repair_null_origin(request)
         except DisallowedHost:
@@ -213,11 +206,8 @@ class SecurityHeadersMiddleware:
         try:
             self._apply_rules(request)
         except RateLimited as exc:
-            response = rate_limited_response(request, exc)
-        else:
-            response = self.get_response(request)
-        security_headers(request, response)
-        return response
+            return rate_limited_response(request, exc)
+        return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, RateLimited):
