@@ -13,30 +13,37 @@ on both databases.
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 
 
-def db_value(field: models.Field, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:  # type: ignore[type-arg]
-    """``value`` of ``field`` as the driver sends it (JSON as text, SQLite dates as ISO text)."""
-    if value is None:
-        return None
+def _converter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:  # type: ignore[type-arg]
+    """How a non-null value of ``field`` becomes what the driver of ``db`` sends (JSON as
+    text, SQLite dates as ISO text); None when it is sent as it is."""
     kind = field.get_internal_type()
     if kind == "JSONField":
-        return json.dumps(value, ensure_ascii=False)
+        return functools.partial(json.dumps, ensure_ascii=False)
     if kind == "BinaryField":
-        return bytes(value)
-    if kind == "DateTimeField" and connections[using].vendor == "sqlite":
-        return connections[using].ops.adapt_datetimefield_value(value)
+        return bytes
+    if kind == "DateTimeField" and db.vendor == "sqlite":
+        return db.ops.adapt_datetimefield_value
     if kind == "DateField":
-        return value.isoformat()
-    return value
+        return datetime.date.isoformat
+    return None
+
+
+def db_value(field: models.Field, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:  # type: ignore[type-arg]
+    """``value`` of ``field`` as the driver sends it (JSON as text, SQLite dates as ISO text)."""
+    convert = _converter(field, connections[using])
+    return value if value is None or convert is None else convert(value)
 
 
 class TableWriter:
@@ -61,6 +68,9 @@ class TableWriter:
         self.table = q(model._meta.db_table)
         self.columns = ", ".join(q(f.column) for f in [*self.varying, *self.fixed])
         self._auto_now = [f.attname for f in self.varying if _is_auto_now(f)]
+        # Per database alias: (attribute name, converter) of each of ``columns``, made once
+        # (``values_of`` runs for every submitted declaration).
+        self._converters: dict[str, list[tuple[str, Callable[[Any], Any] | None]]] = {}
 
     def values_of(self, obj: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[Any, ...]:
         """The row of an unsaved instance ``obj``: its values of ``columns`` as database
@@ -70,7 +80,15 @@ class TableWriter:
             now = timezone.now()
             for name in self._auto_now:
                 setattr(obj, name, now)
-        return tuple(db_value(f, getattr(obj, f.attname), using=using) for f in self.varying)
+        converters = self._converters.get(using)
+        if converters is None:
+            db = connections[using]
+            converters = self._converters[using] = [(f.attname, _converter(f, db)) for f in self.varying]
+        row = []
+        for name, convert in converters:
+            value = getattr(obj, name)
+            row.append(value if value is None or convert is None else convert(value))
+        return tuple(row)
 
     def write(self, rows: Sequence[tuple[Any, ...]], *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> None:
         """Insert ``rows`` through database ``using``; ``values`` are the shared values of
