@@ -5,14 +5,13 @@ write turn, before any caller returns; a failed sync fails the batch's callers."
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.safety.serverproc import REPO, run_cli, server_env
 
 SCRIPT = """
 import fcntl, json, os, sqlite3, sys
@@ -77,22 +76,16 @@ print(json.dumps(out))
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
-    done = subprocess.run(
-        [sys.executable, "-m", "tallylog.cli", "init", "--home", str(path)],
-        env=_env(path), capture_output=True, text=True, timeout=120, cwd=REPO,
-    )
+    done = run_cli(path, "init")
     assert done.returncode == 0, done.stderr
     return path
 
 
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TALLYLOG_")) and k != "DATABASE_URL"}
-    return {**env, "TALLYLOG_HOME": str(home), "DJANGO_SETTINGS_MODULE": "tallylog.settings", "PYTHONPATH": str(REPO)}
-
-
 def _run(home: Path, mode: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode], env=_env(home), capture_output=True, text=True, timeout=120, cwd=REPO
+        [sys.executable, "-c", SCRIPT, mode],
+        env=server_env(home, DJANGO_SETTINGS_MODULE="tallylog.settings"),
+        capture_output=True, text=True, timeout=120, cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])

@@ -4,7 +4,6 @@ ends it, or dies; a nested turn in the same thread does not wait for itself."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.safety.serverproc import REPO, server_env
 
 SCRIPT = """
 import sys, time
@@ -32,11 +33,10 @@ else:
 
 
 def _start(home: Path, *args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, TALLYLOG_HOME=str(home), DJANGO_SETTINGS_MODULE="tallylog.settings")
-    env.pop("DATABASE_URL", None)  # the embedded database, whatever this pass runs on
+    # server_env: the embedded database in ``home``, whatever this pass runs on.
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, *args], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        [sys.executable, "-c", SCRIPT, *args], env=server_env(home, DJANGO_SETTINGS_MODULE="tallylog.settings"),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
 
 
