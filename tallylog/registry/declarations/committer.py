@@ -150,7 +150,7 @@ class GroupCommitter:
             with self._lock:
                 batch.extend(self._queue[:MAX_BATCH])
                 del self._queue[:MAX_BATCH]
-            self._write_turn(batch)
+            self._write_batch(batch)
         if self._conn is not None:
             if self._wal is not None:
                 self._sync_wal(self._wal, batch)
@@ -190,10 +190,10 @@ class GroupCommitter:
         finally:
             connections[self.using] = own
 
-    def _write_turn(self, batch: list[_Item]) -> None:
+    def _write_batch(self, batch: list[_Item]) -> None:
         try:
             if self._conn is not None and self._conn.connection is None:
-                self._wal = _sync_after_commit(self._conn)
+                self._wal = _open_with_own_sync(self._conn)
             with transaction.atomic(using=self.using):
                 write_rows(batch, using=self.using)
         except Exception:
@@ -224,7 +224,7 @@ class GroupCommitter:
             item.done = True
 
 
-def _sync_after_commit(conn: BaseDatabaseWrapper) -> str | None:
+def _open_with_own_sync(conn: BaseDatabaseWrapper) -> str | None:
     """Open ``conn``; if its database is a file in WAL mode, make its commits skip their
     fsync (``synchronous=NORMAL``: the committer syncs the write-ahead log itself once it
     has left the write turn) and return the log's path."""
