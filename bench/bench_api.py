@@ -27,7 +27,9 @@ sequencer) per answered request, read from /proc around the measured run.
 ``--against REV`` compares this tree with the commit REV in the same run: REV is checked
 out in a temporary git worktree, and for each of ``--rounds`` rounds the server of each
 tree runs the same load, one after the other (the order alternating between rounds), so
-that both see the same machine; it prints each run and the ratio of the medians.
+that both see the same machine; it prints each run and the ratio of the medians. Both trees
+run on this virtual environment: an older REV whose dependencies differ needs them
+installed in it (before 55edce1 the server was gunicorn: ``pip install gunicorn``).
 
 Needs ``wrk`` (Debian package ``wrk``; installed here if missing and we are root).
 """
