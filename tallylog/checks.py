@@ -7,6 +7,8 @@ deployment ones (``run_tallylog_checks``) and refuse to start on an error.
 - tallylog.E002  no signing key in the home (run ``tallylog init``)
 - tallylog.E003  the signing key file cannot be read as a C2SP signed-note private key
 - tallylog.E004  TALLYLOG_SEQUENCER_BATCH or TALLYLOG_SEQUENCER_INTERVAL out of range
+- tallylog.E010 … E016  a setting's value is bad (``check_configuration``; each setting's
+  ID is in docs/configuration.md and ``tallylog.config``)
 - tallylog.W001  the signing key or secrets file is readable by other users
 """
 
@@ -18,16 +20,15 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
+from tallylog import config
 from tallylog.home import Home
-
-MAX_BATCH = 65536
 
 
 def check_secrets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """tallylog.E001: the Django secret key and the receipt-hash key must be set."""
     errors: list[CheckMessage] = []
-    for name in ("SECRET_KEY", "TALLYLOG_RECEIPT_KEY"):
-        if not getattr(settings, name, ""):
+    for name, value in (("SECRET_KEY", settings.SECRET_KEY), ("TALLYLOG_RECEIPT_KEY", settings.TALLYLOG_RECEIPT_KEY)):
+        if not value:
             errors.append(
                 Error(
                     f"{name} is not set.",
@@ -40,7 +41,7 @@ def check_secrets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 def check_signing_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """tallylog.E002/E003/W001: the log's signing key exists, parses, and is private."""
-    home = Home.from_env(settings.TALLYLOG_HOME)
+    home = Home(config.build()[0].home)
     path = home.signing_key_path
     if not path.exists():
         return [
@@ -75,23 +76,19 @@ def check_signing_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return messages
 
 
+def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """tallylog.E004, E010–E016: each bad value of a setting, under its setting's ID
+    (``tallylog.config.problems``; TALLYLOG_RATE_LIMITS is tallylog.safety's check)."""
+    return [
+        Error(p.message, hint="docs/configuration.md lists every setting.", id=p.check)
+        for p in config.problems()
+        if p.check.startswith("tallylog.E")
+    ]
+
+
 def check_sequencer_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """tallylog.E004: the sequencer's batch size and interval are sensible."""
-    errors: list[CheckMessage] = []
-    batch = getattr(settings, "TALLYLOG_SEQUENCER_BATCH", 4096)
-    interval = getattr(settings, "TALLYLOG_SEQUENCER_INTERVAL", 0.5)
-    if not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
-        errors.append(
-            Error(f"TALLYLOG_SEQUENCER_BATCH must be 1..{MAX_BATCH}, not {batch!r}.", id="tallylog.E004")
-        )
-    if not isinstance(interval, (int, float)) or not 0 < interval <= 60:
-        errors.append(
-            Error(
-                f"TALLYLOG_SEQUENCER_INTERVAL must be a number of seconds in (0, 60], not {interval!r}.",
-                id="tallylog.E004",
-            )
-        )
-    return errors
+    return [m for m in check_configuration() if m.id == "tallylog.E004"]
 
 
 def register() -> None:
@@ -102,7 +99,7 @@ def register() -> None:
     # Deployment-time only: a home being set up (makemigrations, migrate before the key
     # exists) is not an error; ``tallylog serve`` and ``tallylog sequence`` run it.
     add(check_signing_key, "tallylog", deploy=True)
-    add(check_sequencer_settings, "tallylog")
+    add(check_configuration, "tallylog")
 
 
 def run_tallylog_checks() -> list[CheckMessage]:

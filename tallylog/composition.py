@@ -117,13 +117,13 @@ _cache_lock = threading.Lock()
 
 
 def get_log() -> LogServices:
-    """The ``LogServices`` of the configured home (``settings.TALLYLOG_HOME``), built once.
+    """The ``LogServices`` of the configured home (``config().home``), built once.
 
     Raises ``SigningKeyMissing`` when the home has no signing key.
     """
-    from django.conf import settings
+    from tallylog.config import config
 
-    home = Home.from_env(settings.TALLYLOG_HOME)
+    home = Home(config().home)
     key = str(home.path)
     with _cache_lock:
         if key not in _cache:

@@ -1,50 +1,35 @@
 """Django settings for tallylog.
 
-This module is the edge where configuration is read from the environment; nothing else in
-tallylog reads the environment or ``django.conf.settings`` at import time.
-
-Environment:
-  TALLYLOG_HOME       home directory (database, signing key, log); default ./var
-  TALLYLOG_DEBUG      "1" for debug pages (never in production)
-  TALLYLOG_ALLOWED_HOSTS  comma-separated host names; default localhost,127.0.0.1,[::1]
-  DATABASE_URL        postgres://user:pass@host:port/name; default SQLite in the home
-  DATABASE_REPLICA_URLS  comma-separated postgres:// URLs of read replicas (docs/deploy.md)
-  TALLYLOG_ORIGIN     the log's origin line (used by ``tallylog init`` for a new key)
-  TALLYLOG_SEQUENCER_BATCH     entries per sequencer pass (default 4096)
-  TALLYLOG_SEQUENCER_INTERVAL  seconds between sequencer passes (default 0.5)
-  TALLYLOG_GROUP_COMMIT  "off" writes each declaration in its own transaction (default on;
-                      docs/api-submissions.md)
-  TALLYLOG_EMAIL_HOST / _PORT / _FROM  SMTP relay for mail (default localhost:25)
-  TALLYLOG_SITE_URL   public base URL for links in mail (default http://127.0.0.1:8000)
+Django's own settings, some from the environment (``DATABASE_URL``, ``TALLYLOG_EMAIL_PORT``,
+…) through ``tallylog.config.environ_value``. Tallylog's settings (``TALLYLOG_SEQUENCER_BATCH``
+and the rest) are read by ``tallylog.config.config()``: from this module when it defines
+them (a deployment's own settings module, or ``override_settings``), else the environment.
+Every setting, its default and its system check: docs/configuration.md.
+Nothing in tallylog reads the environment or ``django.conf.settings`` at import time.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from tallylog.config import databases as _databases
+from tallylog.config import environ_value as _env
 from tallylog.home import Home
 
 HOME = Home.from_env()
 _secrets = HOME.read_secrets()
 
 BASE_DIR = Path(__file__).resolve().parent
-DEBUG = os.environ.get("TALLYLOG_DEBUG") == "1"
+# A bad value in the environment is its default here; its system check (run by every
+# command before anything else: tallylog.checks.check_configuration) reports it.
+DEBUG = _env("TALLYLOG_DEBUG")
 # A missing secret is reported by the system check tallylog.E001 (see tallylog/checks.py);
 # commands that need none (keygen, verify) never load Django.
-SECRET_KEY = _secrets.get("secret_key") or os.environ.get("TALLYLOG_SECRET_KEY", "")
-TALLYLOG_RECEIPT_KEY = _secrets.get("receipt_key") or os.environ.get("TALLYLOG_RECEIPT_KEY", "")
+SECRET_KEY = _secrets.get("secret_key") or _env("TALLYLOG_SECRET_KEY")
+TALLYLOG_RECEIPT_KEY = _secrets.get("receipt_key") or _env("TALLYLOG_RECEIPT_KEY")
 TALLYLOG_HOME = str(HOME.path)
-TALLYLOG_ORIGIN = os.environ.get("TALLYLOG_ORIGIN", "")
-TALLYLOG_SEQUENCER_BATCH = int(os.environ.get("TALLYLOG_SEQUENCER_BATCH", "4096"))
-TALLYLOG_SEQUENCER_INTERVAL = float(os.environ.get("TALLYLOG_SEQUENCER_INTERVAL", "0.5"))
-TALLYLOG_GROUP_COMMIT = os.environ.get("TALLYLOG_GROUP_COMMIT", "on") != "off"
 
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("TALLYLOG_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-    if h.strip()
-]
+ALLOWED_HOSTS = _env("TALLYLOG_ALLOWED_HOSTS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -98,55 +83,7 @@ TEMPLATES = [
 ]
 
 
-def _postgres(url: str, setting: str) -> dict[str, object]:
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"{setting}: unsupported scheme {parts.scheme!r} (use postgres://)")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": 60,
-    }
-
-
-def _database() -> dict[str, object]:
-    url = os.environ.get("DATABASE_URL", "")
-    if url:
-        return _postgres(url, "DATABASE_URL")
-    return {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(HOME.db_path),
-        "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
-        },
-    }
-
-
-def _replicas() -> dict[str, dict[str, object]]:
-    """``DATABASE_REPLICA_URLS`` (comma-separated postgres:// URLs of hot standbys) as the
-    read-only aliases replica1…N that tallylog.dbrouter sends public page reads to."""
-    urls = [u.strip() for u in os.environ.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()]
-    if urls and not os.environ.get("DATABASE_URL", ""):
-        raise ValueError("DATABASE_REPLICA_URLS needs DATABASE_URL: replicas follow a PostgreSQL primary")
-    replicas: dict[str, dict[str, object]] = {}
-    for n, url in enumerate(urls, start=1):
-        replica = _postgres(url, "DATABASE_REPLICA_URLS")
-        # A replica that is down is noticed at connection time (tallylog.dbrouter falls
-        # back to default): check a kept connection first, and give up on a new one soon.
-        replica.update(CONN_HEALTH_CHECKS=True, OPTIONS={"connect_timeout": 3}, TEST={"MIRROR": "default"})
-        replicas[f"replica{n}"] = replica
-    return replicas
-
-
-DATABASES = {"default": _database(), **_replicas()}
+DATABASES = _databases(HOME.db_path)
 DATABASE_ROUTERS = ["tallylog.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -179,18 +116,9 @@ SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-EMAIL_HOST = os.environ.get("TALLYLOG_EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("TALLYLOG_EMAIL_PORT", "25"))
-# The site's public base URL, for links in mail sent outside a request (tallylog newsletter).
-TALLYLOG_SITE_URL = os.environ.get("TALLYLOG_SITE_URL", "http://127.0.0.1:8000")
-DEFAULT_FROM_EMAIL = os.environ.get("TALLYLOG_EMAIL_FROM", "tallylog@localhost")
-
-# Safety (docs/safety.md): rate limits ("off" or "scope=N/SECONDS,…"), proxies trusted for
-# the client address (which is only ever kept as a keyed hash, in the cache), flood screen.
-TALLYLOG_RATE_LIMITS = os.environ.get("TALLYLOG_RATE_LIMITS", "")
-TALLYLOG_TRUSTED_PROXIES = int(os.environ.get("TALLYLOG_TRUSTED_PROXIES", "0"))
-TALLYLOG_FLOOD_THRESHOLD = int(os.environ.get("TALLYLOG_FLOOD_THRESHOLD", "20"))
-TALLYLOG_FLOOD_WINDOW = int(os.environ.get("TALLYLOG_FLOOD_WINDOW", "3600"))
+EMAIL_HOST = _env("TALLYLOG_EMAIL_HOST")
+EMAIL_PORT = _env("TALLYLOG_EMAIL_PORT")
+DEFAULT_FROM_EMAIL = _env("TALLYLOG_EMAIL_FROM")
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, register
 
+from tallylog.config import config
 from tallylog.safety.ratelimit import parse_limits
 
 _DISK_CACHES = (
@@ -31,7 +32,7 @@ def check_safety_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]
             )
         )
     try:
-        parse_limits(getattr(settings, "TALLYLOG_RATE_LIMITS", None))
+        parse_limits(config().rate_limits)
     except ValueError as exc:
         errors.append(Error(str(exc), id="tallylog.safety.E002"))
     return errors

@@ -18,12 +18,8 @@ from __future__ import annotations
 import time
 import unicodedata
 
-from django.conf import settings
+from tallylog.config import config
 from tallylog.safety.ratelimit import count_in_window, keyed_hash
-
-DEFAULT_THRESHOLD = 20
-DEFAULT_WINDOW = 3600
-
 
 def normalise_content(text: str) -> str:
     """``text`` reduced for comparison: NFKC, case-folded, keeping letters only.
@@ -42,8 +38,8 @@ def flood_suspected(campaign: str, alias: str, statement: str, *, now: float | N
     has a side effect (the count). True from the ``TALLYLOG_FLOOD_THRESHOLD``-th
     submission of the same normalised alias and statement within the current window.
     """
-    threshold = int(getattr(settings, "TALLYLOG_FLOOD_THRESHOLD", DEFAULT_THRESHOLD))
-    window = int(getattr(settings, "TALLYLOG_FLOOD_WINDOW", DEFAULT_WINDOW))
+    threshold = config().flood_threshold
+    window = config().flood_window
     if threshold <= 0:
         return False
     digest = keyed_hash("flood", campaign, normalise_content(alias), normalise_content(statement))

@@ -34,6 +34,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from tallylog.api.errors import error_response as api_error_response
+from tallylog.config import config
 from tallylog.safety.ratelimit import RateLimited, check_rate, hide_client_address
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -137,7 +138,7 @@ def security_headers(request: HttpRequest, response: HttpResponse) -> None:
     # The log is meant to be fetched from anywhere (auditors, mirrors); pages are not.
     corp = "cross-origin" if request.path.startswith("/log/") else "same-origin"
     response.headers.setdefault("Cross-Origin-Resource-Policy", corp)
-    hsts = int(getattr(settings, "TALLYLOG_HSTS_SECONDS", 31536000))
+    hsts = config().hsts_seconds
     if request.is_secure() and hsts > 0:
         response.headers["Strict-Transport-Security"] = f"max-age={hsts}; includeSubDomains"
 

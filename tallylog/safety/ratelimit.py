@@ -41,9 +41,10 @@ from datetime import datetime, timezone
 from functools import wraps
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+
+from tallylog.config import config
 
 # scope -> (requests, seconds). "campaign:<scope>" limits the whole campaign.
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
@@ -180,7 +181,7 @@ def hide_client_address(request: HttpRequest) -> str:
     """
     source = getattr(request, "tallylog_source", None)
     if source is None:
-        trusted = int(getattr(settings, "TALLYLOG_TRUSTED_PROXIES", 0) or 0)
+        trusted = config().trusted_proxies
         source = keyed_hash("source", client_address(request.META, trusted))
         request.tallylog_source = source  # type: ignore[attr-defined]
     request.META["REMOTE_ADDR"] = "0.0.0.0"
@@ -191,7 +192,7 @@ def hide_client_address(request: HttpRequest) -> str:
 
 
 def _limits() -> dict[str, Limit] | None:
-    return parse_limits(getattr(settings, "TALLYLOG_RATE_LIMITS", None))
+    return parse_limits(config().rate_limits)
 
 
 def count_in_window(name: str, seconds: int, now: float) -> int:

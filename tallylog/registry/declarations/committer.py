@@ -54,11 +54,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
+from tallylog.config import config
 from tallylog.registry.bulk import TableWriter, reserve_keys
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
@@ -309,8 +309,8 @@ def committer(using: str = DEFAULT_DB_ALIAS) -> GroupCommitter:
 
 
 def group_commit_enabled() -> bool:
-    """``settings.TALLYLOG_GROUP_COMMIT`` (default True)."""
-    return bool(getattr(settings, "TALLYLOG_GROUP_COMMIT", True))
+    """``TALLYLOG_GROUP_COMMIT`` (default on)."""
+    return config().group_commit
 
 
 def save_declaration(declaration: Declaration, entry: LogEntry | None, *, using: str = DEFAULT_DB_ALIAS) -> None:

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from tallylog import leaf
 from tallylog.composition import DAY_INDEX_PATH, LogServices
+from tallylog.config import config
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.entries.models import (
     EMPTY_ROOT,
@@ -411,11 +411,11 @@ def _restage_from_database(ls: LogServices, state: LogState, cause: Exception) -
 
 
 def settings_batch_size() -> int:
-    return int(getattr(settings, "TALLYLOG_SEQUENCER_BATCH", 4096))
+    return config().sequencer_batch
 
 
 def settings_interval() -> float:
-    return float(getattr(settings, "TALLYLOG_SEQUENCER_INTERVAL", 0.5))
+    return config().sequencer_interval
 
 
 class SequencerThread(threading.Thread):

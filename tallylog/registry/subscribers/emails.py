@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from tallylog.config import config
+
 EMAIL_MAX = 254
 EMAIL_HASH_PREFIX = b"tallylog email v1\n"
 
@@ -80,4 +82,4 @@ def read_token(purpose: str, token: str, max_age: int) -> str:
 
 def site_url() -> str:
     """The public base URL for links in mail sent outside a request (no trailing slash)."""
-    return getattr(settings, "TALLYLOG_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+    return config().site_url.rstrip("/")

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
@@ -29,6 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
+from tallylog.config import config
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.forms import (
@@ -52,8 +52,8 @@ View = Callable[..., HttpResponse]
 
 def _session_limits() -> tuple[int, int]:
     return (
-        getattr(settings, "TALLYLOG_CONSOLE_IDLE_SECONDS", IDLE_SECONDS),
-        getattr(settings, "TALLYLOG_CONSOLE_MAX_SECONDS", MAX_SESSION_SECONDS),
+        config().console_idle_seconds,
+        config().console_max_seconds,
     )
 
 
