@@ -37,7 +37,10 @@ class CLIError(Exception):
 
 
 def setup_django(args: argparse.Namespace) -> None:
-    """Point Django at ``--home`` (or ``$TALLYLOG_HOME``) and set it up. Idempotent."""
+    """Point Django at ``--home`` (or ``$TALLYLOG_HOME``) and set it up. Idempotent.
+
+    Raises ``CLIError`` with the system check's ID and message when a setting has a bad
+    value (``tallylog.checks.check_configuration``), before anything else is done."""
     from tallylog.home import ENV_VAR, Home
 
     home = getattr(args, "home", None)
@@ -47,6 +50,10 @@ def setup_django(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
+    from tallylog.checks import check_configuration
+
+    if errors := check_configuration():
+        raise CLIError("; ".join(f"{m.id}: {m.msg}" for m in errors))
 
 
 def build_parser() -> argparse.ArgumentParser:

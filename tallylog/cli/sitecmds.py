@@ -75,11 +75,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def cmd_init(args: argparse.Namespace) -> int:
     from tallylog.composition import ensure_signing_key
+    from tallylog.config import environ_value
     from tallylog.home import Home
 
     home = Home.from_env(args.home)
     home.ensure()
-    origin = args.origin or os.environ.get("TALLYLOG_ORIGIN") or None
+    origin = args.origin or environ_value("TALLYLOG_ORIGIN") or None
     try:
         vkey, created = ensure_signing_key(home, origin)
     except ValueError as exc:
@@ -104,10 +105,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _ready_log(args: argparse.Namespace) -> Any:
     """Set up Django, run the tallylog checks, and return the log services."""
+    from tallylog.config import environ_value
     from tallylog.home import Home
 
     home = Home.from_env(args.home)
-    if not home.secrets_path.exists() and not os.environ.get("TALLYLOG_SECRET_KEY"):
+    if not home.secrets_path.exists() and not environ_value("TALLYLOG_SECRET_KEY"):
         raise CLIError(f"tallylog.E001: no secrets in {home.path}: run `tallylog init`")
     from django.core.exceptions import ImproperlyConfigured
 
