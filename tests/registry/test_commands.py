@@ -33,8 +33,8 @@ def env() -> dict[str, str]:
     return e
 
 
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*CLI, *args], env=env(), capture_output=True, text=True, timeout=300)
+def run(*args: str, check: bool = True, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*CLI, *args], env={**env(), **(extra_env or {})}, capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(f"tallylog {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -85,6 +85,32 @@ def test_commands_refuse_an_uninitialised_home(tmp_path: Path) -> None:
     result = run("sequence", "--once", "--home", str(tmp_path / "half"), check=False)
     assert result.returncode != 0
     assert "tallylog.E002" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check"),
+    [
+        ("TALLYLOG_SEQUENCER_BATCH", "lots", "tallylog.E004"),
+        ("DATABASE_URL", "mysql://tl:hunter2@db.internal/tally", "tallylog.E010"),
+        ("TALLYLOG_EMAIL_PORT", "smtp", "tallylog.E011"),
+        ("TALLYLOG_HSTS_SECONDS", "1y", "tallylog.E015"),
+        ("TALLYLOG_CONSOLE_IDLE_SECONDS", "30m", "tallylog.E016"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_its_check_not_a_traceback(tmp_path: Path, name: str, value: str, check: str) -> None:
+    from tallylog.composition import ensure_signing_key
+    from tallylog.home import Home
+
+    home = Home.from_env(tmp_path / "home")
+    home.ensure()
+    ensure_signing_key(home)
+    commands = [("sequence", "--once"), ("serve",), ("demo", "--count", "1")] if name == "TALLYLOG_SEQUENCER_BATCH" else [("sequence", "--once")]
+    for command in commands:
+        result = run(*command, "--home", str(home.path), check=False, extra_env={name: value})
+        assert result.returncode == 1, result.stderr
+        assert f"tallylog {command[0]}: {check}: {name} " in result.stderr
+        assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+    assert not home.db_path.exists()  # refused before touching any database
 
 
 def test_demo_then_sequence_once(tmp_path: Path) -> None:
