@@ -176,3 +176,31 @@ def test_unknown_log_and_bad_arguments(setup: tuple[Path, Path, str, Path, str, 
     assert "bad witness verifier key" in fails("verify-proof", log / "checkpoint", "--key", vkey, "--witness", vkey)
     assert "is not a valid tlog-proof" in fails("verify-proof", log / "checkpoint", "--key", vkey)
     assert note.Verifier(vkey).name == "example.org/log"
+
+
+def test_every_witness_command_and_option_is_documented() -> None:
+    """docs/witness.md names every command of witnesscmds and each of its options."""
+    import argparse
+
+    from tallylog.cli import build_parser
+
+    doc = (Path(__file__).parents[2] / "docs" / "witness.md").read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+    def child(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+        s = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        return s.choices[name]  # type: ignore[no-any-return]
+
+    commands = {
+        "witness keygen": child(sub.choices["witness"], "keygen"),
+        "witness serve": child(sub.choices["witness"], "serve"),
+        "log cosign": child(sub.choices["log"], "cosign"),
+        "verify-proof": sub.choices["verify-proof"],
+    }
+    for name, cmd in commands.items():
+        assert f"tallylog {name}" in doc, name
+        for action in cmd._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option not in ("--help", "--home"):
+                    assert option in doc, f"{name} {option}"
