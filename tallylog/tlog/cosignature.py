@@ -49,6 +49,7 @@ from tallylog.tlog.note import (
     KeyFormatError,
     Verifier,
     _b64decode,
+    _parse_key,
     _valid_name,
     open_note,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "open_cosigned",
     "parse_cosignature",
     "parse_timestamped_signature",
+    "split_checkpoint_note",
 ]
 
 ALG_COSIGNATURE_V1 = 0x04
@@ -203,21 +205,12 @@ def parse_cosignature(line: str) -> Cosignature:
 
 
 def _parse_witness_key(parts: list[str], what: str) -> tuple[str, int, bytes]:
-    if len(parts) != 3:
-        raise KeyFormatError(f"malformed {what}: want name+id+key")
-    name, hex_id, key64 = parts
-    if not _valid_name(name):
-        raise KeyFormatError(f"malformed {what}: invalid key name {name!r}")
-    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
-        raise KeyFormatError(
-            f"malformed {what}: the key ID must be 8 lowercase hex digits"
-        )
-    raw = _b64decode(key64, what, KeyFormatError)
-    if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-        raise KeyFormatError(
-            f"malformed {what}: not an Ed25519 cosignature key (type 0x04 and 32 bytes)"
-        )
-    return name, int(hex_id, 16), raw[1:]
+    return _parse_key(
+        parts,
+        what,
+        ALG_COSIGNATURE_V1,
+        "an Ed25519 cosignature key (type 0x04 and 32 bytes)",
+    )
 
 
 class CosignatureVerifier:
@@ -321,6 +314,27 @@ def generate_witness_key(name: str) -> tuple[str, str]:
     return skey, CosignatureSigner(skey).verifier_key
 
 
+def split_checkpoint_note(note: bytes) -> tuple[str, Checkpoint]:
+    """The text and parsed checkpoint of a signed checkpoint note, NOT verified: UTF-8, no
+    control characters but newlines, a canonical C2SP tlog-checkpoint, a blank line, then
+    signature lines (signed-note §Format). ``FormatError`` otherwise."""
+    try:
+        whole = note.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CosignatureFormatError("the checkpoint note is not valid UTF-8") from None
+    split = whole.rfind("\n\n")
+    if (
+        split < 0
+        or not whole.endswith("\n")
+        or not whole[split + 2 :].startswith(SIG_PREFIX)
+    ):
+        raise CosignatureFormatError("the checkpoint is not a signed note")
+    if any(ord(c) < 0x20 and c != "\n" for c in whole):
+        raise CosignatureFormatError("the checkpoint note contains control characters")
+    text = whole[: split + 1]
+    return text, parse_checkpoint(text)
+
+
 @dataclass(frozen=True)
 class CosignedCheckpoint:
     """A checkpoint verified with the log key: its parsed ``checkpoint``, its ``text``
@@ -392,10 +406,9 @@ def append_cosignatures(note: bytes, cosignatures: Iterable[Cosignature]) -> byt
     """``note`` with a signature line for each of ``cosignatures`` appended, replacing any
     line already there by the same (name, key ID). The note must be a signed note (ends in
     a signature line); nothing is verified here."""
+    body, _ = split_checkpoint_note(note)
     text = note.decode("utf-8")
-    split = text.rfind("\n\n")
-    if split < 0 or not text.endswith("\n"):
-        raise CosignatureFormatError("not a signed note")
+    split = len(body) - 1
     new = list(cosignatures)
     replaced = {(c.name, c.key_id) for c in new}
     kept = []

@@ -26,12 +26,13 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tallylog.tlog.checkpoint import Checkpoint, parse_checkpoint
+from tallylog.tlog.checkpoint import Checkpoint
 from tallylog.tlog.cosignature import (
     Cosignature,
     CosignatureVerifier,
     check_quorum,
     open_cosigned,
+    split_checkpoint_note,
 )
 from tallylog.tlog.errors import FormatError
 from tallylog.tlog.hashes import (
@@ -41,7 +42,7 @@ from tallylog.tlog.hashes import (
     leaf_hash,
     prove_inclusion,
 )
-from tallylog.tlog.note import MAX_NOTE_SIZE, SIG_PREFIX, Verifier
+from tallylog.tlog.note import MAX_NOTE_SIZE, Verifier
 
 __all__ = [
     "HEADER",
@@ -99,22 +100,8 @@ def _decimal(s: str, what: str) -> int:
 
 
 def _note_checkpoint(note: bytes) -> Checkpoint:
-    """The checkpoint in a signed note's text; the note must have a signature block."""
     try:
-        text = note.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProofFormatError("the checkpoint is not valid UTF-8") from None
-    split = text.rfind("\n\n")
-    if (
-        split < 0
-        or not text.endswith("\n")
-        or not text[split + 2 :].startswith(SIG_PREFIX)
-    ):
-        raise ProofFormatError("the checkpoint is not a signed note")
-    if any(ord(c) < 0x20 and c != "\n" for c in text):
-        raise ProofFormatError("the checkpoint contains control characters")
-    try:
-        return parse_checkpoint(text[: split + 1])
+        return split_checkpoint_note(note)[1]
     except FormatError as exc:
         raise ProofFormatError(f"malformed checkpoint: {exc}") from None
 

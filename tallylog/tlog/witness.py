@@ -34,7 +34,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tallylog.tlog.checkpoint import parse_checkpoint
 from tallylog.tlog.cosignature import (
     Cosignature,
     CosignatureFormatError,
@@ -42,6 +41,7 @@ from tallylog.tlog.cosignature import (
     append_cosignatures,
     format_cosignature,
     parse_cosignature,
+    split_checkpoint_note,
 )
 from tallylog.tlog.errors import FormatError
 from tallylog.tlog.hashes import HASH_SIZE, HashReader, prove_consistency
@@ -239,21 +239,9 @@ def _hash_line(line: str) -> bytes:
 
 
 def _check_note_shape(note: bytes) -> None:
-    """The note's text must be a canonical checkpoint followed by a signature block;
-    signatures are verified later, with the keys."""
+    """A canonical checkpoint and a signature block; signatures are verified later."""
     try:
-        text = note.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WitnessRequestFormatError("the checkpoint is not valid UTF-8") from None
-    split = text.rfind("\n\n")
-    if (
-        split < 0
-        or not text.endswith("\n")
-        or not text[split + 2 :].startswith(SIG_PREFIX)
-    ):
-        raise WitnessRequestFormatError("the checkpoint is not a signed note")
-    try:
-        parse_checkpoint(text[: split + 1])
+        split_checkpoint_note(note)
     except FormatError as exc:
         raise WitnessRequestFormatError(str(exc)) from None
 
@@ -308,11 +296,6 @@ def parse_cosignature_response(body: bytes) -> list[Cosignature]:
 
 
 # --- one witness ---------------------------------------------------------------------------
-
-
-def _checkpoint_text(note: bytes) -> str:
-    text = note.decode("utf-8")
-    return text[: text.rfind("\n\n") + 1]
 
 
 def add_checkpoint(
@@ -386,7 +369,7 @@ def _verified(witness: Witness, data: bytes, note: bytes) -> list[Cosignature]:
         cosigs = parse_cosignature_response(data)
     except WitnessRequestFormatError as exc:
         raise WitnessBadResponse(witness.name, f"malformed response: {exc}") from None
-    text = _checkpoint_text(note)
+    text = split_checkpoint_note(note)[0]
     mine = [c for c in cosigs if witness.verifier.matches(c)]
     if not mine:
         raise WitnessBadResponse(
@@ -413,7 +396,7 @@ def submit(
     (built with ``prove_consistency`` over ``reader``, which must read the checkpoint's
     tree); after a 409, retry once from the witness's size when it is not above ours.
     Returns the verified cosignatures; raises ``WitnessError``."""
-    size = parse_checkpoint(_checkpoint_text(note)).size
+    size = split_checkpoint_note(note)[1].size
     old = min(old_size, size)
     for attempt in (1, 2):
         try:
@@ -467,7 +450,7 @@ def cosign(
     result = CosignResult(note)
     if not witnesses:
         return result
-    size = parse_checkpoint(_checkpoint_text(note)).size
+    size = split_checkpoint_note(note)[1].size
 
     def one(w: Witness) -> tuple[Witness, list[Cosignature] | WitnessError]:
         try:

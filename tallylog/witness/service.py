@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from tallylog.tlog.checkpoint import parse_checkpoint
 from tallylog.tlog.cosignature import (
     Cosignature,
     CosignatureSigner,
     append_cosignatures,
+    split_checkpoint_note,
 )
 from tallylog.tlog.errors import FormatError, VerificationError
 from tallylog.tlog.hashes import EMPTY_ROOT, check_consistency
@@ -103,8 +103,7 @@ class WitnessService:
             req = parse_add_checkpoint(body)
         except WitnessRequestFormatError as exc:
             return _text(400, f"malformed request: {exc}")
-        text = req.checkpoint.decode("utf-8")
-        cp = parse_checkpoint(text[: text.rfind("\n\n") + 1])  # checked by the parser
+        text, cp = split_checkpoint_note(req.checkpoint)  # checked by the parser
         keys = self.logs.get(cp.origin)
         if keys is None:
             return _text(404, "unknown log")
@@ -149,9 +148,7 @@ class WitnessService:
                     ),
                     str(exc),
                 ) from None
-            cosig = self.signer.cosign(
-                text[: text.rfind("\n\n") + 1], int(self.clock())
-            )
+            cosig = self.signer.cosign(text, int(self.clock()))
             note = append_cosignatures(req.checkpoint, [cosig])
             made[:] = [cosig]
             return LogState(cp.origin, cp.size, cp.root, note, cosig.timestamp)
