@@ -72,6 +72,7 @@ __all__ = [
     "generate_witness_key",
     "open_cosigned",
     "parse_cosignature",
+    "parse_decimal",
     "parse_timestamped_signature",
     "split_checkpoint_note",
 ]
@@ -312,6 +313,21 @@ def generate_witness_key(name: str) -> tuple[str, str]:
     )
     skey = witness_key_from_seed(name, seed)
     return skey, CosignatureSigner(skey).verifier_key
+
+
+def parse_decimal(s: str, what: str, error: type[FormatError] = FormatError) -> int:
+    """An ASCII decimal with no leading zeroes, below 2^64: the sizes and indexes of the
+    C2SP tlog specs. Raises ``error`` naming ``what`` otherwise."""
+    if (
+        not s.isascii()
+        or not s.isdigit()
+        or (s != "0" and s.startswith("0"))
+        or len(s) > 20
+    ):
+        raise error(f"malformed {what} {s[:32]!r}")
+    if int(s) >= 1 << 64:
+        raise error(f"{what} {s} out of range")
+    return int(s)
 
 
 def split_checkpoint_note(note: bytes) -> tuple[str, Checkpoint]:

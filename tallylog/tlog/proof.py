@@ -22,7 +22,6 @@ proof (4).
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from tallylog.tlog.cosignature import (
     CosignatureVerifier,
     check_quorum,
     open_cosigned,
+    parse_decimal,
     split_checkpoint_note,
 )
 from tallylog.tlog.errors import FormatError
@@ -42,7 +42,7 @@ from tallylog.tlog.hashes import (
     leaf_hash,
     prove_inclusion,
 )
-from tallylog.tlog.note import MAX_NOTE_SIZE, Verifier
+from tallylog.tlog.note import MAX_NOTE_SIZE, Verifier, _b64decode
 
 __all__ = [
     "HEADER",
@@ -85,18 +85,6 @@ class VerifiedProof:
     leaf_hash: bytes
     entry: bytes | None
     cosignatures: tuple[Cosignature, ...]
-
-
-def _decimal(s: str, what: str) -> int:
-    if (
-        not s.isascii()
-        or not s.isdigit()
-        or (s != "0" and s.startswith("0"))
-        or len(s) > 20
-        or int(s) >= 1 << 64
-    ):
-        raise ProofFormatError(f"malformed {what} {s[:32]!r}")
-    return int(s)
 
 
 def _note_checkpoint(note: bytes) -> Checkpoint:
@@ -154,7 +142,7 @@ def parse_proof(data: bytes) -> TlogProof:
         rest = rest[1:]
     if not rest or not rest[0].startswith("index "):
         raise ProofFormatError("missing index line")
-    index = _decimal(rest[0][len("index ") :], "index")
+    index = parse_decimal(rest[0][len("index ") :], "index", ProofFormatError)
     if len(rest) - 1 > MAX_PROOF_HASHES:
         raise ProofFormatError(f"more than {MAX_PROOF_HASHES} proof hashes")
     proof = []
@@ -170,13 +158,7 @@ def parse_proof(data: bytes) -> TlogProof:
 
 
 def _b64(s: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProofFormatError(f"malformed base64 in {what}") from None
-    if base64.b64encode(raw).decode() != s:
-        raise ProofFormatError(f"non-canonical base64 in {what}")
-    return raw
+    return _b64decode(s, what, ProofFormatError)
 
 
 def make_proof(

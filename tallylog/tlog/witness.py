@@ -27,7 +27,6 @@ Inverse pairs: ``format_add_checkpoint``/``parse_add_checkpoint``, ``format_size
 from __future__ import annotations
 
 import base64
-import binascii
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -41,11 +40,12 @@ from tallylog.tlog.cosignature import (
     append_cosignatures,
     format_cosignature,
     parse_cosignature,
+    parse_decimal,
     split_checkpoint_note,
 )
 from tallylog.tlog.errors import FormatError
 from tallylog.tlog.hashes import HASH_SIZE, HashReader, prove_consistency
-from tallylog.tlog.note import MAX_NOTE_SIZE, SIG_PREFIX
+from tallylog.tlog.note import MAX_NOTE_SIZE, SIG_PREFIX, _b64decode
 
 __all__ = [
     "SIZE_CONTENT_TYPE",
@@ -157,17 +157,7 @@ class AddCheckpoint:
 
 
 def _decimal(s: str, what: str) -> int:
-    if (
-        not s.isascii()
-        or not s.isdigit()
-        or (s != "0" and s.startswith("0"))
-        or len(s) > 20
-    ):
-        raise WitnessRequestFormatError(f"malformed {what} {s[:32]!r}")
-    value = int(s)
-    if value >= 1 << 64:
-        raise WitnessRequestFormatError(f"{what} {s} out of range")
-    return value
+    return parse_decimal(s, what, WitnessRequestFormatError)
 
 
 def format_add_checkpoint(req: AddCheckpoint) -> bytes:
@@ -227,14 +217,9 @@ def parse_add_checkpoint(body: bytes) -> AddCheckpoint:
 
 
 def _hash_line(line: str) -> bytes:
-    try:
-        h = base64.b64decode(line, validate=True)
-    except (binascii.Error, ValueError):
-        raise WitnessRequestFormatError("malformed base64 in a proof line") from None
-    if len(h) != HASH_SIZE or base64.b64encode(h).decode() != line:
-        raise WitnessRequestFormatError(
-            f"a proof line must be the canonical base64 of {HASH_SIZE} bytes"
-        )
+    h = _b64decode(line, "a proof line", WitnessRequestFormatError)
+    if len(h) != HASH_SIZE:
+        raise WitnessRequestFormatError(f"a proof line must hold {HASH_SIZE} bytes")
     return h
 
 
