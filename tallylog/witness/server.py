@@ -26,6 +26,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     service: WitnessService
     quiet = False
+    timeout = 30  # seconds a connection may stay silent (a slow client holds one thread)
 
     def _send(self, r: Response) -> None:
         self.send_response(r.status)

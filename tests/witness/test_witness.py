@@ -117,7 +117,7 @@ def body(old: int, t: HashList, size: int | None = None, proof: list[bytes] | No
 
 def test_client_and_witness_grow_together(w1: Running) -> None:
     t = tree(300)
-    sizes = {}
+    sizes: dict[str, int] = {}
     for n in (1, 2, 7, 8, 255, 256, 257, 300):
         result = cosign(signed(t, n), [w1.witness], t, sizes)
         assert result.failures == {}
