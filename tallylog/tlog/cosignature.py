@@ -75,6 +75,7 @@ __all__ = [
     "parse_decimal",
     "parse_timestamped_signature",
     "split_checkpoint_note",
+    "verify_cosigned",
 ]
 
 ALG_COSIGNATURE_V1 = 0x04
@@ -416,6 +417,17 @@ def check_quorum(
     got = [w.name for w in witnesses if any(w.matches(c) for c in cosigs)]
     if len(got) < quorum:
         raise QuorumError(got, quorum, len(witnesses))
+
+
+def verify_cosigned(
+    note: bytes, log: Verifier, witnesses: Sequence[CosignatureVerifier], quorum: int
+) -> CosignedCheckpoint:
+    """``open_cosigned`` then ``check_quorum``: the checkpoint note signed by ``log`` and
+    validly cosigned by at least ``quorum`` of ``witnesses`` (what ``verify --witness``
+    needs), or ``VerificationError`` (``InvalidCosignatureError``, ``QuorumError``)."""
+    cosigned = open_cosigned(note, log, witnesses)
+    check_quorum(cosigned, witnesses, quorum)
+    return cosigned
 
 
 def append_cosignatures(note: bytes, cosignatures: Iterable[Cosignature]) -> bytes:

@@ -29,10 +29,9 @@ from tallylog.tlog.checkpoint import Checkpoint
 from tallylog.tlog.cosignature import (
     Cosignature,
     CosignatureVerifier,
-    check_quorum,
-    open_cosigned,
     parse_decimal,
     split_checkpoint_note,
+    verify_cosigned,
 )
 from tallylog.tlog.errors import FormatError
 from tallylog.tlog.hashes import (
@@ -201,8 +200,7 @@ def verify_proof(
             )
         entry = carried
         leaf = leaf_hash(carried)
-    cosigned = open_cosigned(p.checkpoint, log, witnesses)
-    check_quorum(cosigned, witnesses, quorum)
+    cosigned = verify_cosigned(p.checkpoint, log, witnesses, quorum)
     cp = cosigned.checkpoint
     check_inclusion(p.proof, cp.size, cp.root, p.index, leaf)
     return VerifiedProof(cp, p.index, leaf, entry, cosigned.cosignatures)

@@ -30,6 +30,7 @@ from tallylog.tlog.cosignature import (
     open_cosigned,
     parse_cosignature,
     parse_timestamped_signature,
+    verify_cosigned,
     witness_key_from_seed,
 )
 from tallylog.tlog.errors import FormatError
@@ -208,6 +209,9 @@ def test_open_cosigned_counts_known_witnesses_and_ignores_others() -> None:
         check_quorum(opened, [w1.verifier, w2.verifier], 2)
     with pytest.raises(ValueError):
         check_quorum(opened, [w1.verifier], 2)
+    assert verify_cosigned(cosigned, log.verifier, [w1.verifier, w2.verifier], 1).witnesses == ["w1"]
+    with pytest.raises(QuorumError):
+        verify_cosigned(cosigned, log.verifier, [w1.verifier, w2.verifier], 2)
 
 
 def test_a_bad_cosignature_by_a_known_witness_rejects_the_note() -> None:
