@@ -27,8 +27,8 @@ Inverse pairs: ``format_add_checkpoint``/``parse_add_checkpoint``, ``format_size
 from __future__ import annotations
 
 import base64
-import urllib.error
-import urllib.request
+import http.client
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ from tallylog.tlog.note import MAX_NOTE_SIZE, SIG_PREFIX, _b64decode
 __all__ = [
     "SIZE_CONTENT_TYPE",
     "AddCheckpoint",
+    "Connection",
     "CosignResult",
     "Witness",
     "WitnessBadRequest",
@@ -58,6 +59,7 @@ __all__ = [
     "WitnessError",
     "WitnessForbidden",
     "WitnessInconsistent",
+    "WitnessPool",
     "WitnessRequestFormatError",
     "WitnessUnavailable",
     "WitnessUnknownLog",
@@ -283,40 +285,91 @@ def parse_cosignature_response(body: bytes) -> list[Cosignature]:
 # --- one witness ---------------------------------------------------------------------------
 
 
+class Connection:
+    """One kept-alive HTTP(S) connection to a witness's submission prefix (tlog-witness
+    §HTTP Interface: clients SHOULD use keep-alive). A connection the witness closed while
+    idle is reopened once. Not for concurrent use: one per witness, one caller at a time."""
+
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise WitnessRequestFormatError(
+                f"a witness URL is http(s)://host[:port][/prefix], not {url!r}"
+            )
+        self.url, self.timeout = url, timeout
+        self._https, self._netloc = parts.scheme == "https", parts.netloc
+        self._prefix = parts.path.rstrip("/")
+        self._conn: http.client.HTTPConnection | None = None
+
+    def post(self, path: str, body: bytes) -> tuple[int, str, bytes]:
+        """POST ``body`` to ``<prefix>/<path>``: ``(status, content type, body)``;
+        ``OSError`` or ``http.client.HTTPException`` when the exchange fails."""
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            if self._conn is None:
+                cls = (
+                    http.client.HTTPSConnection
+                    if self._https
+                    else http.client.HTTPConnection
+                )
+                self._conn = cls(self._netloc, timeout=self.timeout)
+            try:
+                self._conn.request(
+                    "POST",
+                    f"{self._prefix}/{path}",
+                    body=body,
+                    headers={
+                        "Content-Type": "text/plain; charset=utf-8",
+                        "User-Agent": "tallylog-tlog",
+                    },
+                )
+                resp = self._conn.getresponse()
+                data = resp.read(MAX_RESPONSE + 1)
+                if resp.will_close:
+                    self.close()
+                return resp.status, resp.headers.get("Content-Type", ""), data
+            except (
+                http.client.RemoteDisconnected,
+                BrokenPipeError,
+                ConnectionResetError,
+            ):
+                self.close()
+                if attempt == 2 or not reused:
+                    raise
+            except (OSError, http.client.HTTPException):
+                self.close()
+                raise
+        raise AssertionError("Connection.post: unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def add_checkpoint(
     witness: Witness,
     old_size: int,
     proof: Sequence[bytes],
     note: bytes,
     timeout: float = DEFAULT_TIMEOUT,
+    connection: Connection | None = None,
 ) -> list[Cosignature]:
-    """One add-checkpoint call. Returns the witness's verified cosignatures of ``note``
-    (those by its key; at least one, with a non-zero timestamp) or raises a ``WitnessError``."""
+    """One add-checkpoint call (over ``connection`` if given, else a new one, closed after).
+    Returns the witness's verified cosignatures of ``note`` (those by its key; at least one,
+    with a non-zero timestamp) or raises a ``WitnessError``."""
     body = format_add_checkpoint(AddCheckpoint(old_size, tuple(proof), note))
-    req = urllib.request.Request(
-        witness.endpoint,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "text/plain; charset=utf-8",
-            "User-Agent": "tallylog-tlog",
-        },
-    )
+    conn = connection if connection is not None else Connection(witness.url, timeout)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, data = resp.status, resp.read(MAX_RESPONSE + 1)
-            ctype = resp.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as exc:
-        status, ctype = exc.code, exc.headers.get("Content-Type", "")
-        try:
-            data = exc.read(MAX_RESPONSE + 1)
-        except OSError:
-            data = b""
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        status, ctype, data = conn.post("add-checkpoint", body)
+    except (OSError, http.client.HTTPException) as exc:
+        reason = str(exc) or type(exc).__name__
         raise WitnessUnavailable(
             witness.name, f"couldn't reach {witness.endpoint}: {reason}"
         ) from None
+    finally:
+        if connection is None:
+            conn.close()
     detail = data[:200].decode("utf-8", "replace").strip()
     if status == 200:
         return _verified(witness, data, note)
@@ -376,6 +429,7 @@ def submit(
     reader: HashReader,
     old_size: int = 0,
     timeout: float = DEFAULT_TIMEOUT,
+    connection: Connection | None = None,
 ) -> list[Cosignature]:
     """Submit the signed checkpoint ``note`` with a consistency proof from ``old_size``
     (built with ``prove_consistency`` over ``reader``, which must read the checkpoint's
@@ -383,10 +437,30 @@ def submit(
     Returns the verified cosignatures; raises ``WitnessError``."""
     size = split_checkpoint_note(note)[1].size
     old = min(old_size, size)
+    conn = connection if connection is not None else Connection(witness.url, timeout)
+    try:
+        return _submit(witness, note, reader, size, old, conn)
+    finally:
+        if connection is None:
+            conn.close()
+
+
+def _submit(
+    witness: Witness,
+    note: bytes,
+    reader: HashReader,
+    size: int,
+    old: int,
+    conn: Connection,
+) -> list[Cosignature]:
     for attempt in (1, 2):
         try:
             return add_checkpoint(
-                witness, old, prove_consistency(size, old, reader), note, timeout
+                witness,
+                old,
+                prove_consistency(size, old, reader),
+                note,
+                connection=conn,
             )
         except WitnessConflict as exc:
             if attempt == 2 or exc.size > size:
@@ -426,11 +500,13 @@ def cosign(
     known_sizes: Mapping[str, int] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     on_result: Callable[[str, WitnessError | None], None] | None = None,
+    connections: Mapping[str, Connection] | None = None,
 ) -> CosignResult:
     """Submit the signed checkpoint ``note`` to every witness concurrently (``submit``;
     each with its own ``timeout`` per request) and gather the results. A witness that fails
     is reported in ``failures``, never raised: the caller decides with ``check_quorum``.
-    ``note`` should be verified by the caller (the witnesses verify it too)."""
+    ``note`` should be verified by the caller (the witnesses verify it too).
+    ``connections`` (by witness name) are kept-alive ones to use; ``WitnessPool`` keeps them."""
     known = dict(known_sizes or {})
     result = CosignResult(note)
     if not witnesses:
@@ -439,7 +515,8 @@ def cosign(
 
     def one(w: Witness) -> tuple[Witness, list[Cosignature] | WitnessError]:
         try:
-            return w, submit(w, note, reader, known.get(w.name, 0), timeout)
+            conn = (connections or {}).get(w.name)
+            return w, submit(w, note, reader, known.get(w.name, 0), timeout, conn)
         except WitnessError as exc:
             return w, exc
 
@@ -455,6 +532,43 @@ def cosign(
             if on_result is not None:
                 on_result(w.name, got if isinstance(got, WitnessError) else None)
     return result
+
+
+class WitnessPool:
+    """The witnesses of one log, as a sequencer uses them: ``cosign(note, reader)`` once per
+    new checkpoint submits it to all of them, from the size each is known to have cosigned
+    (``sizes``, updated by every call; start it from what was stored), over one kept-alive
+    connection per witness. Not for concurrent calls. ``close()`` when done."""
+
+    def __init__(
+        self,
+        witnesses: Sequence[Witness],
+        timeout: float = DEFAULT_TIMEOUT,
+        sizes: Mapping[str, int] | None = None,
+    ) -> None:
+        if len({w.name for w in witnesses}) != len(witnesses):
+            raise ValueError("a witness is configured twice")
+        self.witnesses = list(witnesses)
+        self.timeout = timeout
+        self.sizes: dict[str, int] = dict(sizes or {})
+        self._connections = {w.name: Connection(w.url, timeout) for w in self.witnesses}
+
+    def cosign(self, note: bytes, reader: HashReader) -> CosignResult:
+        """``cosign`` over the pool's connections; remembers the sizes it learnt."""
+        result = cosign(
+            note,
+            self.witnesses,
+            reader,
+            self.sizes,
+            self.timeout,
+            connections=self._connections,
+        )
+        self.sizes.update(result.sizes)
+        return result
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
 
 
 def parse_witness(spec: str) -> Witness:

@@ -9,8 +9,11 @@ the method, path and status, never the client's address.
 from __future__ import annotations
 
 import re
+import socket
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from tallylog.tlog.witness import MAX_REQUEST
 from tallylog.witness.service import Response, WitnessService
@@ -26,7 +29,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     service: WitnessService
     quiet = False
-    timeout = 30  # seconds a connection may stay silent (a slow client holds one thread)
+    timeout = (
+        30  # seconds a connection may stay silent (a slow client holds one thread)
+    )
 
     def _send(self, r: Response) -> None:
         self.send_response(r.status)
@@ -86,12 +91,41 @@ class _Handler(BaseHTTPRequestHandler):
             print(f"{self.command} {self.path} {code}", file=sys.stderr, flush=True)
 
 
+class _Server(ThreadingHTTPServer):
+    """Closes its kept-alive connections when it is closed, so that a stopped witness
+    answers nothing more (their threads would otherwise go on serving them)."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._open_lock:
+            for sock in self._open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
 def make_server(
     service: WitnessService, host: str = "127.0.0.1", port: int = 0, quiet: bool = False
 ) -> ThreadingHTTPServer:
     """A threading HTTP server for ``service`` bound to ``host``:``port`` (0: any free
     port; read ``server.server_address``). Call ``serve_forever()``; ``shutdown()`` stops it."""
     handler = type("WitnessHandler", (_Handler,), {"service": service, "quiet": quiet})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), handler)

@@ -35,6 +35,7 @@ from tallylog.tlog.witness import (
     WitnessConflict,
     WitnessForbidden,
     WitnessInconsistent,
+    WitnessPool,
     WitnessUnavailable,
     WitnessUnknownLog,
     add_checkpoint,
@@ -383,3 +384,29 @@ def test_cosignature_lines_from_the_witness_replace_older_ones(w1: Running) -> N
     assert len(lines) == 1
     parse_cosignature(lines[0])
     assert append_cosignatures(again, []) == again
+
+
+def test_pool_keeps_one_connection_and_the_sizes_across_checkpoints_and_a_restart(w1: Running) -> None:
+    t = tree(100)
+    pool = WitnessPool([w1.witness], timeout=5)
+    try:
+        first = pool.cosign(signed(t, 10), t)
+        assert first.failures == {} and pool.sizes == {"w1.example/w": 10}
+        conn = pool._connections["w1.example/w"]._conn
+        assert conn is not None
+        for n in (20, 30, 31):
+            assert pool.cosign(signed(t, n), t).failures == {}
+            assert pool._connections["w1.example/w"]._conn is conn  # kept alive, both ends
+        assert pool.sizes == {"w1.example/w": 31}
+        w1.restart()  # the server's end of the kept-alive connection is gone
+        assert pool.cosign(signed(t, 40), t).failures == {}
+        assert pool.sizes == {"w1.example/w": 40}
+        w1.stop()
+        failed = pool.cosign(signed(t, 50), t)
+        assert isinstance(failed.failures["w1.example/w"], WitnessUnavailable)
+        assert pool.sizes == {"w1.example/w": 40}
+        w1.start(w1.port)
+    finally:
+        pool.close()
+    with pytest.raises(ValueError, match="twice"):
+        WitnessPool([w1.witness, w1.witness])
