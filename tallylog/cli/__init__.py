@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "tallylog.cli.volunteercmds",  # centre and staff management
     "tallylog.cli.campaigncmds",  # petitions, news, newsletter sending
     "tallylog.cli.importcmds",  # bulk import
+    "tallylog.cli.witnesscmds",  # witness keygen/serve, log cosign, verify-proof (after logcmds)
 )
 
 

@@ -118,7 +118,11 @@ def key_id(name: str, public_key: bytes) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def _parse_key(parts: list[str], what: str) -> tuple[str, int, bytes]:
+def _parse_key(
+    parts: list[str], what: str, alg: int = ALG_ED25519, label: str = "an Ed25519 key (0x01 and 32 bytes)"
+) -> tuple[str, int, bytes]:
+    """``(name, key ID, key bytes)`` of ``name+hexid+base64(alg ‖ 32 bytes)``; ``alg`` is the
+    signed-note signature type (0x04 for tlog-cosignature witness keys)."""
     if len(parts) != 3:
         raise KeyFormatError(f"malformed {what}: want name+id+key")
     name, hex_id, key64 = parts
@@ -127,8 +131,8 @@ def _parse_key(parts: list[str], what: str) -> tuple[str, int, bytes]:
     if len(hex_id) != 8 or hex_id != hex_id.lower() or any(c not in "0123456789abcdef" for c in hex_id):
         raise KeyFormatError(f"malformed {what}: the key ID must be 8 lowercase hex digits")
     raw = _b64decode(key64, what, KeyFormatError)
-    if len(raw) != 33 or raw[0] != ALG_ED25519:
-        raise KeyFormatError(f"malformed {what}: not an Ed25519 key (0x01 and 32 bytes)")
+    if len(raw) != 33 or raw[0] != alg:
+        raise KeyFormatError(f"malformed {what}: not {label}")
     return name, int(hex_id, 16), raw[1:]
 
 

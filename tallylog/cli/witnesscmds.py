@@ -1,0 +1,340 @@
+"""Witness cosignatures and proofs that travel (C2SP tlog-witness, tlog-cosignature, tlog-proof).
+
+- ``tallylog witness keygen NAME FILE``: a new witness key (Ed25519, cosignature/v1), file
+  mode 0600; prints the witness's verifier key (type 0x04) as the last line.
+- ``tallylog witness serve --key FILE --log VKEY [--log …] --port P [--host H] [--state DB]``:
+  a witness speaking tlog-witness (POST /add-checkpoint), its state in SQLite.
+- ``tallylog log cosign DIR --key KEYFILE --witness VKEY=URL [--witness …] [--quorum N]``:
+  submit the log's current checkpoint to the witnesses; when at least N cosigned, rewrite
+  DIR/checkpoint atomically with their cosignatures appended; otherwise leave it and exit 1.
+- ``tallylog verify-proof FILE --key VKEY [--witness WVKEY …] [--quorum N] [--entry FILE]``:
+  check a ``c2sp.org/tlog-proof@v1`` file offline.
+
+``--quorum`` defaults to every witness given. None of these commands loads Django.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tallylog.cli import CLIError
+from tallylog.cli.logcmds import (
+    _b64,
+    _natural,
+    _path,
+    _positive,
+    _read_signer,
+    _read_verifier,
+)
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``witness keygen``, ``witness serve``, ``log cosign`` and ``verify-proof``."""
+    p = sub.add_parser(
+        "witness", parents=[common], help="run a witness (C2SP tlog-witness)"
+    )
+    wsub = p.add_subparsers(dest="witness_command", metavar="ACTION", required=True)
+    p = wsub.add_parser(
+        "keygen",
+        parents=[common],
+        help="create a witness key",
+        description="Write a new Ed25519 witness key (cosignature/v1, mode 0600) to FILE and "
+        "print its verifier key (signature type 0x04) as the last line.",
+    )
+    p.add_argument(
+        "name", metavar="NAME", help="the witness's name, e.g. witness.example.org/w1"
+    )
+    p.add_argument("file", metavar="FILE", help="the new key file (never overwritten)")
+    p.set_defaults(func=cmd_witness_keygen)
+
+    p = wsub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve a witness over HTTP",
+        description="Cosign the checkpoints of the given logs (C2SP tlog-witness: POST "
+        "/add-checkpoint; GET /<sha256 of origin>/checkpoint). The state, one row per log, "
+        "is kept in SQLite and never goes backwards.",
+    )
+    p.add_argument("--key", required=True, metavar="FILE", help="the witness key file")
+    p.add_argument(
+        "--log",
+        required=True,
+        action="append",
+        metavar="VKEY",
+        help="a log's verifier key (repeatable)",
+    )
+    p.add_argument(
+        "--port", required=True, type=_natural, metavar="P", help="the TCP port"
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)"
+    )
+    p.add_argument(
+        "--state",
+        metavar="DB",
+        help="the SQLite state file (default: FILE.state.sqlite3 beside the key)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no access log")
+    p.set_defaults(func=cmd_witness_serve)
+
+    log_parser = sub.choices["log"]  # registered by tallylog.cli.logcmds
+    log_sub = next(
+        a for a in log_parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    p = log_sub.add_parser(
+        "cosign",
+        parents=[common],
+        help="get the current checkpoint cosigned by witnesses",
+        description="Submit the current checkpoint of the log in DIR to each witness (C2SP "
+        "tlog-witness add-checkpoint, with a consistency proof); when at least N cosigned, "
+        "rewrite DIR/checkpoint atomically with the cosignatures appended.",
+    )
+    p.add_argument("dir", metavar="DIR", help="the log directory")
+    p.add_argument(
+        "--key", required=True, metavar="KEYFILE", help="the log's signer key file"
+    )
+    p.add_argument(
+        "--witness",
+        required=True,
+        action="append",
+        metavar="VKEY=URL",
+        help="a witness (repeatable)",
+    )
+    p.add_argument(
+        "--quorum",
+        type=_natural,
+        metavar="N",
+        help="cosignatures needed (default: every witness)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive,
+        default=10,
+        metavar="S",
+        help="seconds per request (default 10)",
+    )
+    p.set_defaults(func=cmd_log_cosign)
+
+    p = sub.add_parser(
+        "verify-proof",
+        parents=[common],
+        help="check a tlog-proof file offline",
+        description="Check a c2sp.org/tlog-proof@v1 file: the log's signature on its checkpoint, "
+        "the witnesses' cosignatures (at least N of them), and the inclusion of the entry "
+        "(carried in the proof, or given with --entry).",
+    )
+    p.add_argument("file", metavar="FILE", help="the proof file (- for standard input)")
+    p.add_argument(
+        "--key", required=True, metavar="VKEY", help="the log's verifier key"
+    )
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="WVKEY",
+        help="a witness's verifier key (repeatable)",
+    )
+    p.add_argument(
+        "--quorum",
+        type=_natural,
+        metavar="N",
+        help="cosignatures needed (default: every witness given)",
+    )
+    p.add_argument(
+        "--entry",
+        metavar="FILE",
+        help="the entry's bytes, if the proof does not carry them",
+    )
+    p.set_defaults(func=cmd_verify_proof)
+
+
+def _read_file(path: str, what: str, limit: int = 1 << 21) -> bytes:
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read(limit + 1)
+        with open(_path(path), "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise CLIError(f"couldn't read {what} {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise CLIError(f"{what} {path} is too large")
+    return data
+
+
+def _witness_signer(path: str) -> Any:
+    from tallylog.tlog.cosignature import CosignatureSigner
+
+    try:
+        skey = _read_file(path, "the witness key file", 4096).decode("utf-8").strip()
+        return CosignatureSigner(skey)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CLIError(f"{path} is not a witness key: {exc}") from None
+
+
+def _witness_verifier(vkey: str) -> Any:
+    from tallylog.tlog.cosignature import CosignatureVerifier
+
+    try:
+        return CosignatureVerifier(vkey.strip())
+    except ValueError as exc:
+        raise CLIError(f"bad witness verifier key {vkey!r}: {exc}") from None
+
+
+def _quorum(quorum: int | None, n: int) -> int:
+    q = n if quorum is None else quorum
+    if q > n:
+        raise CLIError(f"--quorum {q} is more than the {n} witnesses given")
+    return q
+
+
+# --- witness keygen, serve -----------------------------------------------------------------
+
+
+def cmd_witness_keygen(args: argparse.Namespace) -> int:
+    from tallylog.home import write_private
+    from tallylog.tlog.cosignature import generate_witness_key
+
+    try:
+        skey, vkey = generate_witness_key(args.name)
+    except ValueError as exc:
+        raise CLIError(f"bad witness name {args.name!r}: {exc}") from None
+    try:
+        write_private(Path(_path(args.file)), skey.encode() + b"\n")
+    except FileExistsError:
+        raise CLIError(f"{args.file} already exists; not overwriting a key") from None
+    except OSError as exc:
+        raise CLIError(f"couldn't write {args.file}: {exc.strerror}") from None
+    print(f"wrote the witness key {args.name} to {args.file} (keep it secret)")
+    print(vkey)
+    return 0
+
+
+def cmd_witness_serve(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from tallylog.witness.server import make_server
+    from tallylog.witness.service import WitnessService
+    from tallylog.witness.state import WitnessState
+
+    signer = _witness_signer(args.key)
+    logs = [_read_verifier(v) for v in args.log]
+    state_path = _path(args.state) if args.state else _path(args.key) + ".state.sqlite3"
+    try:
+        state = WitnessState(state_path)
+    except (sqlite3.Error, OSError) as exc:
+        raise CLIError(f"couldn't open the witness state {state_path}: {exc}") from None
+    try:
+        server = make_server(
+            WitnessService.from_keys(signer, logs, state),
+            args.host,
+            args.port,
+            quiet=args.quiet,
+        )
+    except OSError as exc:
+        raise CLIError(
+            f"couldn't listen on {args.host}:{args.port}: {exc.strerror}"
+        ) from None
+    print(
+        f"witness {signer.name} on http://{args.host}:{server.server_port}/ for {', '.join(v.name for v in logs)}",
+        flush=True,
+    )
+    print(signer.verifier_key, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+# --- log cosign ----------------------------------------------------------------------------
+
+
+def cmd_log_cosign(args: argparse.Namespace) -> int:
+    from tallylog.tlog import client, storage
+    from tallylog.tlog.errors import VerificationError
+    from tallylog.tlog.witness import WitnessRequestFormatError, cosign, parse_witness
+
+    signer = _read_signer(args.key)
+    witnesses = []
+    for spec in args.witness:
+        try:
+            witnesses.append(parse_witness(spec))
+        except ValueError as exc:
+            raise CLIError(f"bad --witness {spec!r}: {exc}") from None
+    if len({w.name for w in witnesses}) != len(witnesses):
+        raise CLIError("a witness is given twice")
+    quorum = _quorum(args.quorum, len(witnesses))
+    try:
+        log = client.LogClient.open(_path(args.dir), signer.verifier)
+    except (OSError, ValueError, VerificationError) as exc:
+        raise CLIError(f"couldn't open the log in {args.dir}: {exc}") from None
+    result = cosign(log.note, witnesses, log.reader, timeout=float(args.timeout))
+    for w in witnesses:
+        if w.name in result.cosignatures:
+            print(f"witness {w.name}: cosigned size {log.size}")
+        else:
+            print(
+                f"witness {w.name}: FAILED: {result.failures[w.name]}", file=sys.stderr
+            )
+    got = len(result.cosignatures)
+    if got < quorum:
+        raise CLIError(
+            f"{got} of {len(witnesses)} witnesses cosigned size {log.size}, {quorum} needed; the checkpoint is left as it was"
+        )
+    try:
+        new = result.cosigned_note()
+    except WitnessRequestFormatError as exc:  # pragma: no cover (the note was verified)
+        raise CLIError(str(exc)) from None
+    store = storage.FileStore(_path(args.dir))
+    if store.read(storage.CHECKPOINT_PATH) != log.note:
+        raise CLIError(
+            "the checkpoint changed while the witnesses were asked; run `log cosign` again"
+        )
+    try:
+        store.write(storage.CHECKPOINT_PATH, new)
+    except OSError as exc:
+        raise CLIError(f"couldn't write the checkpoint in {args.dir}: {exc}") from None
+    print(
+        f"checkpoint of size {log.size} cosigned by {got} of {len(witnesses)} witnesses"
+    )
+    return 0
+
+
+# --- verify-proof --------------------------------------------------------------------------
+
+
+def cmd_verify_proof(args: argparse.Namespace) -> int:
+    from tallylog.tlog.cosignature import InvalidCosignatureError, QuorumError
+    from tallylog.tlog.errors import FormatError, VerificationError
+    from tallylog.tlog.proof import parse_proof, verify_proof
+
+    log = _read_verifier(args.key)
+    witnesses = [_witness_verifier(v) for v in args.witness]
+    if len({(w.name, w.key_id) for w in witnesses}) != len(witnesses):
+        raise CLIError("a witness key is given twice")
+    quorum = _quorum(args.quorum, len(witnesses))
+    entry = _read_file(args.entry, "the entry") if args.entry else None
+    try:
+        proof = parse_proof(_read_file(args.file, "the proof"))
+    except FormatError as exc:
+        raise CLIError(f"{args.file} is not a valid tlog-proof: {exc}") from None
+    try:
+        ok = verify_proof(proof, log, witnesses, quorum, entry=entry)
+    except InvalidCosignatureError as exc:
+        raise CLIError(f"bad cosignature: {exc}") from None
+    except QuorumError as exc:
+        raise CLIError(f"not enough witnesses: {exc}") from None
+    except VerificationError as exc:
+        raise CLIError(f"the proof does not verify: {exc}") from None
+    except FormatError as exc:
+        raise CLIError(f"the proof does not verify: {exc}") from None
+    cp = ok.checkpoint
+    print(f"entry {ok.index} is in {cp.origin} at size {cp.size}, root {_b64(cp.root)}")
+    for c in ok.cosignatures:
+        print(f"cosigned by {c.name} at {c.timestamp}")
+    return 0
