@@ -22,7 +22,7 @@ from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
 from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.tally import tally
-from tallylog.api.errors import ApiError, ErrorOut, UnsupportedMediaType, install_handlers
+from tallylog.api.errors import ApiError, UnsupportedMediaType, install_handlers
 from tallylog.api.schemas import (
     CampaignOut,
     DeclarationIn,
@@ -34,6 +34,7 @@ from tallylog.api.schemas import (
     SubmittedOut,
     TallyOut,
 )
+from tallylog.safety.errors import ErrorOut
 from tallylog.web.public import current_checkpoint, entry_proof
 
 LANG_CODES = {"zh_hans": "zh-hans", "zh_hant": "zh-hant", "en": "en"}

@@ -33,7 +33,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from tallylog.api.errors import error_response as api_error_response
+from tallylog.safety.errors import error_response as json_error_response
 from tallylog.safety.ratelimit import RateLimited, check_rate, hide_client_address
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -158,7 +158,7 @@ def error_response(request: HttpRequest, status: int, code: str, title: str, mes
     """An error the middleware answers itself, in the active language: the API's JSON error
     under /api/, else the site's error page (``error_page.html``). Never cached."""
     if request.path.startswith("/api/"):
-        return api_error_response(status, code, message)
+        return json_error_response(status, code, message)
     page = render_to_string("error_page.html", {"title": title, "message": message})
     response = HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"

@@ -26,6 +26,7 @@ from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Staff, staff_of
 from tallylog.registry.volunteers.validators import looks_like_phone_number
+from tallylog.safety.errors import ErrorOut, error_body
 
 PAGE_SIZE = 100
 
@@ -53,16 +54,6 @@ class ConsoleSession(APIKeyCookie):
         if not session_is_current(request):
             return None
         return staff_of(request.user)
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    fields: dict[str, list[str]] | None = None
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 class CallIn(Schema):
@@ -134,11 +125,8 @@ class StatsOut(Schema):
 
 
 def error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> Status[Any]:
-    """The API's error answer: ``{"error": {"code", "message", "fields"?}}``."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return Status(status, {"error": body})
+    """The API's error answer: ``{"error": {"code", "message", "fields"?}}`` (``tallylog.safety.errors``)."""
+    return Status(status, error_body(code, message, fields))
 
 
 def _from_console_error(exc: actions.ConsoleError) -> Status[Any]:
