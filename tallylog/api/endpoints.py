@@ -21,6 +21,7 @@ from tallylog.composition import get_log
 from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
 from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.published import current_checkpoint, entry_proof
 from tallylog.registry.entries.tally import tally
 from tallylog.api.errors import ApiError, UnsupportedMediaType, install_handlers
 from tallylog.api.schemas import (
@@ -35,7 +36,6 @@ from tallylog.api.schemas import (
     TallyOut,
 )
 from tallylog.safety.errors import ErrorOut
-from tallylog.web.public import current_checkpoint, entry_proof
 
 LANG_CODES = {"zh_hans": "zh-hans", "zh_hant": "zh-hant", "en": "en"}
 ERRORS: dict[int, Any] = {400: ErrorOut, 404: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 429: ErrorOut}

@@ -19,7 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 
 from tallylog.registry.declarations.actions import DeclarationInvalid
-from tallylog.safety.errors import ErrorOut, error_response
+from tallylog.safety.errors import error_response
 
 
 class ApiError(Exception):
