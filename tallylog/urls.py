@@ -6,9 +6,9 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("tallylog.api.urls")),
-    path("petitions/", include("tallylog.registry.petitions.urls")),
-    path("news/", include("tallylog.registry.news.urls")),
-    path("newsletter/", include("tallylog.registry.subscribers.urls")),
+    path("petitions/", include("tallylog.web.petitions")),
+    path("news/", include("tallylog.web.news")),
+    path("newsletter/", include("tallylog.web.newsletter")),
     path("console/", include("tallylog.registry.volunteers.urls")),
     path("", include("tallylog.web.urls")),
 ]
