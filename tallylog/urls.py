@@ -9,6 +9,6 @@ urlpatterns = [
     path("petitions/", include("tallylog.web.petitions")),
     path("news/", include("tallylog.web.news")),
     path("newsletter/", include("tallylog.web.newsletter")),
-    path("console/", include("tallylog.registry.volunteers.urls")),
+    path("console/", include("tallylog.console.urls")),
     path("", include("tallylog.web.urls")),
 ]

@@ -21,7 +21,6 @@ the request came over HTTPS (``TALLYLOG_HSTS_SECONDS``, default one year; 0 disa
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any

@@ -38,10 +38,9 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 
-from tallylog.registry.keyed import count_in_window, daily_key, keyed_hash
+from tallylog.registry.keyed import count_in_window, keyed_hash
 
 # scope -> (requests, seconds). "campaign:<scope>" limits the whole campaign.
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {

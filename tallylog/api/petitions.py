@@ -1,5 +1,5 @@
-"""Petition signatures in the JSON API: a django-ninja ``Router`` mounted at
-``/api/v1/campaigns/`` (paths ``/api/v1/campaigns/{slug}/signatures``).
+"""Petition signatures in the JSON API: a django-ninja ``Router`` that ``tallylog.api.urls``
+mounts at ``/api/v1/campaigns/`` (paths ``/api/v1/campaigns/{slug}/signatures``).
 
 ``GET``: the count, the count in the log, the target, counts by country and the public
 signatures (newest first, cursor ``before``), each with the salt and content that open its
