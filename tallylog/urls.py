@@ -1,4 +1,4 @@
-"""The site's URL map. Each app owns its own ``urls`` module; this file only mounts them."""
+"""The site's URL map. Each interface (web, api, console) owns its URLs; this file only mounts them."""
 
 from django.contrib import admin
 from django.urls import include, path
