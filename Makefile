@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export TALLYLOG_HOME ?= $(CURDIR)/var
 
-.PHONY: install messages run test test-deps bench clean
+.PHONY: install messages run lint test test-deps bench clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -29,9 +29,15 @@ run: install
 test-deps:
 	@bash scripts/test-deps.sh
 
-# The whole suite on the embedded SQLite database, then again on a throwaway PostgreSQL
-# server on loopback (scripts/pg-test.sh starts it, sets DATABASE_URL, stops it).
-test: install test-deps
+# The static checks: the import layers of docs/architecture.md (import-linter, contracts
+# in pyproject.toml).
+lint: install
+	$(BIN)/lint-imports
+
+# The static checks, the whole suite on the embedded SQLite database, then again on a
+# throwaway PostgreSQL server on loopback (scripts/pg-test.sh starts it, sets
+# DATABASE_URL, stops it).
+test: install lint test-deps
 	$(BIN)/pytest -q -p no:cacheprovider
 	bash scripts/pg-test.sh run $(BIN)/pytest -q -p no:cacheprovider
 

@@ -68,7 +68,7 @@ PUBLIC_READ_VIEWS = frozenset(
         "web:campaign_declarations",
         "web:declaration",
         "web:transparency",
-        # tallylog/registry/news/urls.py and petitions/urls.py
+        # tallylog/web/news.py and petitions.py
         "news:list",
         "news:post",
         "news:feed",

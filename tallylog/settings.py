@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "tallylog.safety",
     "tallylog.web",
     "tallylog.api",
+    "tallylog.console",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-"""The site's URL map. Each app owns its own ``urls`` module; this file only mounts them."""
+"""The site's URL map. Each interface (web, api, console) owns its URLs; this file only mounts them."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -6,9 +6,9 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("tallylog.api.urls")),
-    path("petitions/", include("tallylog.registry.petitions.urls")),
-    path("news/", include("tallylog.registry.news.urls")),
-    path("newsletter/", include("tallylog.registry.subscribers.urls")),
-    path("console/", include("tallylog.registry.volunteers.urls")),
+    path("petitions/", include("tallylog.web.petitions")),
+    path("news/", include("tallylog.web.news")),
+    path("newsletter/", include("tallylog.web.newsletter")),
+    path("console/", include("tallylog.console.urls")),
     path("", include("tallylog.web.urls")),
 ]

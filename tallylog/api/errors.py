@@ -1,4 +1,5 @@
-"""Errors of the JSON API: every 4xx answer is ``{"error": {"code", "message", "fields"?}}``.
+"""Errors of the JSON API: every 4xx answer is ``{"error": {"code", "message", "fields"?}}``
+(``tallylog.safety.errors``: the body, its schema ``ErrorOut`` and ``error_response``).
 
 ``ApiError`` is raised by endpoints; ``install_handlers`` maps it, django-ninja's own
 errors (validation, unparsable body, 404) and the registry's ``DeclarationInvalid`` onto
@@ -8,27 +9,17 @@ unknown path under ``/api/v1/`` and a method an endpoint does not take.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.core.exceptions import RequestDataTooBig
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 
 from tallylog.registry.declarations.actions import DeclarationInvalid
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    fields: dict[str, list[str]] | None = None
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
+from tallylog.safety.errors import error_response
 
 
 class ApiError(Exception):
@@ -44,17 +35,6 @@ class ApiError(Exception):
 
 class UnsupportedMediaType(Exception):
     """The request body is not ``application/json``."""
-
-
-def error_response(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> HttpResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    response = HttpResponse(
-        json.dumps({"error": body}, ensure_ascii=False), status=status, content_type="application/json"
-    )
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def _field_name(loc: Any) -> str:
@@ -138,9 +118,7 @@ def json_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 __all__ = [
     "ApiError",
-    "ErrorOut",
     "UnsupportedMediaType",
-    "error_response",
     "install_handlers",
     "json_404",
     "json_405",

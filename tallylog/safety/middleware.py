@@ -21,7 +21,6 @@ the request came over HTTPS (``TALLYLOG_HSTS_SECONDS``, default one year; 0 disa
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,8 +32,8 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from tallylog.api.errors import error_response as api_error_response
 from tallylog.config import config
+from tallylog.safety.errors import error_response as json_error_response
 from tallylog.safety.ratelimit import RateLimited, check_rate, hide_client_address
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -159,7 +158,7 @@ def error_response(request: HttpRequest, status: int, code: str, title: str, mes
     """An error the middleware answers itself, in the active language: the API's JSON error
     under /api/, else the site's error page (``error_page.html``). Never cached."""
     if request.path.startswith("/api/"):
-        return api_error_response(status, code, message)
+        return json_error_response(status, code, message)
     page = render_to_string("error_page.html", {"title": title, "message": message})
     response = HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"

@@ -1,9 +1,9 @@
 """Rate limits keyed on a keyed hash of the client address, never on the address itself.
 
 The client address is turned, at the door (``SecurityHeadersMiddleware``), into
-``HMAC-SHA256(K_day, address)``, where ``K_day`` is a random 32-byte key made for each UTC
-day that lives only in the Django cache (never in the database, a log or a file) and is
-forgotten a day later. Yesterday's hashes cannot be linked to today's, and nobody, the
+``HMAC-SHA256(K_day, address)`` (``tallylog.registry.keyed``), where ``K_day`` is a random
+32-byte key made for each UTC day that lives only in the Django cache (never in the
+database, a log or a file) and is forgotten a day later. Yesterday's hashes cannot be linked to today's, and nobody, the
 operator included, can test a guessed address against a hash once the key has expired.
 IPv6 addresses are keyed on their /64 prefix, which one host usually controls whole.
 
@@ -30,27 +30,23 @@ counts on its own; use a shared cache in production.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import wraps
 from typing import Any, TypeVar
 
-from django.core.cache import cache
 from django.http import HttpRequest
 
 from tallylog.config import config
+from tallylog.registry.keyed import count_in_window, keyed_hash
 
 # scope -> (requests, seconds). "campaign:<scope>" limits the whole campaign.
 DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     # Declarations (web form and API). Many declarants reach the site through the same few
     # circumvention proxies, so the per-source limit is generous; floods of identical
-    # content are caught by ``tallylog.safety.flood`` instead.
+    # content are caught by ``tallylog.registry.declarations.flood`` instead.
     "declare": (60, 600),
     "campaign:declare": (3000, 60),
     # Receipt lookups (web page and API): a receipt code has 83 bits, guessing is hopeless;
@@ -67,9 +63,6 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "api-write": (600, 600),
 }
 
-KEY_BYTES = 32
-_KEY_CACHE_PREFIX = "tallylog:safety:key:"
-_COUNT_CACHE_PREFIX = "tallylog:safety:n:"
 _ADDRESS_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED", "HTTP_CLIENT_IP")
 
 
@@ -126,29 +119,6 @@ def parse_limits(value: object) -> dict[str, Limit] | None:
     return limits
 
 
-def daily_key(now: float | None = None) -> bytes:
-    """Today's (UTC) random hashing key, made on first use; it lives only in the cache.
-
-    Two processes racing to make it agree through ``cache.add`` (first writer wins).
-    The key expires a day after its day ends, and with it any way to link or test hashes.
-    """
-    day = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc).date()
-    name = _KEY_CACHE_PREFIX + day.isoformat()
-    key = cache.get(name)
-    if key is None:
-        cache.add(name, secrets.token_bytes(KEY_BYTES), timeout=2 * 86400)
-        key = cache.get(name)
-    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
-        raise AssertionError("daily_key: the cache did not keep the key")
-    return key
-
-
-def keyed_hash(*parts: str) -> str:
-    """Hex HMAC-SHA256 under today's key of ``parts`` joined by NUL (first 128 bits)."""
-    message = "\x00".join(parts).encode("utf-8", "surrogatepass")
-    return hmac.new(daily_key(), message, hashlib.sha256).hexdigest()[:32]
-
-
 def client_address(meta: Mapping[str, Any], trusted_proxies: int = 0) -> str:
     """The client's address from a WSGI environ; IPv6 reduced to its /64 network.
 
@@ -193,17 +163,6 @@ def hide_client_address(request: HttpRequest) -> str:
 
 def _limits() -> dict[str, Limit] | None:
     return parse_limits(config().rate_limits)
-
-
-def count_in_window(name: str, seconds: int, now: float) -> int:
-    """Add one to the cache counter ``name`` for the current ``seconds``-long window; the new count."""
-    key = f"{_COUNT_CACHE_PREFIX}{name}:{seconds}:{int(now // seconds)}"
-    cache.add(key, 0, timeout=seconds + 1)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr: start the window again
-        cache.set(key, 1, timeout=seconds + 1)
-        return 1
 
 
 def _hit(bucket: str, limit: Limit, now: float) -> int:

@@ -39,8 +39,9 @@ from django.utils import translation
 
 from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
 from tallylog.registry.declarations.models import Declaration
+from tallylog.registry.entries.published import CheckpointInfo, read_checkpoint
 from tallylog.web import assets
-from tallylog.web.public import CheckpointInfo, current_checkpoint, default_campaign, parse_checkpoint
+from tallylog.web.public import default_campaign
 
 _LINK = re.compile(r'(?P<attr>href|src|action)="(?P<url>[/?][^"]*)"')
 _BEFORE = re.compile(r"[0-9]{1,18}")
@@ -216,8 +217,9 @@ def export_static(target: Path, *, progress: Callable[[str], None] | None = None
     campaign = default_campaign()
     report = ExportReport()
     target.mkdir(parents=True, exist_ok=True)
-    note = _copy_log(get_log().log_dir, target / "log", report)
-    checkpoint = parse_checkpoint(note) if note is not None else None
+    log = get_log()
+    note = _copy_log(log.log_dir, target / "log", report)
+    checkpoint = read_checkpoint(note, log.verifier_key) if note is not None else None
     report.bytes += _write(target / assets.STYLESHEET_PATH, assets.stylesheet()[0])
     langs = [(code, name) for code, name in settings.LANGUAGES]
     report.bytes += _write(target / "index.html", _chooser(langs))

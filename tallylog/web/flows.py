@@ -27,9 +27,10 @@ from tallylog.registry.declarations.actions import (
     submit_declaration,
 )
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.published import current_checkpoint
 from tallylog.safety.ratelimit import check_rate
 from tallylog.web.forms import DeclarationForm, ReceiptForm, WithdrawForm, add_registry_errors
-from tallylog.web.public import campaign_or_404, current_checkpoint
+from tallylog.web.public import campaign_or_404
 from tallylog.web.views import declaration_context
 
 FORM_TOKEN_SECONDS = 24 * 3600

@@ -15,6 +15,8 @@ from tallylog import leaf
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX
 from tallylog.registry.declarations.regions import REGIONS
+from tallylog.registry.petitions.countries import country_choices
+from tallylog.registry.petitions.models import NAME_MAX
 
 
 class PublicForm(forms.Form):
@@ -61,7 +63,8 @@ class DeclarationForm(PublicForm):
 
 
 def add_registry_errors(form: forms.Form, errors: dict[str, list[str]]) -> None:
-    """Put ``DeclarationInvalid.errors`` on the form, each at its field (else at the top)."""
+    """Put an action's errors (field → messages: ``DeclarationInvalid.errors``,
+    ``SignatureInvalid.errors``, …) on the form, each at its field (else at the top)."""
     for field, messages in errors.items():
         target = field if field in form.fields else None
         for message in messages:
@@ -116,3 +119,36 @@ class ListFilterForm(PublicForm):
         if day is not None and day.year < 2000:
             raise forms.ValidationError(_("Choose a day in the log's lifetime."))
         return day
+
+
+# Petitions: the signing form. It collects; ``petitions.actions.sign_petition`` validates and saves.
+
+
+def _country_options() -> list[tuple[str, str]]:
+    return [("", _("— choose —")), *country_choices()]
+
+
+class SignatureForm(forms.Form):
+    name = forms.CharField(label=_("Your name"), max_length=NAME_MAX * 2, required=False)
+    show_name = forms.BooleanField(
+        label=_("Show my name on the petition page"), required=False,
+        help_text=_("If you leave this unticked, only the organisers see your name; the public count still includes you."),
+    )
+    country = forms.ChoiceField(label=_("Country or region"), choices=_country_options, required=False)
+    email = forms.CharField(
+        label=_("Email"), max_length=320, required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text=_("Used only to confirm your signature, then erased. It never enters the public log."),
+    )
+
+
+# The newsletter sign-up form. It collects; ``subscribers.actions.subscribe`` validates and saves.
+
+
+class SignupForm(forms.Form):
+    email = forms.CharField(
+        label=_("Email"), max_length=320, required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    # The version of the consent statement shown; present only when the box is ticked.
+    consent = forms.CharField(required=False)

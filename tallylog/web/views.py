@@ -1,8 +1,9 @@
 """The public read-only pages: home (the tally), declarations list, one declaration,
 transparency; plus the stylesheet and the language switch.
 
-Views stay thin: campaign lookups and proofs come from ``tallylog.web.public``, counts
-from ``tallylog.registry.entries.tally``, lists from the declaration queryset methods.
+Views stay thin: campaign lookups come from ``tallylog.web.public``, proofs from
+``tallylog.registry.entries.published``, counts from ``tallylog.registry.entries.tally``,
+lists from the declaration queryset methods.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from django.views.decorators.http import require_safe
 from tallylog import leaf
 from tallylog.composition import get_log
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.published import CheckpointInfo, entry_proof
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
 from tallylog.web.forms import ListFilterForm
-from tallylog.web.public import CheckpointInfo, campaign_or_404, entry_proof, page_checkpoint, region_name
+from tallylog.web.public import campaign_or_404, page_checkpoint, region_name
 
 CHART_DAYS = 30
 # How commands on a static copy name the log: the copy's own address is not known.

@@ -10,7 +10,7 @@ from ninja.testing import TestClient
 
 from tallylog.registry.entries.models import LogEntry
 from tallylog.registry.petitions import actions
-from tallylog.registry.petitions.api import router
+from tallylog.api.petitions import router
 from tallylog.registry.petitions.models import Signature
 from tests.petitions.conftest import link_in
 

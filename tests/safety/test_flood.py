@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from tallylog.safety.flood import flood_suspected, normalise_content
+from tallylog.registry.declarations.flood import flood_suspected, normalise_content
 
 
 def test_normalise_content_ignores_spacing_case_width_digits_punctuation():

@@ -8,13 +8,13 @@ import pytest
 from django.core.cache import cache
 from django.test import Client, RequestFactory, override_settings
 
+from tallylog.registry.keyed import daily_key
 from tallylog.safety import ratelimit
 from tallylog.safety.ratelimit import (
     Limit,
     RateLimited,
     check_rate,
     client_address,
-    daily_key,
     hide_client_address,
     parse_limits,
 )

@@ -9,7 +9,8 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client, override_settings
 
-from tallylog.registry.volunteers import actions, throttle
+from tallylog.console import throttle
+from tallylog.registry.volunteers import actions
 
 from .conftest import PASSWORD, Team, login
 

@@ -39,7 +39,7 @@ from tallylog.registry.declarations.validation import (  # noqa: F401 (re-export
 )
 from tallylog.registry.declarations.committer import save_declaration
 from tallylog.registry.entries.actions import enqueue_entry, new_entry
-from tallylog.safety.flood import flood_suspected
+from tallylog.registry.declarations.flood import flood_suspected
 
 # Volunteers (phone) and bulk import are trusted staff paths: only public submissions are
 # screened for floods.

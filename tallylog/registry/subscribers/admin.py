@@ -1,4 +1,5 @@
-"""Operators' view of the newsletter: consent statements, subscribers, mailings and their progress."""
+"""Operators' view of the newsletter: consent statements, subscribers, mailings and their
+progress, and the news posts' "mail to subscribers" action."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from tallylog.registry.news.admin import PostAdmin
+from tallylog.registry.news.models import Post
 from tallylog.registry.subscribers.models import ConsentStatement, Mailing, Subscriber
-from tallylog.registry.subscribers.newsletter import send_in_background
+from tallylog.registry.subscribers.newsletter import MailingError, mailing_for_post, send_in_background
 
 
 @admin.register(ConsentStatement)
@@ -51,3 +54,27 @@ class MailingAdmin(admin.ModelAdmin):
         for mailing in queryset.filter(finished_at__isnull=True):
             send_in_background(mailing, base_url=request.build_absolute_uri("/"))
             self.message_user(request, _("Sending %(m)s in the background.") % {"m": mailing}, messages.SUCCESS)
+
+
+# The news app's post admin, with the action that mails posts to the subscribers: it lives
+# here, where the newsletter does, so that news does not import subscribers.
+admin.site.unregister(Post)
+
+
+@admin.register(Post)
+class MailablePostAdmin(PostAdmin):
+    actions = ["mail_to_subscribers"]
+
+    @admin.action(description=_("Mail to the newsletter subscribers (each in their language)"))
+    def mail_to_subscribers(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:
+            try:
+                mailing, created = mailing_for_post(post)
+            except MailingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            send_in_background(mailing, base_url=request.build_absolute_uri("/"))
+            self.message_user(request, (
+                _("Sending “%(post)s” to %(n)d subscribers; follow its progress under Mailings.")
+                if created else _("“%(post)s” was mailed before: resuming that mailing (%(n)d recipients), nobody gets it twice.")
+            ) % {"post": post, "n": mailing.recipients}, messages.SUCCESS)

@@ -1,4 +1,5 @@
-"""The JSON API, version 1 (django-ninja), mounted at ``/api/v1/``.
+"""The declaration endpoints of the JSON API: the log, campaigns, tallies, declarations
+and receipts (a django-ninja ``Router`` mounted at ``/api/v1/`` by ``tallylog.api.urls``).
 
 Endpoints call the same registry functions as the pages (``submit_declaration``,
 ``find_by_receipt``, ``tally``); every error is a JSON body
@@ -9,20 +10,14 @@ no interactive documentation page, which would load scripts from another host.
 from __future__ import annotations
 
 import datetime
-import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import NinjaAPI, Path, Query
-from ninja.parser import Parser
+from ninja import Path, Query, Router
 
-from tallylog.composition import get_log
-from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
-from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
-from tallylog.registry.declarations.models import Channel, Declaration
-from tallylog.registry.entries.tally import tally
-from tallylog.api.errors import ApiError, ErrorOut, UnsupportedMediaType, install_handlers
+from tallylog.api.bodies import render
+from tallylog.api.errors import ApiError
 from tallylog.api.schemas import (
     CampaignOut,
     DeclarationIn,
@@ -34,31 +29,20 @@ from tallylog.api.schemas import (
     SubmittedOut,
     TallyOut,
 )
-from tallylog.web.public import current_checkpoint, entry_proof
+from tallylog.composition import get_log
+from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
+from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
+from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.published import current_checkpoint, entry_proof
+from tallylog.registry.entries.tally import tally
+from tallylog.safety.errors import ErrorOut
 
 LANG_CODES = {"zh_hans": "zh-hans", "zh_hant": "zh-hant", "en": "en"}
 ERRORS: dict[int, Any] = {400: ErrorOut, 404: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 MAX_PAGE = 200
 
 
-class JsonOnly(Parser):
-    """Bodies must be ``application/json`` (else 415) and valid UTF-8 JSON (else 400)."""
-
-    def parse_body(self, request: HttpRequest) -> Any:
-        if request.content_type != "application/json":
-            raise UnsupportedMediaType(request.content_type)
-        return json.loads(request.body.decode("utf-8"))
-
-
-api = NinjaAPI(
-    title="tallylog",
-    version="1",
-    description="A registry for mass public declarations whose tally anyone can verify.",
-    urls_namespace="api",
-    docs_url=None,
-    parser=JsonOnly(),
-)
-install_handlers(api)
+router = Router()
 
 
 def _by_lang(obj: Any, field: str) -> dict[str, str]:
@@ -93,7 +77,7 @@ def declaration_out(d: Declaration) -> dict[str, Any]:
     }
 
 
-@api.get("/log", response={200: LogOut, **ERRORS}, summary="The log: origin, verifier key, size")
+@router.get("/log", response={200: LogOut, **ERRORS}, summary="The log: origin, verifier key, size")
 def get_log_info(request: HttpRequest) -> dict[str, Any]:
     log = get_log()
     checkpoint = current_checkpoint()
@@ -105,7 +89,7 @@ def get_log_info(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@api.get("/campaigns", response={200: list[CampaignOut], **ERRORS}, summary="Active campaigns")
+@router.get("/campaigns", response={200: list[CampaignOut], **ERRORS}, summary="Active campaigns")
 def list_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
     campaigns = Campaign.objects.active().prefetch_related("organisations")
     return [
@@ -124,7 +108,7 @@ def list_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
-@api.get("/campaigns/{slug}/tally", response={200: TallyOut, **ERRORS}, summary="A campaign's tally")
+@router.get("/campaigns/{slug}/tally", response={200: TallyOut, **ERRORS}, summary="A campaign's tally")
 def get_tally(request: HttpRequest, slug: str) -> dict[str, Any]:
     campaign = _campaign(slug)
     t = tally(campaign, today=timezone.now().date())
@@ -143,7 +127,7 @@ def get_tally(request: HttpRequest, slug: str) -> dict[str, Any]:
     }
 
 
-@api.post(
+@router.post(
     "/campaigns/{slug}/declarations",
     response={201: SubmittedOut, **ERRORS},
     summary="Declare (the receipt code in the answer is never shown again)",
@@ -169,14 +153,14 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
     d = submission.declaration
     # Rendered directly: the body is SubmittedOut by construction (tests/api checks it
     # against the schema), and re-validating it costs a tenth of the request's CPU.
-    return api.create_response(
+    return render(
         request,
         {"id": d.pk, "receipt": submission.receipt_code, "status": d.status, "campaign": campaign.slug, "index": None},
         status=201,
     )
 
 
-@api.get("/campaigns/{slug}/declarations", response={200: DeclarationPage, **ERRORS}, summary="Declarations, newest first")
+@router.get("/campaigns/{slug}/declarations", response={200: DeclarationPage, **ERRORS}, summary="Declarations, newest first")
 def list_declarations(
     request: HttpRequest,
     slug: str,
@@ -199,7 +183,7 @@ def list_declarations(
     }
 
 
-@api.get("/declarations/{id}", response={200: DeclarationOut, **ERRORS}, summary="One published declaration")
+@router.get("/declarations/{id}", response={200: DeclarationOut, **ERRORS}, summary="One published declaration")
 def get_declaration(request: HttpRequest, id: int = Path(..., ge=0)) -> dict[str, Any]:
     d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=id).first()
     if d is None:
@@ -226,12 +210,12 @@ def _receipt(code: str) -> dict[str, Any]:
     }
 
 
-@api.get("/receipts/{code}", response={200: ReceiptOut, **ERRORS}, summary="Find my entry and its inclusion proof")
+@router.get("/receipts/{code}", response={200: ReceiptOut, **ERRORS}, summary="Find my entry and its inclusion proof")
 def get_receipt(request: HttpRequest, code: str) -> dict[str, Any]:
     return _receipt(code)
 
 
-@api.post(
+@router.post(
     "/receipts",
     response={200: ReceiptOut, **ERRORS},
     summary="The same, with the code in the body (it stays out of URLs and access logs)",

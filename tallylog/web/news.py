@@ -1,4 +1,7 @@
-"""News pages: the list (in the reader's language), one post, and the Atom feed."""
+"""News pages: the list (in the reader's language), one post, and the Atom feed.
+
+Mounted at /news/ by tallylog/urls.py; URL names in the ``news`` namespace.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from django.contrib.syndication.views import Feed
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -67,3 +70,11 @@ class PostFeed(Feed):
 
     def item_updateddate(self, item: Post) -> object:
         return max(item.updated_at, item.published_at) if item.published_at else item.updated_at
+
+
+app_name = "news"
+urlpatterns = [
+    path("", post_list, name="list"),
+    path("feed.atom", PostFeed(), name="feed"),
+    path("<slug:slug>/", post_detail, name="post"),
+]

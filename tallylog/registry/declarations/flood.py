@@ -3,7 +3,7 @@
 A flood is the same alias and statement, give or take spacing, punctuation, letter case,
 character width and digits, submitted to one campaign many times within a window: a
 script filling the tally. ``flood_suspected`` counts each submission's normalised content
-under a keyed hash (``tallylog.safety.ratelimit.keyed_hash``, today's cache-only key) and
+under a keyed hash (``tallylog.registry.keyed.keyed_hash``, today's cache-only key) and
 answers True from the ``TALLYLOG_FLOOD_THRESHOLD``-th copy on within
 ``TALLYLOG_FLOOD_WINDOW`` seconds; the registry then saves the declaration pending review
 instead of publishing it (``submit_declaration(..., hold_for_review=True)``). Nothing is
@@ -19,7 +19,7 @@ import time
 import unicodedata
 
 from tallylog.config import config
-from tallylog.safety.ratelimit import count_in_window, keyed_hash
+from tallylog.registry.keyed import count_in_window, keyed_hash
 
 def normalise_content(text: str) -> str:
     """``text`` reduced for comparison: NFKC, case-folded, keeping letters only.

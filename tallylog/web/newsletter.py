@@ -1,17 +1,22 @@
-"""Newsletter pages: sign up, confirm (a button), unsubscribe (a button, and RFC 8058)."""
+"""Newsletter pages: sign up, confirm (a button), unsubscribe (a button, and RFC 8058).
+
+Mounted at /newsletter/ by tallylog/urls.py; URL names in the ``subscribers`` namespace
+(the registry app's label).
+"""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import path
 from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from tallylog.registry.subscribers import actions
-from tallylog.registry.subscribers.forms import SignupForm
 from tallylog.registry.subscribers.models import ConsentStatement
 from tallylog.safety.ratelimit import check_rate
+from tallylog.web.forms import SignupForm, add_registry_errors
 
 
 def _signup_page(request: HttpRequest, form: SignupForm, status: int = 200) -> HttpResponse:
@@ -37,7 +42,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             base_url=request.build_absolute_uri("/"),
         )
     except actions.SubscriptionInvalid as exc:
-        form.apply_errors(exc.errors)
+        add_registry_errors(form, exc.errors)
         return _signup_page(request, form, status=503 if exc.code == "mail_failed" else 400)
     return render(request, "subscribers/message.html", {"kind": "check_email"})
 
@@ -71,3 +76,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     except actions.LinkInvalid as exc:
         return render(request, "subscribers/message.html", {"kind": "error", "error": str(exc)}, status=_link_status(exc))
     return render(request, "subscribers/message.html", {"kind": "unsubscribed"})
+
+
+app_name = "subscribers"
+urlpatterns = [
+    path("", signup, name="signup"),
+    path("confirm/<str:token>/", confirm, name="confirm"),
+    path("unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
+]

@@ -10,9 +10,9 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from tallylog.console import throttle
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX
-from tallylog.registry.volunteers import throttle
 from tallylog.registry.volunteers.actions import ConsoleError
 from tallylog.registry.volunteers.models import NOTE_MAX, Call, Centre, Role
 from tallylog.registry.volunteers.validators import latest_today, region_choices

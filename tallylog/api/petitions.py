@@ -1,5 +1,5 @@
-"""Petition signatures in the JSON API: a django-ninja ``Router`` mounted at
-``/api/v1/campaigns/`` (paths ``/api/v1/campaigns/{slug}/signatures``).
+"""Petition signatures in the JSON API: a django-ninja ``Router`` that ``tallylog.api.urls``
+mounts at ``/api/v1/campaigns/`` (paths ``/api/v1/campaigns/{slug}/signatures``).
 
 ``GET``: the count, the count in the log, the target, counts by country and the public
 signatures (newest first, cursor ``before``), each with the salt and content that open its
@@ -21,6 +21,7 @@ from ninja import Router
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.petitions import actions
 from tallylog.registry.petitions.models import Signature, is_open, petition_summary
+from tallylog.safety.errors import error_response
 
 router = Router(tags=["petitions"])
 PAGE_MAX = 100
@@ -42,6 +43,8 @@ _SIGN_BODY = {
 }
 
 
+# The JSON schema of ``tallylog.safety.errors.ErrorOut``, written out: these endpoints answer
+# plain responses, so django-ninja does not derive it.
 _ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -76,13 +79,6 @@ def _documented(ok: dict[int, str], errors: tuple[int, ...], **extra: Any) -> di
     return {"response": dict.fromkeys(ok), "openapi_extra": {**extra, "responses": doc}}
 
 
-def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> JsonResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return JsonResponse({"error": body}, status=status)
-
-
 def _petition(slug: str) -> Campaign | None:
     return Campaign.objects.petitions().filter(slug=slug).first()
 
@@ -95,9 +91,9 @@ def _petition(slug: str) -> Campaign | None:
 def list_signatures(request: HttpRequest, slug: str, before: int | None = None, limit: int = 50) -> HttpResponse:
     campaign = _petition(slug)
     if campaign is None:
-        return _error(404, "unknown_campaign", _("No petition with this name."))
+        return error_response(404, "unknown_campaign", _("No petition with this name."))
     if not 1 <= limit <= PAGE_MAX:
-        return _error(400, "invalid", _("limit must be between 1 and %(max)d.") % {"max": PAGE_MAX})
+        return error_response(400, "invalid", _("limit must be between 1 and %(max)d.") % {"max": PAGE_MAX})
     summary = petition_summary(campaign)
     rows = Signature.objects.for_campaign(campaign).counted().filter(show_name=True).select_related("entry")
     if before is not None:
@@ -140,23 +136,23 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
 def sign(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _petition(slug)
     if campaign is None:
-        return _error(404, "unknown_campaign", _("No petition with this name."))
+        return error_response(404, "unknown_campaign", _("No petition with this name."))
     if request.content_type != "application/json":
-        return _error(415, "unsupported_media_type", _("Send the signature as application/json."))
+        return error_response(415, "unsupported_media_type", _("Send the signature as application/json."))
     try:
         data = json.loads(request.body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _error(400, "malformed_json", _("The body is not valid JSON: %(error)s") % {"error": exc})
+        return error_response(400, "malformed_json", _("The body is not valid JSON: %(error)s") % {"error": exc})
     if not isinstance(data, dict):
-        return _error(400, "invalid", _("The body must be a JSON object."))
+        return error_response(400, "invalid", _("The body must be a JSON object."))
     unknown = sorted(set(data) - SIGN_FIELDS)
     if unknown:
-        return _error(400, "invalid", _("Unknown field: %(fields)s.") % {"fields": ", ".join(unknown)},
+        return error_response(400, "invalid", _("Unknown field: %(fields)s.") % {"fields": ", ".join(unknown)},
                       {f: [_("Unknown field.")] for f in unknown})
     strings = {k: data.get(k, "") for k in ("name", "country", "email")}
     wrong = sorted(k for k, v in strings.items() if not isinstance(v, str))
     if wrong:
-        return _error(400, "invalid", _("These fields must be strings: %(fields)s.") % {"fields": ", ".join(wrong)},
+        return error_response(400, "invalid", _("These fields must be strings: %(fields)s.") % {"fields": ", ".join(wrong)},
                       {f: [_("Must be a string.")] for f in wrong})
     try:
         signed = actions.sign_petition(
@@ -166,7 +162,7 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     except actions.SignatureInvalid as exc:
         status = {"closed": 409, "duplicate": 409, "awaiting_confirmation": 409, "mail_failed": 503}.get(exc.code, 400)
         message = " ".join(m for messages in exc.errors.values() for m in messages)
-        return _error(status, exc.code, message, exc.errors)
+        return error_response(status, exc.code, message, exc.errors)
     if not signed.counted:
         return JsonResponse({"status": "awaiting_confirmation", "receipt": None, "id": signed.signature.pk}, status=202)
     return JsonResponse({"status": "counted", "receipt": signed.receipt_code, "id": signed.signature.pk}, status=201)

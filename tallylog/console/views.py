@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_POST
 
-from tallylog.config import config
-from tallylog.registry.declarations.models import Declaration
-from tallylog.registry.volunteers import actions, stats
-from tallylog.registry.volunteers.forms import (
+from tallylog.console.forms import (
     CallForm,
     CentreForm,
     IntakeForm,
@@ -39,36 +35,16 @@ from tallylog.registry.volunteers.forms import (
     ThrottledLoginForm,
     add_console_errors,
 )
+from tallylog.registry.declarations.models import Declaration
+from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 from tallylog.registry.volunteers.permissions import MODERATE
+from tallylog.safety.sessions import session_is_current, start_console_session
 
-IDLE_SECONDS = 30 * 60
-MAX_SESSION_SECONDS = 12 * 3600
 PAGE_SIZE = 50
 _STYLESHEET = Path(__file__).resolve().parent / "static" / "volunteers" / "console.css"
 
 View = Callable[..., HttpResponse]
-
-
-def _session_limits() -> tuple[int, int]:
-    return (
-        config().console_idle_seconds,
-        config().console_max_seconds,
-    )
-
-
-def session_is_current(request: HttpRequest) -> bool:
-    """Whether ``request`` carries a console session that has neither idled out nor
-    outlived ``MAX_SESSION_SECONDS``; ends an outlived one and extends a current one
-    (sliding idle expiry, saved on every request)."""
-    if not request.user.is_authenticated:
-        return False
-    idle, most = _session_limits()
-    if time.time() - request.session.get("console_login_at", 0) > most:
-        logout(request)
-        return False
-    request.session.set_expiry(idle)
-    return True
 
 
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:
@@ -99,7 +75,7 @@ def console_view(permission: str | None = None) -> Callable[[View], View]:
 
 class ConsoleLoginView(LoginView):
     """Django's login view with the throttled form; starts a console session that ends
-    after ``IDLE_SECONDS`` idle or ``MAX_SESSION_SECONDS`` in all."""
+    after ``TALLYLOG_CONSOLE_IDLE_SECONDS`` idle or ``TALLYLOG_CONSOLE_MAX_SECONDS`` in all (``tallylog.safety.sessions``)."""
 
     form_class = ThrottledLoginForm
     template_name = "volunteers/login.html"
@@ -107,8 +83,7 @@ class ConsoleLoginView(LoginView):
 
     def form_valid(self, form: ThrottledLoginForm) -> HttpResponse:
         response = super().form_valid(form)
-        self.request.session["console_login_at"] = int(time.time())
-        self.request.session.set_expiry(_session_limits()[0])
+        start_console_session(self.request)
         return response
 
     def get_default_redirect_url(self) -> str:

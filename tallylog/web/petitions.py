@@ -1,10 +1,14 @@
-"""Petition pages: the list, one petition (with its signing form), confirmation, CSV."""
+"""Petition pages: the list, one petition (with its signing form), confirmation, CSV.
+
+Mounted at /petitions/ by tallylog/urls.py; URL names in the ``petitions`` namespace.
+"""
 
 from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import path
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -13,10 +17,10 @@ from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.entries.models import Milestone
 from tallylog.registry.petitions import actions
 from tallylog.registry.petitions.countries import country_name
-from tallylog.registry.petitions.forms import SignatureForm
 from tallylog.registry.petitions.models import Petition, Signature, is_open, petition_summary
 from tallylog.safety.ratelimit import check_rate
 from tallylog.web.charts import hbar_chart
+from tallylog.web.forms import SignatureForm, add_registry_errors
 
 RECENT = 10
 CHART_ROWS = 15
@@ -77,7 +81,7 @@ def petition_detail(request: HttpRequest, slug: str) -> HttpResponse:
             base_url=request.build_absolute_uri("/"),
         )
     except actions.SignatureInvalid as exc:
-        form.apply_errors(exc.errors)
+        add_registry_errors(form, exc.errors)
         return _page(request, campaign, form, status=503 if exc.code == "mail_failed" else 400)
     return _signed_page(request, signed)
 
@@ -114,3 +118,12 @@ def signatures_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{campaign.slug}-signatures.csv"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+app_name = "petitions"
+urlpatterns = [
+    path("", petition_list, name="list"),
+    path("confirm/<str:token>/", confirm, name="confirm"),
+    path("<slug:slug>/", petition_detail, name="detail"),
+    path("<slug:slug>/signatures.csv", signatures_csv, name="csv"),
+]

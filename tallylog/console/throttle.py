@@ -14,7 +14,8 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.http import HttpRequest
 
-from tallylog.safety.ratelimit import hide_client_address, keyed_hash
+from tallylog.registry.keyed import keyed_hash
+from tallylog.safety.ratelimit import hide_client_address
 
 MAX_FAILURES = 5
 WINDOW = 15 * 60

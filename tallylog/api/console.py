@@ -1,4 +1,5 @@
-"""The console API: a django-ninja ``Router`` mounted at ``/api/v1/console/``.
+"""The console API: a django-ninja ``Router`` (``build_router``) that ``tallylog.api.urls``
+mounts at ``/api/v1/console/``.
 
 It calls the same actions as the console pages (``actions.record_call``,
 ``actions.record_declaration``) and the same statistics (``stats.outreach_stats``), with
@@ -26,6 +27,8 @@ from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Staff, staff_of
 from tallylog.registry.volunteers.validators import looks_like_phone_number
+from tallylog.safety.errors import ErrorOut, error_body
+from tallylog.safety.sessions import session_is_current
 
 PAGE_SIZE = 100
 
@@ -48,21 +51,9 @@ class ConsoleSession(APIKeyCookie):
         super().__init__(csrf=True)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Staff | None:
-        from tallylog.registry.volunteers.views import session_is_current
-
         if not session_is_current(request):
             return None
         return staff_of(request.user)
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    fields: dict[str, list[str]] | None = None
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 class CallIn(Schema):
@@ -134,11 +125,8 @@ class StatsOut(Schema):
 
 
 def error(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> Status[Any]:
-    """The API's error answer: ``{"error": {"code", "message", "fields"?}}``."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return Status(status, {"error": body})
+    """The API's error answer: ``{"error": {"code", "message", "fields"?}}`` (``tallylog.safety.errors``)."""
+    return Status(status, error_body(code, message, fields))
 
 
 def _from_console_error(exc: actions.ConsoleError) -> Status[Any]:
@@ -288,7 +276,7 @@ def get_stats(request: HttpRequest, centre: str = "", months: int = 12) -> Any:
 
 
 def build_router() -> Router:
-    """A new console router (a ninja router can be mounted once; tests mount their own)."""
+    """A new console router (``tallylog.api.urls`` mounts one; tests may mount their own)."""
     router = Router(auth=[ConsoleToken(), ConsoleSession()], tags=["console"])
     router.add_api_operation("/calls", ["GET"], list_calls, response={200: list[CallOut], **ERRORS})
     router.add_api_operation("/calls", ["POST"], create_call, response={201: CallOut, **ERRORS})
@@ -299,5 +287,3 @@ def build_router() -> Router:
     router.add_api_operation("/stats", ["GET"], get_stats, response={200: StatsOut, **ERRORS})
     return router
 
-
-router = build_router()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tallylog.registry.volunteers import views
+from tallylog.console import views
 
 app_name = "console"
 

@@ -1,0 +1,59 @@
+"""Keyed hashes under a daily key that lives only in the cache, and windowed counters.
+
+What lets the site count and link requests for a day without storing who sent them:
+``keyed_hash`` is HMAC-SHA256 under ``daily_key``, a random 32-byte key made for each UTC
+day that lives only in the Django cache (never in the database, a log or a file) and is
+forgotten a day later; ``count_in_window`` counts in the cache, per fixed window.
+
+Used by the flood screen (``tallylog.registry.declarations.flood``), and by the HTTP rate
+limits, the client-address hiding and the console's login throttle above the registry
+(``tallylog.safety.ratelimit``, ``tallylog.console.throttle``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import datetime, timezone
+
+from django.core.cache import cache
+
+KEY_BYTES = 32
+_KEY_CACHE_PREFIX = "tallylog:safety:key:"
+_COUNT_CACHE_PREFIX = "tallylog:safety:n:"
+
+
+def daily_key(now: float | None = None) -> bytes:
+    """Today's (UTC) random hashing key, made on first use; it lives only in the cache.
+
+    Two processes racing to make it agree through ``cache.add`` (first writer wins).
+    The key expires a day after its day ends, and with it any way to link or test hashes.
+    """
+    day = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc).date()
+    name = _KEY_CACHE_PREFIX + day.isoformat()
+    key = cache.get(name)
+    if key is None:
+        cache.add(name, secrets.token_bytes(KEY_BYTES), timeout=2 * 86400)
+        key = cache.get(name)
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        raise AssertionError("daily_key: the cache did not keep the key")
+    return key
+
+
+def keyed_hash(*parts: str) -> str:
+    """Hex HMAC-SHA256 under today's key of ``parts`` joined by NUL (first 128 bits)."""
+    message = "\x00".join(parts).encode("utf-8", "surrogatepass")
+    return hmac.new(daily_key(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def count_in_window(name: str, seconds: int, now: float) -> int:
+    """Add one to the cache counter ``name`` for the current ``seconds``-long window; the new count."""
+    key = f"{_COUNT_CACHE_PREFIX}{name}:{seconds}:{int(now // seconds)}"
+    cache.add(key, 0, timeout=seconds + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: start the window again
+        cache.set(key, 1, timeout=seconds + 1)
+        return 1
