@@ -20,6 +20,13 @@ from tallylog.cli import CLIError, setup_django
 
 log = logging.getLogger("tallylog.serve")
 
+# Open connections each web worker accepts (granian's backpressure); beyond them new
+# connections wait in the listen backlog.
+CONNECTIONS_PER_WORKER = 1024
+# How long a client may take to send a request's header, and how long a kept-alive
+# connection may stay idle before its next request (seconds).
+HEADER_TIMEOUT = 10.0
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add this module's subcommands to ``sub``."""
@@ -42,6 +49,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--workers", type=int, default=2, help="web worker processes (default 2)")
     p.add_argument(
         "--threads", type=int, default=8, help="threads per worker (default 8: requests waiting for a shared commit)"
+    )
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=CONNECTIONS_PER_WORKER,
+        help=f"open connections per worker (default {CONNECTIONS_PER_WORKER}); idle ones hold no thread",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT,
+        help=f"seconds a client has to send a request's header, and a kept-alive connection may idle (default {HEADER_TIMEOUT:g})",
     )
     p.add_argument(
         "--access-log",
@@ -274,8 +293,25 @@ def _check_port_free(host: str, port: int) -> None:
             raise CLIError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
+def _raise_open_files_limit(connections: int) -> None:
+    """Raise this process's (and so its workers') soft limit on open files to what the
+    connections need, within the hard limit; fail with a message when it cannot."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256  # the database, log files, tiles, the sequencer's pipes
+    if soft != resource.RLIM_INFINITY and soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            raise CLIError(
+                f"--workers x --connections needs {want} open files but the hard limit is {hard}: "
+                "lower --connections or raise the limit (ulimit -Hn)"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.server import Server
 
     from tallylog.safety.serverlog import ACCESS_LOG_FORMAT, server_logging
@@ -286,6 +322,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CLIError("--workers must be at least 1")
     if args.threads < 1:
         raise CLIError("--threads must be at least 1")
+    if not 0 < args.header_timeout <= 3600:
+        raise CLIError(f"--header-timeout must be more than 0 and at most 3600 seconds, not {args.header_timeout:g}")
+    if args.connections < args.threads:
+        raise CLIError(f"--connections must be at least --threads ({args.threads})")
+    _raise_open_files_limit(args.workers * args.connections)
     _check_port_free(args.host, args.port)
     log_services = _ready_log(args)
     if not args.no_sequencer:
@@ -316,10 +357,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         websockets=False,
         workers=args.workers,
         # Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads
-        # new connections over them; each runs the application in this many threads, and
-        # takes no more requests at once than it has threads.
+        # new connections over them; each runs the application in this many threads.
         blocking_threads=args.threads,
-        backpressure=args.threads,
+        # granian's backpressure counts open connections, not requests: a connection holds
+        # its permit from accept to close, whether it sends a request or nothing. With the
+        # thread count here, 16 idle connections took the whole site (issue 16). Connections
+        # are cheap in the Rust side; requests beyond the threads queue for a thread.
+        backpressure=args.connections,
+        http1_settings=HTTP1Settings(
+            # A client that has not sent its whole header in this time is disconnected, and
+            # so is a kept-alive connection that sends no next request (hyper times the
+            # wait for every request's header, the first and each next one alike).
+            header_read_timeout=round(args.header_timeout * 1000),
+            keep_alive=True,
+            # Headers only (bodies stream): 64 KiB is 16 times the longest target we answer
+            # and bounds what a thousand trickling clients can make us hold.
+            max_buffer_size=64 * 1024,
+        ),
         respawn_failed_workers=True,
         workers_kill_timeout=20,
         log_dictconfig=server_logging(),

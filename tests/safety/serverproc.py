@@ -144,7 +144,9 @@ class Server:
             try:
                 if request(self.port, "GET", "/api/v1/log", timeout=2).status == 200:
                     return
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # HTTPException: before the server binds its (ephemeral-range) port, a
+                # connection to it can be the kernel's self-connect, which echoes the request.
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"tallylog serve not ready after {timeout}s:\n{self.stderr_tail()}")
