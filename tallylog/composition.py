@@ -105,12 +105,6 @@ class LogServices:
             return bytes(state.root)
         raise ValueError(f"no known root for tree size {tree_size}")
 
-    def writer_lock(self, *, wait: bool = True) -> Any:
-        """The lock that makes this process the log's one writer (see ``entries.locks``)."""
-        from tallylog.registry.entries.locks import writer_lock
-
-        return writer_lock(self.home, wait=wait)
-
 
 _cache: dict[str, LogServices] = {}
 _cache_lock = threading.Lock()

@@ -7,17 +7,17 @@ without the database, in ``jobs`` worker processes (0: in the main process; at m
 ``2 * jobs`` batches in flight: memory is bounded by the batch size, not the file). The main process
 then writes each batch in ONE transaction, in one of two modes:
 
-- **Direct** (``log`` given and its writer lock free: no sequencer runs — the normal case
+- **Direct** (``log`` given and the sequencer lease free: no sequencer runs — the normal case
   for a historical import before going live): each batch is one pass of the sequencer's
   commit protocol (``entries.sequencer.run_pass``; ARCHITECTURE.md "The sequencer's
   commit protocol"), with the batch as step 2: tiles are staged (step 3), then ONE
   transaction inserts the declarations and their log entries already carrying
   ``log_index``/``day``/``leaf``/``sequenced_at``, advances the log state, day range,
   tally, milestones and the run's resume point (step 4), then the checkpoint is published
-  (step 5). Nothing is written twice. The import holds the writer lock throughout; it
+  (step 5). Nothing is written twice. The import holds the sequencer lease throughout; it
   recovers the log and sequences whatever was already waiting in the queue before its
   first batch, and again after its last (entries published meanwhile by the web).
-- **Queued** (no ``log``, or a sequencer holds the lock): declarations are published and
+- **Queued** (no ``log``, or a sequencer holds the lease): declarations are published and
   their entries queued (``log_index`` NULL); the running sequencer logs them.
 
 Crash safety: a crash loses at most the batch in flight, which was not committed; running
@@ -67,7 +67,7 @@ from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import entry_body, new_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries import sequencer
-from tallylog.registry.entries.locks import SequencerBusy
+from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 from tallylog.registry.entries.models import LogEntry
 from tallylog.registry.imports.formats import MAX_LINE_BYTES, Row, _jsonl_row, read_rows, summarise
 from tallylog.registry.imports.models import ImportRun
@@ -124,7 +124,7 @@ def import_file(
     imported. With ``jobs`` ≥ 1, that many worker processes parse, validate and prepare
     the batches (no database access) while this one writes them, in file order; with 0
     this process does it all. With ``log``,
-    the rows are sequenced into it directly when its writer lock is free (see the module
+    the rows are sequenced into it directly when the sequencer lease is free (see the module
     docstring), with leaf day ``day`` (default: today, UTC; as ``sequence_pending``);
     otherwise queued. ``progress(advanced, total)`` is called with the number of lines
     each committed batch advanced and the file's number of lines. Raises
@@ -150,7 +150,7 @@ def import_file(
 
     imported = rejected = sequenced = 0
     with contextlib.ExitStack() as stack:
-        direct = log is not None and _take_writer_lock(stack, log)
+        direct = log is not None and _take_lease(stack, log)
         if direct:
             assert log is not None
             sequencer.recover(log)
@@ -195,11 +195,11 @@ def import_file(
     return ImportResult(run, imported, rejected, skipped, already_done=False, direct=direct, sequenced=sequenced)
 
 
-def _take_writer_lock(stack: contextlib.ExitStack, log: LogServices) -> bool:
-    """Hold ``log``'s writer lock until ``stack`` closes; False when another process has it."""
+def _take_lease(stack: contextlib.ExitStack, log: LogServices) -> bool:
+    """Hold ``log``'s sequencer lease until ``stack`` closes; False when another process has it."""
     try:
-        stack.enter_context(log.writer_lock(wait=False))
-    except SequencerBusy:
+        stack.enter_context(SequencerLease(log.home, wait=False))
+    except LeaseBusy:
         return False
     return True
 
