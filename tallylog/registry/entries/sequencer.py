@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from tallylog import leaf
 from tallylog.composition import DAY_INDEX_PATH, LogServices
+from tallylog.fastpath import update_rows, write_turn
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.entries.lease import SequencerLease
 from tallylog.registry.entries.models import (
@@ -50,7 +51,6 @@ from tallylog.registry.entries.models import (
     Milestone,
     TallyCount,
 )
-from tallylog.registry.writeturn import write_turn
 
 log = logging.getLogger("tallylog.sequencer")
 
@@ -193,19 +193,15 @@ def _take_queued(batch_size: int, day: datetime.date | None) -> Batch | None:
     deltas = tally_deltas((cid, body["channel"], body.get("orgs", ())) for _, cid, body in rows)
 
     def write(start: int, now: datetime.datetime) -> None:
-        q = connection.ops.quote_name
-        sql = (
-            f"UPDATE {q(LogEntry._meta.db_table)} SET {q('log_index')} = %s, {q('day')} = %s, "
-            f"{q('leaf')} = %s, {q('sequenced_at')} = %s WHERE {q('id')} = %s AND {q('log_index')} IS NULL"
+        update_rows(
+            LogEntry,
+            ("log_index", "leaf"),
+            [(start + i, data, entry_id) for i, ((entry_id, _, _), data) in enumerate(zip(rows, leaves, strict=True))],
+            key="id",
+            where_null="log_index",
+            day=chosen,
+            sequenced_at=now,
         )
-        day_value = connection.ops.adapt_datefield_value(chosen)
-        now_value = connection.ops.adapt_datetimefield_value(now)
-        params = [
-            (start + i, day_value, data, now_value, entry_id)
-            for i, ((entry_id, _, _), data) in enumerate(zip(rows, leaves, strict=True))
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
         updated = LogEntry.objects.filter(log_index__gte=start, log_index__lt=start + len(rows)).count()
         if updated != len(rows):
             raise SequencerError("couldn't commit: an entry of the batch was sequenced already")

@@ -38,8 +38,10 @@ so the unique index on it grows at its right edge instead of at random pages. Wi
 (mode 0600) for the operator to pass on; only its keyed hash is stored, as for any
 declaration.
 
-Stored per direct-sequenced entry: the leaf (which carries every leaf field) and an empty
-``body`` — ``body`` is only the queue's input to the sequencer.
+Rows are written by the fast paths (``tallylog.fastpath.TableWriter``) in the shapes of
+``declarations.rows``, shared with the group committer: one shape per table, the same for
+queued and direct mode. Stored per direct-sequenced entry: the leaf (which carries every
+leaf field) and an empty ``body`` — ``body`` is only the queue's input to the sequencer.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ import collections
 import contextlib
 import csv
 import datetime
-import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -62,17 +63,24 @@ from django.utils import timezone
 
 from tallylog import leaf
 from tallylog.composition import LogServices
-from tallylog.registry.bulk import TableWriter, reserve_ids
+from tallylog.fastpath import reserve_ids, write_turn
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations import rows as table_rows
 from tallylog.registry.declarations.actions import entry_body, new_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.declarations.rows import ImportedDeclaration
 from tallylog.registry.entries import sequencer
 from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 from tallylog.registry.entries.models import LogEntry
-from tallylog.registry.imports.formats import MAX_LINE_BYTES, Row, _jsonl_row, read_rows, summarise
+from tallylog.registry.imports.formats import (
+    MAX_LINE_BYTES,
+    Row,
+    _jsonl_row,
+    read_rows,
+    summarise,
+)
 from tallylog.registry.imports.models import ImportRun
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
-from tallylog.registry.writeturn import write_turn
 
 DEFAULT_BATCH = 10_000
 # The SQLite page cache of the importing connection (KiB): the tables' and indexes' right
@@ -327,24 +335,17 @@ class _Task:
     rows: list[Row] | RawLines
 
 
-# The per-row columns of each table, in the order of ``_Prepared``'s tuples; the
-# importer adds ``entry_id`` and ``receipt_hash`` to a declaration when it writes it.
-DECLARATION_COLUMNS = ("alias", "statement", "region", "declared_on", "salt", "orgs", "channel", "tag")
-QUEUED_ENTRY_COLUMNS = ("id", "channel", "body")
-LOGGED_ENTRY_COLUMNS = ("id", "channel", "log_index", "leaf")
-
-
 @dataclass(frozen=True)
 class _Prepared:
     """One batch, validated and ready to write: report lines ``(line, field, reason)``;
-    declarations as ``DECLARATION_COLUMNS`` tuples; their receipt hashes (with receipt
+    declarations (``rows.ImportedDeclaration``); their receipt hashes (with receipt
     codes, else empty); per entry its body as JSON text (queued) or its leaf of ``day``
     (direct); the batch's tally deltas; the receipt codes ``(line, code)`` to hand out."""
 
     last_line: int
     problems: list[tuple[int, str, str]]
     rejected: int
-    declarations: list[tuple[Any, ...]]
+    declarations: list[ImportedDeclaration]
     hashes: list[bytes]
     bodies: list[str]
     day: datetime.date | None
@@ -362,7 +363,7 @@ def _prepare(task: _Task) -> _Prepared:
     day = task.day.isoformat() if task.day else None
     problems: list[tuple[int, str, str]] = []
     rejected = 0
-    declarations: list[tuple[Any, ...]] = []
+    declarations: list[ImportedDeclaration] = []
     hashes: list[bytes] = []
     bodies: list[str] = []
     leaves: list[bytes] = []
@@ -400,15 +401,15 @@ def _prepare(task: _Task) -> _Prepared:
             orgs_json[orgs] = json.dumps(staged.orgs)
         declared_on = fields["declared_on"]
         declarations.append(
-            (
-                staged.alias,
-                staged.statement,
-                staged.region,
-                declared_on.isoformat() if declared_on is not None else None,
-                salt,
-                orgs_json[orgs],
-                staged.channel,
-                tag,
+            ImportedDeclaration(
+                alias=staged.alias,
+                statement=staged.statement,
+                region=staged.region,
+                declared_on=declared_on.isoformat() if declared_on is not None else None,
+                salt=salt,
+                orgs=orgs_json[orgs],
+                channel=staged.channel,
+                tag=tag,
             )
         )
     return _Prepared(
@@ -494,24 +495,25 @@ def _write(
         )
     n = len(prepared.declarations)
     ids = reserve_ids(LogEntry, n)
-    channels = [d[6] for d in prepared.declarations]
-    writers = _writers()
-    if logged is None:
-        writers.queued.write(
-            list(zip(ids, channels, prepared.bodies, strict=True)), campaign_id=campaign.pk, kind="declaration"
-        )
-    else:
-        start, day, leaves = logged
-        writers.logged.write(
-            list(zip(ids, channels, range(start, start + n), leaves, strict=True)),
+    channels = [d.channel for d in prepared.declarations]
+    if logged is None:  # queued: no index, no leaf; the body is the sequencer's input
+        table_rows.imported_entries().write(
+            [(i, channel, body, None, None) for i, channel, body in zip(ids, channels, prepared.bodies, strict=True)],
             campaign_id=campaign.pk,
             kind="declaration",
-            body={},
+        )
+    else:  # sequenced: the leaf carries every field, the body is empty
+        start, day, leaves = logged
+        table_rows.imported_entries().write(
+            [(i, channel, "{}", index, data) for i, channel, index, data in zip(ids, channels, range(start, start + n), leaves, strict=True)],
+            campaign_id=campaign.pk,
+            kind="declaration",
             day=day,
             sequenced_at=now,
         )
     hashes = prepared.hashes or [NO_RECEIPT_PREFIX + i.to_bytes(8, "big") for i in ids]
-    writers.declarations.write(
+    # Each row: the worker's ImportedDeclaration, then IMPORT_KEYS (entry_id, receipt_hash).
+    table_rows.imported_declarations().write(
         [d + (i, h) for d, i, h in zip(prepared.declarations, ids, hashes, strict=True)],
         campaign_id=campaign.pk,
         status=Declaration.Status.PUBLISHED,
@@ -522,23 +524,6 @@ def _write(
         imported=F("imported") + n,
         rejected=F("rejected") + prepared.rejected,
         updated_at=timezone.now(),
-    )
-
-
-@dataclass(frozen=True)
-class _Writers:
-    queued: TableWriter
-    logged: TableWriter
-    declarations: TableWriter
-
-
-@functools.cache
-def _writers() -> _Writers:
-    """The import's table writers (built once: they depend on the models only)."""
-    return _Writers(
-        TableWriter(LogEntry, QUEUED_ENTRY_COLUMNS),
-        TableWriter(LogEntry, LOGGED_ENTRY_COLUMNS),
-        TableWriter(Declaration, (*DECLARATION_COLUMNS, "entry_id", "receipt_hash")),
     )
 
 
