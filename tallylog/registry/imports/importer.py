@@ -496,16 +496,17 @@ def _write(
     n = len(prepared.declarations)
     ids = reserve_ids(LogEntry, n)
     channels = [d.channel for d in prepared.declarations]
+    # Entries in the one shape of ``rows.imported_entries()``: id, channel, body, log_index, leaf.
     if logged is None:  # queued: no index, no leaf; the body is the sequencer's input
         table_rows.imported_entries().write(
-            [(i, channel, body, None, None) for i, channel, body in zip(ids, channels, prepared.bodies, strict=True)],
+            list(zip(ids, channels, prepared.bodies, [None] * n, [None] * n, strict=True)),
             campaign_id=campaign.pk,
             kind="declaration",
         )
     else:  # sequenced: the leaf carries every field, the body is empty
         start, day, leaves = logged
         table_rows.imported_entries().write(
-            [(i, channel, "{}", index, data) for i, channel, index, data in zip(ids, channels, range(start, start + n), leaves, strict=True)],
+            list(zip(ids, channels, ["{}"] * n, range(start, start + n), leaves, strict=True)),
             campaign_id=campaign.pk,
             kind="declaration",
             day=day,
