@@ -1,6 +1,6 @@
 """Direct sequencing: ``import_file(..., log=...)`` logs each batch in one pass of the
 sequencer's commit protocol. Checked by the real verifier and recount (``tallylog verify``
-/ ``recount`` on the log directory), against the queue, with the writer lock taken, and
+/ ``recount`` on the log directory), against the queue, with the sequencer lease taken, and
 with a crash injected at every step of the protocol followed by a resumed import."""
 
 from __future__ import annotations
