@@ -2,10 +2,10 @@
 sequencer, any number of standbys.
 
 A log has one writer (ARCHITECTURE.md, "The sequencer's commit protocol"). Every
-``tallylog sequence`` process (the one inside ``tallylog serve``, a direct ``tallylog
-import``, ``tallylog recover``) holds the *sequencer lease* before it touches the log; the
-one that gets it is the active sequencer, the others are standbys that retry and take over
-as soon as the active one is gone::
+process that appends to it — ``tallylog sequence``, the sequencer inside ``tallylog
+serve``, a direct ``tallylog import``, ``tallylog demo`` — holds the *sequencer lease*
+before it touches the log; the one that gets it is the active sequencer, the others are
+standbys that retry and take over as soon as the active one is gone::
 
     with SequencerLease(home) as lease:   # blocks while another process holds it
         while running:
