@@ -57,9 +57,14 @@ def columns_of(
     unknown = set(first) | set(last) | set(but)
     unknown.difference_update(names)
     if unknown:
-        raise ValueError(f"columns_of: {model.__name__} has no field {sorted(unknown)[0]}")
+        raise ValueError(f"columns_of: {model.__name__} has no field {min(unknown)}")
     skipped = {*first, *last, *but}
     return (*first, *(name for name in names if name not in skipped), *last)
+
+
+def _row_type(name: str, columns: Sequence[str]) -> Any:
+    """A named tuple type with one field per column (``TableWriter.Row``)."""
+    return collections.namedtuple(name, columns)
 
 
 class TableWriter:
@@ -77,7 +82,7 @@ class TableWriter:
         if unknown:
             raise ValueError(f"TableWriter: {model.__name__} has no field {sorted(unknown)[0]}")
         # The typed row: one field per column, named as the model's field attribute.
-        self.Row: Any = collections.namedtuple(f"{model.__name__}Row", columns)
+        self.Row = _row_type(f"{model.__name__}Row", columns)
         self.varying = [by_name[name] for name in columns]
         self.fixed = [
             f for f in model._meta.concrete_fields if f.attname not in columns and not f.primary_key
@@ -236,14 +241,17 @@ def update_rows(
     by_name = {f.attname: f for f in model._meta.concrete_fields}
     unknown = {*columns, *values, key, *([where_null] if where_null else [])} - set(by_name)
     if unknown:
-        raise ValueError(f"update_rows: {model.__name__} has no field {sorted(unknown)[0]}")
-    q = db.ops.quote_name
+        raise ValueError(f"update_rows: {model.__name__} has no field {min(unknown)}")
     shared = tuple(_adapted(by_name[name], value, db) for name, value in values.items())
+
+    def q(name: str) -> str:  # a field's column, quoted
+        return str(db.ops.quote_name(str(by_name[name].column)))
+
     sql = (
-        f"UPDATE {q(model._meta.db_table)} SET "
-        + ", ".join(f"{q(by_name[name].column)} = %s" for name in (*values, *columns))
-        + f" WHERE {q(by_name[key].column)} = %s"
-        + (f" AND {q(by_name[where_null].column)} IS NULL" if where_null else "")
+        f"UPDATE {db.ops.quote_name(model._meta.db_table)} SET "
+        + ", ".join(f"{q(name)} = %s" for name in (*values, *columns))
+        + f" WHERE {q(key)} = %s"
+        + (f" AND {q(where_null)} IS NULL" if where_null else "")
     )
     with db.cursor() as cursor:
         cursor.executemany(sql, [shared + row for row in rows] if shared else rows)
