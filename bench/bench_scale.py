@@ -6,7 +6,7 @@ and PostgreSQL: rows/s, peak memory, disk; a growth table and a projection to 40
     python -m bench scale --growth             # 1M and 10M rows, both engines (long)
     python -m bench scale --huge               # 10M rows
 
-Modes: ``direct`` is ``tallylog import --sequence`` with the writer lock free (each batch
+Modes: ``direct`` is ``tallylog import --sequence`` with the sequencer lease free (each batch
 one pass of the commit protocol); ``queue`` imports with the entries queued, then runs the
 sequencer's passes until nothing waits (the only way before direct sequencing). Each run
 is a fresh home and a fresh database in a child process, so peak memory is the child's

@@ -76,40 +76,17 @@ class LogServices:
         """The latest published signed checkpoint note, or None before the first one."""
         return self.store.read(CHECKPOINT_PATH)
 
-    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
-        """The RFC 6962 §2.1.1 inclusion proof of leaf ``index`` in the tree of ``tree_size``,
-        from the stored hash tiles (C2SP tlog-tiles), each authenticated against the root
-        of that size: the published checkpoint's or the committed one's. ``ValueError``
-        for any other size or an index outside the tree."""
+    def inclusion_proof(self, index: int, tree_size: int, root: bytes) -> list[bytes]:
+        """The RFC 6962 §2.1.1 inclusion proof of leaf ``index`` in the tree of ``tree_size``
+        whose root hash is ``root``, from the stored hash tiles (C2SP tlog-tiles), each
+        authenticated against that root. ``ValueError`` for an index outside the tree;
+        ``VerificationError`` when the stored tiles do not lead to ``root``."""
         from tallylog.tlog import hashes, tiles
 
         if not 0 <= index < tree_size:
             raise ValueError(f"index {index} is not in a tree of size {tree_size}")
-        reader = tiles.TileHashReader(tree_size, self.root_at(tree_size), self.store)
+        reader = tiles.TileHashReader(tree_size, root, self.store)
         return list(hashes.prove_inclusion(tree_size, index, reader))
-
-    def root_at(self, tree_size: int) -> bytes:
-        """The root hash of the log at ``tree_size``: the published checkpoint's size (read
-        from the store, no query) or the committed size (from the database) only."""
-        from tallylog.registry.entries.models import LogState
-        from tallylog.tlog import checkpoint, note
-
-        data = self.checkpoint()
-        if data is not None:
-            text = note.open_note(data, [note.Verifier(self.verifier_key)]).text
-            cp = checkpoint.parse_checkpoint(text)
-            if cp.size == tree_size:
-                return cp.root
-        state = LogState.current()
-        if state.size == tree_size:
-            return bytes(state.root)
-        raise ValueError(f"no known root for tree size {tree_size}")
-
-    def writer_lock(self, *, wait: bool = True) -> Any:
-        """The lock that makes this process the log's one writer (see ``entries.locks``)."""
-        from tallylog.registry.entries.locks import writer_lock
-
-        return writer_lock(self.home, wait=wait)
 
 
 _cache: dict[str, LogServices] = {}

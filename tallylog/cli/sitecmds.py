@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
-        "sequence", parents=[common], help="run the sequencer alone (waits for the writer lock)"
+        "sequence", parents=[common], help="run the sequencer alone (waits for the sequencer lease)"
     )
     p.add_argument("--once", action="store_true", help="sequence everything waiting, then exit")
     p.add_argument("--batch", type=int, help="entries per pass (default $TALLYLOG_SEQUENCER_BATCH)")
@@ -154,13 +154,13 @@ def _ready_log(args: argparse.Namespace) -> Any:
 
 
 def _recover_or_fail(log_services: Any, *, wait: bool = True) -> None:
-    from tallylog.registry.entries.locks import SequencerBusy
+    from tallylog.registry.entries.lease import LeaseBusy
     from tallylog.registry.entries.sequencer import recover
     from tallylog.tlog import LogInconsistentError
 
     try:
         recover(log_services, wait=wait)
-    except SequencerBusy:
+    except LeaseBusy:
         if wait:
             raise
         print(
@@ -177,7 +177,7 @@ def _recover_or_fail(log_services: Any, *, wait: bool = True) -> None:
 def cmd_sequence(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     log_services = _ready_log(args)
-    from tallylog.registry.entries.locks import SequencerBusy
+    from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
     from tallylog.registry.entries.sequencer import (
         SequencerThread,
         sequence_pending,
@@ -187,21 +187,21 @@ def cmd_sequence(args: argparse.Namespace) -> int:
     batch = args.batch or settings_batch_size()
     if args.once:
         try:
-            with log_services.writer_lock(wait=False):
+            with SequencerLease(log_services.home, wait=False):
                 _recover_or_fail(log_services)
                 total = 0
                 while n := sequence_pending(log_services, batch_size=batch):
                     total += n
-        except SequencerBusy as exc:
+        except LeaseBusy as exc:
             raise CLIError(f"{exc}; stop it or leave the work to it") from None
         print(f"sequenced {total} entries; log size {_log_size()}")
         return 0
 
     try:
-        with log_services.writer_lock(wait=False):
+        with SequencerLease(log_services.home, wait=False):
             pass
-    except SequencerBusy:
-        log.info("another sequencer holds the writer lock; standing by until it stops")
+    except LeaseBusy:
+        log.info("another sequencer holds the sequencer lease; standing by until it stops")
     thread = SequencerThread(log_services, batch_size=batch, interval=args.interval)
     stopping = threading.Event()
 
@@ -402,11 +402,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     campaign = Campaign.objects.filter(slug=args.campaign).first()
     if campaign is None:
         raise CLIError(f"no campaign {args.campaign!r} (run `tallylog init`)")
-    from tallylog.registry.entries.locks import SequencerBusy
+    from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 
     started = time.monotonic()
     try:
-        with log_services.writer_lock(wait=False):
+        with SequencerLease(log_services.home, wait=False):
             _recover_or_fail(log_services)
             with tqdm(total=args.count, unit="decl", disable=not sys.stderr.isatty()) as bar:
                 added = fill_demo(
@@ -417,7 +417,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     progress=bar.update,
                 )
-    except SequencerBusy:
+    except LeaseBusy:
         raise CLIError(
             "a sequencer is running (tallylog serve?): stop it first, the demo sequences its "
             "declarations on past days"

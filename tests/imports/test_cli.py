@@ -191,11 +191,11 @@ def test_import_sequence_queues_when_a_sequencer_holds_the_lock(
 ) -> None:
     from tallylog.registry.campaigns.defaults import ensure_default_campaign
     from tallylog.registry.entries.models import LogEntry, LogState
-    from tests.registry.test_sequencer import holding_writer_lock
+    from tests.registry.test_sequencer import holding_the_lease
 
     campaign = ensure_default_campaign()[0]
     path = write_jsonl(tmp_path / "in.jsonl", [{"alias": f"a{i}", "orgs": ["party"]} for i in range(7)])
-    with holding_writer_lock(signed_home):
+    with holding_the_lease(signed_home):
         assert main(["import", str(path), "--campaign", campaign.slug, "--sequence"]) == 0
     assert "a sequencer is running: it logs the imported entries" in capsys.readouterr().out
     assert LogEntry.objects.awaiting_sequence().count() == 7 and LogState.current().size == 0

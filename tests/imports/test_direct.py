@@ -1,6 +1,6 @@
 """Direct sequencing: ``import_file(..., log=...)`` logs each batch in one pass of the
 sequencer's commit protocol. Checked by the real verifier and recount (``tallylog verify``
-/ ``recount`` on the log directory), against the queue, with the writer lock taken, and
+/ ``recount`` on the log directory), against the queue, with the sequencer lease taken, and
 with a crash injected at every step of the protocol followed by a resumed import."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tests.registry.test_sequencer import (
     Crash,
     CrashingStore,
     check_log,
-    holding_writer_lock,
+    holding_the_lease,
     published_checkpoint,
     restarted,
 )
@@ -154,10 +154,10 @@ def test_entries_waiting_in_the_queue_are_logged_first_and_never_twice(
     assert sequencer.sequence_pending(log, batch_size=10) == 0
 
 
-def test_without_the_writer_lock_rows_are_queued_for_the_running_sequencer(
+def test_without_the_sequencer_lease_rows_are_queued_for_the_running_sequencer(
     campaign: Campaign, home: Home, log: LogServices, tmp_path: Path
 ) -> None:
-    with holding_writer_lock(home):
+    with holding_the_lease(home):
         path = write_jsonl(tmp_path / "in.jsonl", rows(12))
         result = import_file(campaign, path, fmt="jsonl", report_path=tmp_path / "r.csv", batch_size=5, log=log)
     assert (result.direct, result.imported, result.sequenced) == (False, 12, 0)

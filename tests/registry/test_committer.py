@@ -1,4 +1,4 @@
-"""Group commit (tallylog.registry.declarations.committer) with real threads against the
+"""Group commit (tallylog.fastpath.groupcommit, through tallylog.registry.declarations.committer) with real threads against the
 real database: every submission saved exactly once, committed before it returns, one bad
 row failing alone, the per-item fallback after a failed batch."""
 
@@ -13,6 +13,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.test import override_settings
 
+from tallylog.fastpath import GroupCommitter, groupcommit
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations import actions, committer
 from tallylog.registry.declarations.actions import Submission, submit_declaration
@@ -23,9 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def fresh_committer(monkeypatch: pytest.MonkeyPatch) -> Iterator[committer.GroupCommitter]:
+def fresh_committer(monkeypatch: pytest.MonkeyPatch) -> Iterator[GroupCommitter]:
     """A new committer for this test (its counters start at zero), turned on."""
-    fresh = committer.GroupCommitter()
+    fresh = committer.new_committer()
     monkeypatch.setattr(committer, "_committers", {"default": fresh})
     with override_settings(TALLYLOG_GROUP_COMMIT=True):
         yield fresh
@@ -55,7 +56,7 @@ def run_threads(n: int, target: Callable[[int], Any]) -> tuple[list[Any], list[B
     return results, errors
 
 
-def hold_first_batch(monkeypatch: pytest.MonkeyPatch, c: committer.GroupCommitter, others: int) -> list[int]:
+def hold_first_batch(monkeypatch: pytest.MonkeyPatch, c: GroupCommitter, others: int) -> list[int]:
     """Make the first batch wait, inside its transaction, until ``others`` more items are
     queued, so that they are written together as the second batch. Returns the list that
     collects the keys of each batch's declarations once the batch has committed."""
@@ -80,7 +81,7 @@ def hold_first_batch(monkeypatch: pytest.MonkeyPatch, c: committer.GroupCommitte
 
 
 def test_concurrent_submissions_share_a_commit_and_are_saved_once(
-    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+    campaign: Campaign, fresh_committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     n = 12
     committed = hold_first_batch(monkeypatch, fresh_committer, n - 1)
@@ -107,7 +108,7 @@ def test_concurrent_submissions_share_a_commit_and_are_saved_once(
         assert saved.entry.body["tag"] == saved.tag
 
 
-def test_many_threads_many_submissions(campaign: Campaign, fresh_committer: committer.GroupCommitter) -> None:
+def test_many_threads_many_submissions(campaign: Campaign, fresh_committer: GroupCommitter) -> None:
     threads, each = 8, 25
 
     def submit(i: int) -> list[Submission]:
@@ -124,7 +125,7 @@ def test_many_threads_many_submissions(campaign: Campaign, fresh_committer: comm
 
 
 def test_a_bad_row_fails_alone_with_its_own_error(
-    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+    campaign: Campaign, fresh_committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two submissions get the same receipt code (a collision the unique receipt hash
     # refuses): in one batch, only the second of them may fail.
@@ -151,7 +152,7 @@ def test_a_bad_row_fails_alone_with_its_own_error(
 
 
 def test_a_failed_batch_is_retried_item_by_item(
-    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+    campaign: Campaign, fresh_committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     n = 5
     hold_first_batch(monkeypatch, fresh_committer, n - 1)
@@ -174,7 +175,7 @@ def test_a_failed_batch_is_retried_item_by_item(
 
 
 def test_a_failing_database_fails_the_rest_without_waiting_again(
-    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+    campaign: Campaign, fresh_committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     n = 5
     hold_first_batch(monkeypatch, fresh_committer, n - 1)
@@ -196,7 +197,7 @@ def test_a_failing_database_fails_the_rest_without_waiting_again(
     assert Declaration.objects.count() == 1 == LogEntry.objects.count()
 
 
-def test_inside_a_callers_transaction_the_row_is_part_of_it(campaign: Campaign, fresh_committer: committer.GroupCommitter) -> None:
+def test_inside_a_callers_transaction_the_row_is_part_of_it(campaign: Campaign, fresh_committer: GroupCommitter) -> None:
     with pytest.raises(RuntimeError):
         with transaction.atomic():
             submit_declaration(campaign, alias="回滚", orgs=["party"])
@@ -206,7 +207,7 @@ def test_inside_a_callers_transaction_the_row_is_part_of_it(campaign: Campaign, 
     assert fresh_committer.batches == 0
 
 
-def test_group_commit_can_be_turned_off(campaign: Campaign, fresh_committer: committer.GroupCommitter) -> None:
+def test_group_commit_can_be_turned_off(campaign: Campaign, fresh_committer: GroupCommitter) -> None:
     with override_settings(TALLYLOG_GROUP_COMMIT=False):
         s = submit_declaration(campaign, alias="直接", orgs=["party"])
     assert fresh_committer.batches == 0
@@ -224,7 +225,7 @@ def test_it_is_on_by_default() -> None:
         assert committer.group_commit_enabled()
 
 
-def test_review_policy_rows_have_no_entry(campaign: Campaign, fresh_committer: committer.GroupCommitter) -> None:
+def test_review_policy_rows_have_no_entry(campaign: Campaign, fresh_committer: GroupCommitter) -> None:
     campaign.policy = Campaign.Policy.REVIEW
     campaign.save()
     _, errors = run_threads(4, lambda i: submit_declaration(campaign, alias=f"p{i}", orgs=["party"]))
@@ -234,7 +235,7 @@ def test_review_policy_rows_have_no_entry(campaign: Campaign, fresh_committer: c
 
 
 def test_the_rows_it_writes_read_back_as_the_instances_it_returns(
-    campaign: Campaign, fresh_committer: committer.GroupCommitter
+    campaign: Campaign, fresh_committer: GroupCommitter
 ) -> None:
     # The committer writes rows as tuples of database values (no ORM insert): every column
     # must read back as what the returned instances hold, and the instances must behave as
@@ -274,12 +275,12 @@ def test_the_rows_it_writes_read_back_as_the_instances_it_returns(
 
 
 def test_rows_queued_while_the_leader_waits_for_the_write_turn_join_its_batch(
-    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+    campaign: Campaign, fresh_committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Another process holds the write turn until all n submissions are queued: the leader,
     # waiting for it, must then write them all in ONE batch, not its own row alone first.
     n = 6
-    real_turn = committer.write_turn
+    real_turn = groupcommit.write_turn
 
     @contextlib.contextmanager
     def busy_turn(using: str = "default") -> Iterator[None]:
@@ -291,7 +292,7 @@ def test_rows_queued_while_the_leader_waits_for_the_write_turn_join_its_batch(
         with real_turn(using):
             yield
 
-    monkeypatch.setattr(committer, "write_turn", busy_turn)
+    monkeypatch.setattr(groupcommit, "write_turn", busy_turn)
     _, errors = run_threads(n, lambda i: submit_declaration(campaign, alias=f"等 {i}", orgs=["party"]))
     assert errors == [None] * n
     assert (fresh_committer.batches, fresh_committer.rows) == (1, n)
@@ -299,14 +300,14 @@ def test_rows_queued_while_the_leader_waits_for_the_write_turn_join_its_batch(
 
 
 def test_a_write_turn_that_fails_fails_the_queue_with_its_error(
-    campaign: Campaign, fresh_committer: committer.GroupCommitter, monkeypatch: pytest.MonkeyPatch
+    campaign: Campaign, fresh_committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     @contextlib.contextmanager
     def no_turn(using: str = "default") -> Iterator[None]:
         raise OSError("injected: no lock file")
         yield
 
-    monkeypatch.setattr(committer, "write_turn", no_turn)
+    monkeypatch.setattr(groupcommit, "write_turn", no_turn)
     with pytest.raises(OSError, match="no lock file"):
         submit_declaration(campaign, alias="无", orgs=["party"])
     assert fresh_committer._queue == [] and not fresh_committer._leading

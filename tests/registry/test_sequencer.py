@@ -21,9 +21,10 @@ from tallylog.home import Home
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import reject, submit_declaration
 from tallylog.registry.entries.actions import enqueue_entry
-from tallylog.registry.entries.locks import SequencerBusy
+from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 from tallylog.registry.entries.models import LogDay, LogEntry, LogState, Milestone, TallyCount
 from tallylog.registry.entries import sequencer
+from tallylog.tlog.errors import VerificationError
 from tallylog.registry.entries.sequencer import recover, sequence_pending
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.tlog import LogInconsistentError, checkpoint, note
@@ -107,7 +108,7 @@ def test_submit_publish_sequence_end_to_end(campaign: Campaign, log: LogServices
     index = json.loads((log.log_dir / DAY_INDEX_PATH).read_text())
     assert index == {"days": [{"day": today.isoformat(), "start": 0, "end": 15}]}
 
-    proof = log.inclusion_proof(3, 15)
+    proof = log.inclusion_proof(3, 15, cp.root)
     from tallylog.tlog import hashes
 
     hashes.check_inclusion(proof, 15, cp.root, 3, hashes.leaf_hash(bytes(entries[3].leaf)))
@@ -389,8 +390,8 @@ def test_recover_refuses_when_the_log_disagrees(campaign: Campaign, home: Home, 
 
 
 @contextlib.contextmanager
-def holding_writer_lock(home: Home) -> Iterator[None]:
-    """Another process holds ``home``'s writer lock file (as a running sequencer does)
+def holding_the_lease(home: Home) -> Iterator[None]:
+    """Another process holds ``home``'s sequencer lease file (as a running sequencer does)
     until the block ends."""
     holder = subprocess.Popen(
         [
@@ -414,12 +415,12 @@ def holding_writer_lock(home: Home) -> Iterator[None]:
 
 
 def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> None:
-    with holding_writer_lock(home):
-        with pytest.raises(SequencerBusy):
-            with log.writer_lock(wait=False):
+    with holding_the_lease(home):
+        with pytest.raises(LeaseBusy):
+            with SequencerLease(log.home, wait=False):
                 pass
-    with log.writer_lock(wait=False):
-        with log.writer_lock(wait=False):  # re-entrant within the process
+    with SequencerLease(log.home, wait=False):
+        with SequencerLease(log.home, wait=False):  # re-entrant within the process
             pass
 
 
@@ -477,8 +478,8 @@ def test_sequencer_thread_runs_passes_until_stopped(home: Home) -> None:
         while thread.sequenced < 5 and thread.error is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert thread.error is None and thread.sequenced == 5
-        # While it runs, this process holds the writer lock; another would stand by.
-        assert log.writer_lock().lock.held
+        # While it runs, this process holds the sequencer lease; another would stand by.
+        assert SequencerLease(log.home).held
     finally:
         thread.stop()
         thread.join(30)
@@ -490,9 +491,10 @@ def test_sequencer_thread_runs_passes_until_stopped(home: Home) -> None:
 def test_inclusion_proof_bounds(campaign: Campaign, log: LogServices) -> None:
     declare(campaign, 3)
     sequence_pending(log, batch_size=10)
-    assert log.root_at(3) == bytes(LogState.current().root)
+    root = bytes(LogState.current().root)
+    assert len(log.inclusion_proof(0, 3, root)) == 2
     for index, size in ((3, 3), (-1, 3), (0, 0)):
         with pytest.raises(ValueError):
-            log.inclusion_proof(index, size)
-    with pytest.raises(ValueError):
-        log.inclusion_proof(0, 2)  # no known root for an old size
+            log.inclusion_proof(index, size, root)
+    with pytest.raises(VerificationError):
+        log.inclusion_proof(0, 3, bytes(32))  # tiles that do not lead to the root

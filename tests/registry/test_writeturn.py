@@ -1,4 +1,4 @@
-"""Turns at SQLite's write lock (tallylog.registry.writeturn), between real processes on a
+"""Turns at SQLite's write lock (tallylog.fastpath.writeturn), between real processes on a
 real database file: a second writer waits for the turn and gets it when the first one
 ends it, or dies; a nested turn in the same thread does not wait for itself."""
 
@@ -18,7 +18,7 @@ SCRIPT = """
 import sys, time
 import django
 django.setup()
-from tallylog.registry.writeturn import write_turn
+from tallylog.fastpath.writeturn import write_turn
 if sys.argv[1] == "hold":
     with write_turn():
         with write_turn():  # nested: part of the outer turn

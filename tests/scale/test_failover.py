@@ -2,7 +2,7 @@
 
 Two `tallylog sequence` processes on a real PostgreSQL server, each with its own home (as
 on two machines: same secrets and signing key, separate log directories), elected by the
-sequencer lease (tallylog/leader.py). Declarations keep arriving from a writer process
+sequencer lease (tallylog/registry/entries/lease.py). Declarations keep arriving from a writer process
 while a burst of imported ones keeps the active sequencer busy; the active one is killed
 with SIGKILL while entries wait. The standby must take over, rebuild its log directory
 from the database, and finish: its log verifies (`tallylog verify`, the tallylog.tlog

@@ -14,16 +14,15 @@ import psycopg
 import pytest
 
 from tallylog.home import Home
-from tallylog.leader import (
-    LOCK_KEY,
-    AdvisoryLock,
-    BothLocks,
+from tallylog.registry.entries.lease import (
+    LEASE_KEY,
+    AdvisoryLeaseLock,
+    FileLeaseLock,
+    LeaseBusy,
     LeaseLost,
-    SequencerBusy,
+    SequencerLease,
     connection_params,
-    lease_lock,
 )
-from tallylog.registry.entries.locks import FileWriterLock
 from tests.scale.conftest import REPO, django_database
 
 # A generous bound for a standby to take over (it polls every 0.1 s here): a safety net
@@ -37,7 +36,7 @@ def lease_holders(url: str) -> list[int]:
         rows = c.execute(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
             "AND ((classid::bigint << 32) | objid::bigint) = %s",
-            (LOCK_KEY,),
+            (LEASE_KEY,),
         ).fetchall()
     return [pid for (pid,) in rows]
 
@@ -49,13 +48,13 @@ def terminate(url: str, pid: int) -> None:
 
 def test_the_lease_is_exclusive_between_sessions_and_reentrant_within_one(pg_database: str) -> None:
     params = connection_params(django_database(pg_database))
-    first, other = AdvisoryLock(params), AdvisoryLock(params)  # as two processes would
+    first, other = AdvisoryLeaseLock(params), AdvisoryLeaseLock(params)  # as two processes would
     first.acquire()
     try:
         first.acquire()  # re-entrant
         first.release()
         assert first.held
-        with pytest.raises(SequencerBusy, match="another sequencer holds the lease"):
+        with pytest.raises(LeaseBusy, match="another sequencer holds the lease"):
             other.acquire(wait=False)
         assert lease_holders(pg_database) == [first.backend_pid]
     finally:
@@ -66,7 +65,7 @@ def test_the_lease_is_exclusive_between_sessions_and_reentrant_within_one(pg_dat
 
 
 def test_a_lost_session_is_taken_again_when_nobody_else_took_over(pg_database: str) -> None:
-    lock = AdvisoryLock(connection_params(django_database(pg_database)))
+    lock = AdvisoryLeaseLock(connection_params(django_database(pg_database)))
     lock.acquire()
     try:
         lost = lock.backend_pid
@@ -82,7 +81,7 @@ def test_a_lost_session_is_taken_again_when_nobody_else_took_over(pg_database: s
 
 def test_a_lost_lease_taken_by_another_sequencer_raises_lease_lost(pg_database: str) -> None:
     params = connection_params(django_database(pg_database))
-    lock, other = AdvisoryLock(params), AdvisoryLock(params)
+    lock, other = AdvisoryLeaseLock(params), AdvisoryLeaseLock(params)
     lock.acquire()
     try:
         terminate(pg_database, lock.backend_pid)  # type: ignore[arg-type]
@@ -96,35 +95,37 @@ def test_a_lost_lease_taken_by_another_sequencer_raises_lease_lost(pg_database: 
 
 
 def test_an_unreachable_database_is_busy_without_wait() -> None:
-    lock = AdvisoryLock({"host": "127.0.0.1", "port": 1, "dbname": "x", "connect_timeout": 2})
-    with pytest.raises(SequencerBusy, match="couldn't reach the database"):
+    lock = AdvisoryLeaseLock({"host": "127.0.0.1", "port": 1, "dbname": "x", "connect_timeout": 2})
+    with pytest.raises(LeaseBusy, match="couldn't reach the database"):
         lock.acquire(wait=False)
     assert not lock.held
 
 
 def test_sqlite_uses_the_homes_lock_file(tmp_path: Path) -> None:
     home = Home.from_env(tmp_path)
-    lock = lease_lock(home, {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db")})
-    assert isinstance(lock, FileWriterLock) and lock.path == str(tmp_path / "sequencer.lock")
+    lease = SequencerLease(home, {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db")})
+    (lock,) = lease.locks
+    assert isinstance(lock, FileLeaseLock) and lock.path == str(tmp_path / "sequencer.lock")
 
 
 def test_postgresql_takes_the_homes_lock_file_too(pg_database: str, tmp_path: Path) -> None:
     home = Home.from_env(tmp_path)
-    lock = lease_lock(home, django_database(pg_database))
-    assert isinstance(lock, BothLocks)
-    other_home = FileWriterLock(str(tmp_path / "sequencer.lock"))  # as another process would
-    lock.acquire(wait=False)
+    lock = SequencerLease(home, django_database(pg_database), wait=False)
+    file, advisory = lock.locks
+    assert isinstance(file, FileLeaseLock) and isinstance(advisory, AdvisoryLeaseLock)
+    other_home = FileLeaseLock(str(tmp_path / "sequencer.lock"))  # as another process would
+    lock.acquire()
     try:
-        with pytest.raises(SequencerBusy):
+        with pytest.raises(LeaseBusy):
             other_home.acquire(wait=False)
-        assert lease_holders(pg_database) == [lock.advisory.backend_pid]
+        assert lease_holders(pg_database) == [advisory.backend_pid]
     finally:
         lock.release()
     assert not lock.held and lease_holders(pg_database) == []
     other_home.acquire(wait=False)  # the home's lock is free again
     try:
-        with pytest.raises(SequencerBusy):  # and the lease needs it
-            lock.acquire(wait=False)
+        with pytest.raises(LeaseBusy):  # and the lease needs it
+            lock.acquire()
         assert lease_holders(pg_database) == []
     finally:
         other_home.release()
@@ -133,11 +134,11 @@ def test_postgresql_takes_the_homes_lock_file_too(pg_database: str, tmp_path: Pa
 HOLDER = """
 import json, sys, time
 from tallylog.home import Home
-from tallylog.leader import SequencerBusy, SequencerLease
+from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 home, database = Home.from_env(sys.argv[1]), json.loads(sys.argv[2])
 try:
     SequencerLease(home, database, wait=False).__enter__()
-except SequencerBusy:
+except LeaseBusy:
     print("standing by", flush=True)
     SequencerLease(home, database, poll=0.1).__enter__()
 print("leading", flush=True)

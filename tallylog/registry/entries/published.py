@@ -93,6 +93,6 @@ def entry_proof(entry: LogEntry | None, checkpoint: CheckpointInfo | None = None
         index=entry.log_index,
         leaf=leaf,
         leaf_hash=leaf_hash(leaf),
-        proof=get_log().inclusion_proof(entry.log_index, checkpoint.size),
+        proof=get_log().inclusion_proof(entry.log_index, checkpoint.size, base64.b64decode(checkpoint.root_b64)),
         checkpoint=checkpoint,
     )

@@ -15,8 +15,8 @@ Every step says what a crash right after it leaves behind; in every case the nex
 (or ``recover`` at startup, which runs the same code) finishes the work, loses no entry
 and never logs one twice, and the published checkpoint never goes backwards.
 
-There is one writer: every pass runs under the log's writer lock
-(``tallylog.registry.entries.locks``).
+There is one writer: every pass runs under the sequencer lease
+(``tallylog.registry.entries.lease``).
 """
 
 from __future__ import annotations
@@ -34,13 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from tallylog import leaf
 from tallylog.composition import DAY_INDEX_PATH, LogServices
 from tallylog.config import config
+from tallylog.fastpath import update_rows, write_turn
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.entries.lease import SequencerLease
 from tallylog.registry.entries.models import (
     EMPTY_ROOT,
     LogDay,
@@ -49,7 +51,6 @@ from tallylog.registry.entries.models import (
     Milestone,
     TallyCount,
 )
-from tallylog.registry.writeturn import write_turn
 
 log = logging.getLogger("tallylog.sequencer")
 
@@ -108,11 +109,11 @@ def sequence_pending(log_services: LogServices, *, batch_size: int, day: datetim
 
 
 def run_pass(log_services: LogServices, take: Callable[[], Batch | None], *, day_index: bool = True) -> int:
-    """One pass of the commit protocol, under the writer lock, with ``take`` as step 2
+    """One pass of the commit protocol, under the sequencer lease, with ``take`` as step 2
     (called after step 1; None or no leaves: nothing to do). The queue's passes
     (``sequence_pending``) and the bulk importer's direct sequencing both run here.
     ``day_index``: write the public day index (step 6) after the pass."""
-    with log_services.writer_lock():
+    with SequencerLease(log_services.home):
         try:
             return _pass(log_services, take, day_index)
         except BaseException:
@@ -192,19 +193,15 @@ def _take_queued(batch_size: int, day: datetime.date | None) -> Batch | None:
     deltas = tally_deltas((cid, body["channel"], body.get("orgs", ())) for _, cid, body in rows)
 
     def write(start: int, now: datetime.datetime) -> None:
-        q = connection.ops.quote_name
-        sql = (
-            f"UPDATE {q(LogEntry._meta.db_table)} SET {q('log_index')} = %s, {q('day')} = %s, "
-            f"{q('leaf')} = %s, {q('sequenced_at')} = %s WHERE {q('id')} = %s AND {q('log_index')} IS NULL"
+        update_rows(
+            LogEntry,
+            ("log_index", "leaf"),
+            [(start + i, data, entry_id) for i, ((entry_id, _, _), data) in enumerate(zip(rows, leaves, strict=True))],
+            key="id",
+            where_null="log_index",
+            day=chosen,
+            sequenced_at=now,
         )
-        day_value = connection.ops.adapt_datefield_value(chosen)
-        now_value = connection.ops.adapt_datetimefield_value(now)
-        params = [
-            (start + i, day_value, data, now_value, entry_id)
-            for i, ((entry_id, _, _), data) in enumerate(zip(rows, leaves, strict=True))
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
         updated = LogEntry.objects.filter(log_index__gte=start, log_index__lt=start + len(rows)).count()
         if updated != len(rows):
             raise SequencerError("couldn't commit: an entry of the batch was sequenced already")
@@ -358,11 +355,11 @@ def recover(log_services: LogServices, *, wait: bool = True) -> None:
       checkpoint, and the result must reproduce the committed root.
     - Anything else that disagrees: ``LogInconsistentError``, and nothing is changed.
 
-    Takes the writer lock (``wait=False``: ``SequencerBusy`` if another process has it).
+    Takes the sequencer lease (``wait=False``: ``LeaseBusy`` if another process has it).
     """
     from tallylog.tlog import LogInconsistentError
 
-    with log_services.writer_lock(wait=wait):
+    with SequencerLease(log_services.home, wait=wait):
         log_services.forget_appender()
         state = LogState.current()
         try:
@@ -421,7 +418,7 @@ def settings_interval() -> float:
 class SequencerThread(threading.Thread):
     """Runs ``sequence_pending`` every ``interval`` seconds until ``stop()``.
 
-    Holds the writer lock for its whole life (waiting for it first: a standby), runs
+    Holds the sequencer lease for its whole life (waiting for it first: a standby), runs
     ``recover`` at start, and keeps going after a failed pass (logged, retried). A
     ``LogInconsistentError`` stops it for good: ``error`` holds it.
     """
@@ -450,7 +447,7 @@ class SequencerThread(threading.Thread):
         from tallylog.tlog import LogInconsistentError
 
         try:
-            with self.log_services.writer_lock():
+            with SequencerLease(self.log_services.home):
                 recover(self.log_services)
                 self.ready.set()
                 while not self._stop_event.is_set():

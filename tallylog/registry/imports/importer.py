@@ -7,17 +7,17 @@ without the database, in ``jobs`` worker processes (0: in the main process; at m
 ``2 * jobs`` batches in flight: memory is bounded by the batch size, not the file). The main process
 then writes each batch in ONE transaction, in one of two modes:
 
-- **Direct** (``log`` given and its writer lock free: no sequencer runs — the normal case
+- **Direct** (``log`` given and the sequencer lease free: no sequencer runs — the normal case
   for a historical import before going live): each batch is one pass of the sequencer's
   commit protocol (``entries.sequencer.run_pass``; ARCHITECTURE.md "The sequencer's
   commit protocol"), with the batch as step 2: tiles are staged (step 3), then ONE
   transaction inserts the declarations and their log entries already carrying
   ``log_index``/``day``/``leaf``/``sequenced_at``, advances the log state, day range,
   tally, milestones and the run's resume point (step 4), then the checkpoint is published
-  (step 5). Nothing is written twice. The import holds the writer lock throughout; it
+  (step 5). Nothing is written twice. The import holds the sequencer lease throughout; it
   recovers the log and sequences whatever was already waiting in the queue before its
   first batch, and again after its last (entries published meanwhile by the web).
-- **Queued** (no ``log``, or a sequencer holds the lock): declarations are published and
+- **Queued** (no ``log``, or a sequencer holds the lease): declarations are published and
   their entries queued (``log_index`` NULL); the running sequencer logs them.
 
 Crash safety: a crash loses at most the batch in flight, which was not committed; running
@@ -38,8 +38,10 @@ so the unique index on it grows at its right edge instead of at random pages. Wi
 (mode 0600) for the operator to pass on; only its keyed hash is stored, as for any
 declaration.
 
-Stored per direct-sequenced entry: the leaf (which carries every leaf field) and an empty
-``body`` — ``body`` is only the queue's input to the sequencer.
+Rows are written by the fast paths (``tallylog.fastpath.TableWriter``) in the shapes of
+``declarations.rows``, shared with the group committer: one shape per table, the same for
+queued and direct mode. Stored per direct-sequenced entry: the leaf (which carries every
+leaf field) and an empty ``body`` — ``body`` is only the queue's input to the sequencer.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ import collections
 import contextlib
 import csv
 import datetime
-import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -62,17 +63,24 @@ from django.utils import timezone
 
 from tallylog import leaf
 from tallylog.composition import LogServices
-from tallylog.registry.bulk import TableWriter, reserve_ids
+from tallylog.fastpath import reserve_ids, write_turn
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations import rows as table_rows
 from tallylog.registry.declarations.actions import entry_body, new_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.declarations.rows import ImportedDeclaration
 from tallylog.registry.entries import sequencer
-from tallylog.registry.entries.locks import SequencerBusy
+from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 from tallylog.registry.entries.models import LogEntry
-from tallylog.registry.imports.formats import MAX_LINE_BYTES, Row, _jsonl_row, read_rows, summarise
+from tallylog.registry.imports.formats import (
+    MAX_LINE_BYTES,
+    Row,
+    _jsonl_row,
+    read_rows,
+    summarise,
+)
 from tallylog.registry.imports.models import ImportRun
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
-from tallylog.registry.writeturn import write_turn
 
 DEFAULT_BATCH = 10_000
 # The SQLite page cache of the importing connection (KiB): the tables' and indexes' right
@@ -124,7 +132,7 @@ def import_file(
     imported. With ``jobs`` ≥ 1, that many worker processes parse, validate and prepare
     the batches (no database access) while this one writes them, in file order; with 0
     this process does it all. With ``log``,
-    the rows are sequenced into it directly when its writer lock is free (see the module
+    the rows are sequenced into it directly when the sequencer lease is free (see the module
     docstring), with leaf day ``day`` (default: today, UTC; as ``sequence_pending``);
     otherwise queued. ``progress(advanced, total)`` is called with the number of lines
     each committed batch advanced and the file's number of lines. Raises
@@ -150,7 +158,7 @@ def import_file(
 
     imported = rejected = sequenced = 0
     with contextlib.ExitStack() as stack:
-        direct = log is not None and _take_writer_lock(stack, log)
+        direct = log is not None and _take_lease(stack, log)
         if direct:
             assert log is not None
             sequencer.recover(log)
@@ -195,11 +203,11 @@ def import_file(
     return ImportResult(run, imported, rejected, skipped, already_done=False, direct=direct, sequenced=sequenced)
 
 
-def _take_writer_lock(stack: contextlib.ExitStack, log: LogServices) -> bool:
-    """Hold ``log``'s writer lock until ``stack`` closes; False when another process has it."""
+def _take_lease(stack: contextlib.ExitStack, log: LogServices) -> bool:
+    """Hold ``log``'s sequencer lease until ``stack`` closes; False when another process has it."""
     try:
-        stack.enter_context(log.writer_lock(wait=False))
-    except SequencerBusy:
+        stack.enter_context(SequencerLease(log.home, wait=False))
+    except LeaseBusy:
         return False
     return True
 
@@ -327,24 +335,17 @@ class _Task:
     rows: list[Row] | RawLines
 
 
-# The per-row columns of each table, in the order of ``_Prepared``'s tuples; the
-# importer adds ``entry_id`` and ``receipt_hash`` to a declaration when it writes it.
-DECLARATION_COLUMNS = ("alias", "statement", "region", "declared_on", "salt", "orgs", "channel", "tag")
-QUEUED_ENTRY_COLUMNS = ("id", "channel", "body")
-LOGGED_ENTRY_COLUMNS = ("id", "channel", "log_index", "leaf")
-
-
 @dataclass(frozen=True)
 class _Prepared:
     """One batch, validated and ready to write: report lines ``(line, field, reason)``;
-    declarations as ``DECLARATION_COLUMNS`` tuples; their receipt hashes (with receipt
+    declarations (``rows.ImportedDeclaration``); their receipt hashes (with receipt
     codes, else empty); per entry its body as JSON text (queued) or its leaf of ``day``
     (direct); the batch's tally deltas; the receipt codes ``(line, code)`` to hand out."""
 
     last_line: int
     problems: list[tuple[int, str, str]]
     rejected: int
-    declarations: list[tuple[Any, ...]]
+    declarations: list[ImportedDeclaration]
     hashes: list[bytes]
     bodies: list[str]
     day: datetime.date | None
@@ -362,7 +363,7 @@ def _prepare(task: _Task) -> _Prepared:
     day = task.day.isoformat() if task.day else None
     problems: list[tuple[int, str, str]] = []
     rejected = 0
-    declarations: list[tuple[Any, ...]] = []
+    declarations: list[ImportedDeclaration] = []
     hashes: list[bytes] = []
     bodies: list[str] = []
     leaves: list[bytes] = []
@@ -400,15 +401,15 @@ def _prepare(task: _Task) -> _Prepared:
             orgs_json[orgs] = json.dumps(staged.orgs)
         declared_on = fields["declared_on"]
         declarations.append(
-            (
-                staged.alias,
-                staged.statement,
-                staged.region,
-                declared_on.isoformat() if declared_on is not None else None,
-                salt,
-                orgs_json[orgs],
-                staged.channel,
-                tag,
+            ImportedDeclaration(
+                alias=staged.alias,
+                statement=staged.statement,
+                region=staged.region,
+                declared_on=declared_on.isoformat() if declared_on is not None else None,
+                salt=salt,
+                orgs=orgs_json[orgs],
+                channel=staged.channel,
+                tag=tag,
             )
         )
     return _Prepared(
@@ -494,24 +495,26 @@ def _write(
         )
     n = len(prepared.declarations)
     ids = reserve_ids(LogEntry, n)
-    channels = [d[6] for d in prepared.declarations]
-    writers = _writers()
-    if logged is None:
-        writers.queued.write(
-            list(zip(ids, channels, prepared.bodies, strict=True)), campaign_id=campaign.pk, kind="declaration"
-        )
-    else:
-        start, day, leaves = logged
-        writers.logged.write(
-            list(zip(ids, channels, range(start, start + n), leaves, strict=True)),
+    channels = [d.channel for d in prepared.declarations]
+    # Entries in the one shape of ``rows.imported_entries()``: id, channel, body, log_index, leaf.
+    if logged is None:  # queued: no index, no leaf; the body is the sequencer's input
+        table_rows.imported_entries().write(
+            list(zip(ids, channels, prepared.bodies, [None] * n, [None] * n, strict=True)),
             campaign_id=campaign.pk,
             kind="declaration",
-            body={},
+        )
+    else:  # sequenced: the leaf carries every field, the body is empty
+        start, day, leaves = logged
+        table_rows.imported_entries().write(
+            list(zip(ids, channels, ["{}"] * n, range(start, start + n), leaves, strict=True)),
+            campaign_id=campaign.pk,
+            kind="declaration",
             day=day,
             sequenced_at=now,
         )
     hashes = prepared.hashes or [NO_RECEIPT_PREFIX + i.to_bytes(8, "big") for i in ids]
-    writers.declarations.write(
+    # Each row: the worker's ImportedDeclaration, then IMPORT_KEYS (entry_id, receipt_hash).
+    table_rows.imported_declarations().write(
         [d + (i, h) for d, i, h in zip(prepared.declarations, ids, hashes, strict=True)],
         campaign_id=campaign.pk,
         status=Declaration.Status.PUBLISHED,
@@ -522,23 +525,6 @@ def _write(
         imported=F("imported") + n,
         rejected=F("rejected") + prepared.rejected,
         updated_at=timezone.now(),
-    )
-
-
-@dataclass(frozen=True)
-class _Writers:
-    queued: TableWriter
-    logged: TableWriter
-    declarations: TableWriter
-
-
-@functools.cache
-def _writers() -> _Writers:
-    """The import's table writers (built once: they depend on the models only)."""
-    return _Writers(
-        TableWriter(LogEntry, QUEUED_ENTRY_COLUMNS),
-        TableWriter(LogEntry, LOGGED_ENTRY_COLUMNS),
-        TableWriter(Declaration, (*DECLARATION_COLUMNS, "entry_id", "receipt_hash")),
     )
 
 

@@ -11,6 +11,13 @@ the sequencer's transactions and queued bulk-import batches use it; a writer tha
 
 Re-entrant within a thread (a nested turn is part of the outer one); nothing for another
 database or an in-memory SQLite one.
+
+Not the sequencer lease (``tallylog.registry.entries.lease.SequencerLease``): the lease
+makes one process the log's only writer for as long as it runs (minutes to months, on any
+database, across machines on PostgreSQL), while a write turn is held by any writer of the
+database for one transaction (milliseconds), only orders the writers of one SQLite file,
+and says nothing about who may append to the log. The sequencer holds both: the lease for
+its life, a write turn for each commit.
 """
 
 from __future__ import annotations

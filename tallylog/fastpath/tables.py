@@ -1,18 +1,19 @@
 """Fast inserts: ``COPY`` on PostgreSQL, multi-row ``INSERT``s on SQLite, for bulk import
-and for the group commit of submitted declarations (``declarations.committer``).
+and for the group commit of submitted declarations (``tallylog.fastpath.groupcommit``).
 
 Django's ``bulk_create`` spends most of an import's time compiling each value of each
-row; ``TableWriter`` writes rows that are already tuples of database values, and fills the
-columns every row of a batch shares (campaign, status, timestamps, defaults) once per
-batch. Columns come from the model (``_meta.concrete_fields``), so a field added later
-with a default needs no change here; a field without a default that the caller gives
-neither per row nor per batch fails loudly in the database. Call ``write`` inside
-``transaction.atomic()``; its errors are Django's (``IntegrityError``, ``OperationalError``, …)
-on both databases.
+row; ``TableWriter`` writes rows that are already tuples of database values (its typed
+``Row``), and fills the columns every row of a batch shares (campaign, status, timestamps,
+defaults) once per batch. Columns come from the model (``_meta.concrete_fields``), so a
+field added later with a default needs no change here; a field without a default that the
+caller gives neither per row nor per batch fails loudly in the database. Call ``write``
+inside ``transaction.atomic()``; its errors are Django's (``IntegrityError``,
+``OperationalError``, …) on both databases. See the contract in ``tallylog.fastpath``.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime
 import functools
 import json
@@ -46,13 +47,33 @@ def db_value(field: models.Field, value: Any, *, using: str = DEFAULT_DB_ALIAS) 
     return value if value is None or convert is None else convert(value)
 
 
+def columns_of(
+    model: type[models.Model], *, first: Sequence[str] = (), last: Sequence[str] = (), but: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The attribute names of ``model``'s columns in the model's order, those of ``first``
+    first and those of ``last`` last (in the order given), without those of ``but``: the
+    ``columns`` of a ``TableWriter`` that writes ``but`` once per batch."""
+    names = [f.attname for f in model._meta.concrete_fields]
+    unknown = set(first) | set(last) | set(but)
+    unknown.difference_update(names)
+    if unknown:
+        raise ValueError(f"columns_of: {model.__name__} has no field {min(unknown)}")
+    skipped = {*first, *last, *but}
+    return (*first, *(name for name in names if name not in skipped), *last)
+
+
+def _row_type(name: str, columns: Sequence[str]) -> Any:
+    """A named tuple type with one field per column (``TableWriter.Row``)."""
+    return collections.namedtuple(name, columns)
+
+
 class TableWriter:
-    """Writes rows into ``model``'s table: each row a tuple of database values (bytes,
-    str — JSON as its text, dates as ``YYYY-MM-DD`` —, int, None) for ``columns`` (field
-    attribute names, in that order); every other column takes, for the whole batch, the
-    value given to ``write`` by name, else the time of the write for
-    ``auto_now``/``auto_now_add`` fields, else the field's default. The primary key is
-    written only when it is one of ``columns``."""
+    """Writes rows into ``model``'s table: each row a ``Row`` — a named tuple of database
+    values (bytes, str — JSON as its text, dates as ``YYYY-MM-DD`` —, int, None) for
+    ``columns`` (field attribute names, in that order; any tuple in that order will do);
+    every other column takes, for the whole batch, the value given to ``write`` by name,
+    else the time of the write for ``auto_now``/``auto_now_add`` fields, else the field's
+    default. The primary key is written only when it is one of ``columns``."""
 
     def __init__(self, model: type[models.Model], columns: Sequence[str]) -> None:
         self.model = model
@@ -60,6 +81,8 @@ class TableWriter:
         unknown = set(columns) - set(by_name)
         if unknown:
             raise ValueError(f"TableWriter: {model.__name__} has no field {sorted(unknown)[0]}")
+        # The typed row: one field per column, named as the model's field attribute.
+        self.Row = _row_type(f"{model.__name__}Row", columns)
         self.varying = [by_name[name] for name in columns]
         self.fixed = [
             f for f in model._meta.concrete_fields if f.attname not in columns and not f.primary_key
@@ -72,8 +95,8 @@ class TableWriter:
         # (``values_of`` runs for every submitted declaration).
         self._converters: dict[str, list[tuple[str, Callable[[Any], Any] | None]]] = {}
 
-    def values_of(self, obj: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> tuple[Any, ...]:
-        """The row of an unsaved instance ``obj``: its values of ``columns`` as database
+    def values_of(self, obj: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> Any:
+        """The ``Row`` of an unsaved instance ``obj``: its values of ``columns`` as database
         values. ``auto_now``/``auto_now_add`` fields are set to the current time first,
         on the instance too, as saving it would (``DateTimeField.pre_save``)."""
         if self._auto_now:
@@ -88,7 +111,7 @@ class TableWriter:
         for name, convert in converters:
             value = getattr(obj, name)
             row.append(value if value is None or convert is None else convert(value))
-        return tuple(row)
+        return self.Row._make(row)
 
     def write(self, rows: Sequence[tuple[Any, ...]], *, using: str = DEFAULT_DB_ALIAS, **values: Any) -> None:
         """Insert ``rows`` through database ``using``; ``values`` are the shared values of
@@ -194,3 +217,51 @@ def reserve_keys(
         for (_, n), value in zip(asked, row, strict=True)
     )
     return [next(drawn) if n > 0 else [] for _, n in wanted]
+
+
+
+def update_rows(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    key: str = "id",
+    where_null: str | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+    **values: Any,
+) -> None:
+    """Change many rows of ``model``'s table in ONE ``executemany`` ``UPDATE``: each of
+    ``rows`` holds database values (as ``TableWriter`` rows) of ``columns`` (field attribute
+    names), then the ``key`` of the row to change; ``values`` are the values, by attribute
+    name, that every row gets (dates and times adapted as the ORM adapts them, once). With
+    ``where_null``, a row whose column ``where_null`` is not NULL is left as it is: the
+    caller counts what changed when that matters. Inside the caller's transaction; errors
+    are Django's."""
+    db = connections[using]
+    by_name = {f.attname: f for f in model._meta.concrete_fields}
+    unknown = {*columns, *values, key, *([where_null] if where_null else [])} - set(by_name)
+    if unknown:
+        raise ValueError(f"update_rows: {model.__name__} has no field {min(unknown)}")
+    shared = tuple(_adapted(by_name[name], value, db) for name, value in values.items())
+
+    def q(name: str) -> str:  # a field's column, quoted
+        return str(db.ops.quote_name(str(by_name[name].column)))
+
+    sql = (
+        f"UPDATE {db.ops.quote_name(model._meta.db_table)} SET "
+        + ", ".join(f"{q(name)} = %s" for name in (*values, *columns))
+        + f" WHERE {q(key)} = %s"
+        + (f" AND {q(where_null)} IS NULL" if where_null else "")
+    )
+    with db.cursor() as cursor:
+        cursor.executemany(sql, [shared + row for row in rows] if shared else rows)
+
+
+def _adapted(field: models.Field, value: Any, db: Any) -> Any:  # type: ignore[type-arg]
+    """``value`` of ``field`` as the ORM sends it in a query (dates and times adapted)."""
+    kind = field.get_internal_type()
+    if kind == "DateField":
+        return db.ops.adapt_datefield_value(value)
+    if kind == "DateTimeField":
+        return db.ops.adapt_datetimefield_value(value)
+    return value
