@@ -8,11 +8,14 @@ deployment ones (``run_tallylog_checks``) and refuse to start on an error.
 - tallylog.E003  the signing key file cannot be read as a C2SP signed-note private key
 - tallylog.E004  TALLYLOG_SEQUENCER_BATCH or TALLYLOG_SEQUENCER_INTERVAL out of range
 - tallylog.W001  the signing key or secrets file is readable by other users
+- tallylog.E005  the database, secrets or signing key is readable by other users
+- tallylog.W002  the home directory is open to other users (not mode 0700)
 """
 
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -75,6 +78,33 @@ def check_signing_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     return messages
 
 
+def check_home_private(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """tallylog.E005/W002: the home and its database and keys are private to this user."""
+    home = Home.from_env(settings.TALLYLOG_HOME)
+    database = settings.DATABASES["default"]
+    extra = ()
+    if database["ENGINE"].endswith("sqlite3") and str(database["NAME"])[:1] == "/":
+        extra = (Path(database["NAME"]),)
+    readable, open_home = home.exposure(extra)
+    messages: list[CheckMessage] = [
+        Error(
+            f"{path} is readable by other users of this machine.",
+            hint=f"Run `tallylog init` (home 0700, its files 0600), or chmod 600 {path}.",
+            id="tallylog.E005",
+        )
+        for path in readable
+    ]
+    if open_home:
+        messages.append(
+            Warning(
+                f"The home {home.path} is open to other users of this machine.",
+                hint=f"Run `tallylog init`, or chmod 700 {home.path} (docs/deploy.md: a web server that serves log/).",
+                id="tallylog.W002",
+            )
+        )
+    return messages
+
+
 def check_sequencer_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """tallylog.E004: the sequencer's batch size and interval are sensible."""
     errors: list[CheckMessage] = []
@@ -102,6 +132,7 @@ def register() -> None:
     # Deployment-time only: a home being set up (makemigrations, migrate before the key
     # exists) is not an error; ``tallylog serve`` and ``tallylog sequence`` run it.
     add(check_signing_key, "tallylog", deploy=True)
+    add(check_home_private, "tallylog", deploy=True)
     add(check_sequencer_settings, "tallylog")
 
 

@@ -78,6 +78,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from tallylog.home import Home
 
     home = Home.from_env(args.home)
+    fixed = home.make_private()  # a home made before 0700/0600 (issue 15)
     home.ensure()
     origin = args.origin or os.environ.get("TALLYLOG_ORIGIN") or None
     try:
@@ -93,6 +94,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     call_command("migrate", interactive=False, verbosity=0)
     campaign, campaign_created = ensure_default_campaign()
     print(f"home: {home.path}")
+    for path in fixed:
+        print(f"made private: {path}")
     print(f"signing key: {'created' if created else 'kept'} ({home.signing_key_path})")
     print(f"campaign {campaign.slug}: {'created' if campaign_created else 'kept'}")
     print(f"verifier key: {vkey}")

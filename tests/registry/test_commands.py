@@ -72,6 +72,45 @@ def test_init_is_idempotent(tmp_path: Path) -> None:
     assert other.returncode != 0 and "origin never changes" in other.stderr
 
 
+def private_to_owner(home: Path) -> list[str]:
+    """Paths under ``home`` that its owner's group or other users may read, write or enter
+    (the log, public, is reached only through the home)."""
+    return [
+        f"{p} {oct(p.stat().st_mode & 0o777)}"
+        for p in [home, *home.rglob("*")]
+        if p.stat().st_mode & 0o077 and (home / "log") not in p.parents
+    ]
+
+
+def test_init_makes_the_home_private(tmp_path: Path) -> None:
+    # Issue 15 item 9: db.sqlite3 was 0644 in a 0755 home (sessions, password hashes).
+    fresh = tmp_path / "fresh"
+    run("init", "--home", str(fresh))
+    run("sequence", "--once", "--home", str(fresh))
+    assert (fresh / "db.sqlite3").exists()
+    assert private_to_owner(fresh) == []
+    # A home made before: opened up, then `tallylog init` closes it again, saying so.
+    os.chmod(fresh, 0o755)
+    for name in ("db.sqlite3", "secrets.json"):
+        os.chmod(fresh / name, 0o644)
+    again = run("init", "--home", str(fresh))
+    assert f"made private: {fresh / 'db.sqlite3'}" in again.stdout
+    assert oct(fresh.stat().st_mode & 0o777) == "0o700"
+    for name in ("db.sqlite3", "secrets.json", "signing.key"):
+        assert oct((fresh / name).stat().st_mode & 0o777) == "0o600", name
+
+
+def test_serve_refuses_a_database_other_users_can_read(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run("init", "--home", str(home))
+    os.chmod(home, 0o755)
+    os.chmod(home / "db.sqlite3", 0o644)
+    result = run("sequence", "--once", "--home", str(home), check=False)
+    assert result.returncode != 0
+    assert "tallylog.E005" in result.stderr and "db.sqlite3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_commands_refuse_an_uninitialised_home(tmp_path: Path) -> None:
     for command in ("sequence", "serve", "demo"):
         result = run(command, "--home", str(tmp_path / "nothing"), check=False)
