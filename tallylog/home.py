@@ -10,6 +10,7 @@ Layout::
       signing.key       the log's Ed25519 signer key, C2SP signed-note format (mode 0600)
       db.sqlite3        the embedded database (unless DATABASE_URL is set)
       log/              the transparency log: checkpoint, tile/…, tile/entries/…
+      DEMONSTRATION     present in a demonstration home (``tallylog init --demo``)
 
 The home is private to the service's user: mode 0700, its secrets and database 0600
 (``Home.ensure`` sets both, on an existing home too), and every tallylog process starts
@@ -37,6 +38,11 @@ PRIVATE_FILES = (
     "db.sqlite3-wal",
     "db.sqlite3-shm",
     "db.sqlite3-journal",
+)
+DEMO_MARKER = "DEMONSTRATION"
+DEMO_MARKER_TEXT = (
+    b"This is a demonstration home: its log holds demonstration entries made by `tallylog demo`,\n"
+    b"not real declarations. Never publish it as a real registry.\n"
 )
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -77,6 +83,22 @@ class Home:
     @property
     def log_dir(self) -> Path:
         return self.path / "log"
+
+    @property
+    def demo_marker_path(self) -> Path:
+        return self.path / DEMO_MARKER
+
+    @property
+    def is_demo(self) -> bool:
+        """Whether this is a demonstration home (``mark_demo``): ``tallylog demo`` may add
+        fake entries to its log."""
+        return self.demo_marker_path.exists()
+
+    def mark_demo(self) -> None:
+        """Mark this home as a demonstration home (idempotent); inverse of nothing: a log
+        with demonstration entries stays one. Callers check first that it holds no real data."""
+        if not self.is_demo:
+            write_private(self.demo_marker_path, DEMO_MARKER_TEXT)
 
     def ensure(self) -> None:
         """Create the directory and its secrets file if absent, and make the home private

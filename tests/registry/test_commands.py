@@ -131,6 +131,7 @@ def test_demo_then_sequence_once(tmp_path: Path) -> None:
     run("init", "--home", str(home))
     result = run("demo", "--home", str(home), "--count", "300", "--days", "5", "--seed", "7")
     assert "added 300 declarations" in result.stdout
+    assert (home / "DEMONSTRATION").exists()  # an empty home becomes a demonstration home
     assert query(home, "select size from entries_logstate") == [(300,)]
     days = query(home, "select day, start, end from entries_logday order by day")
     assert len(days) == 5 and days[0][1] == 0 and days[-1][2] == 300
@@ -142,6 +143,56 @@ def test_demo_then_sequence_once(tmp_path: Path) -> None:
     assert "sequenced 0 entries; log size 300" in again.stdout
     checkpoint = (home / "log" / "checkpoint").read_text().splitlines()
     assert checkpoint[1] == "300"
+
+
+def submit_real_declaration(home: Path) -> None:
+    """A declaration as the site takes one (another process, the ORM), sequenced."""
+    script = (
+        "import django; django.setup()\n"
+        "from tallylog.registry.campaigns.models import Campaign\n"
+        "from tallylog.registry.declarations.actions import submit_declaration\n"
+        "submit_declaration(Campaign.objects.get(slug='three-withdrawals'), alias='真的', orgs=['party'])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env(), "TALLYLOG_HOME": str(home), "DJANGO_SETTINGS_MODULE": "tallylog.settings"},
+        check=True,
+        timeout=60,
+    )
+    run("sequence", "--once", "--home", str(home))
+
+
+def test_demo_refuses_a_home_with_real_data(tmp_path: Path) -> None:
+    # Issue 15 item 8: `tallylog demo` silently appended 3,000 fake entries to a real log.
+    home = tmp_path / "home"
+    run("init", "--home", str(home))
+    submit_real_declaration(home)
+    checkpoint = (home / "log" / "checkpoint").read_bytes()
+    for command in (["demo", "--count", "30"], ["init", "--demo"]):
+        result = run(*command, "--home", str(home), check=False)
+        assert result.returncode == 1, command
+        assert "not a demonstration home" in result.stderr and "1 log entries, 1 declarations" in result.stderr
+        assert "tallylog init --demo --home DIR" in result.stderr and "Traceback" not in result.stderr
+    assert query(home, "select size from entries_logstate") == [(1,)]
+    assert query(home, "select count(*) from declarations_declaration") == [(1,)]
+    assert (home / "log" / "checkpoint").read_bytes() == checkpoint
+    assert not (home / "DEMONSTRATION").exists()
+
+
+def test_demo_home_says_so_and_what_demo_did(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    init = run("init", "--demo", "--home", str(home))
+    assert "demonstration home" in init.stdout and (home / "DEMONSTRATION").exists()
+    first = run("demo", "--home", str(home), "--count", "40", "--days", "4", "--seed", "3")
+    days = [d for (d,) in query(home, "select day from entries_logday order by day")]
+    assert len(days) == 4
+    assert f"added 40 declarations on 4 days, {days[0]} to {days[-1]} in " in first.stdout
+    assert "earlier days" not in first.stdout
+    # Again: the log's days only move forward, so everything goes on its last day, and it says so.
+    again = run("demo", "--home", str(home), "--count", "40", "--days", "4", "--seed", "4")
+    assert f"added 40 declarations on {days[-1]} in " in again.stdout
+    assert "earlier days went on the log's last day" in again.stdout
+    assert query(home, "select size from entries_logstate") == [(80,)]
 
 
 def free_port() -> int:
