@@ -82,7 +82,7 @@ def check_home_private(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
     """tallylog.E005/W002: the home and its database and keys are private to this user."""
     home = Home.from_env(settings.TALLYLOG_HOME)
     database = settings.DATABASES["default"]
-    extra = ()
+    extra: tuple[Path, ...] = ()
     if database["ENGINE"].endswith("sqlite3") and str(database["NAME"])[:1] == "/":
         extra = (Path(database["NAME"]),)
     readable, open_home = home.exposure(extra)
