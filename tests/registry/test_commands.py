@@ -145,13 +145,13 @@ def test_demo_then_sequence_once(tmp_path: Path) -> None:
     assert checkpoint[1] == "300"
 
 
-def submit_real_declaration(home: Path) -> None:
-    """A declaration as the site takes one (another process, the ORM), sequenced."""
+def submit_through_the_orm(home: Path, alias: str) -> None:
+    """A declaration as the site takes one: through the ORM, in another process."""
     script = (
         "import django; django.setup()\n"
         "from tallylog.registry.campaigns.models import Campaign\n"
         "from tallylog.registry.declarations.actions import submit_declaration\n"
-        "submit_declaration(Campaign.objects.get(slug='three-withdrawals'), alias='真的', orgs=['party'])\n"
+        f"submit_declaration(Campaign.objects.get(slug='three-withdrawals'), alias={alias!r}, orgs=['party'])\n"
     )
     subprocess.run(
         [sys.executable, "-c", script],
@@ -159,14 +159,14 @@ def submit_real_declaration(home: Path) -> None:
         check=True,
         timeout=60,
     )
-    run("sequence", "--once", "--home", str(home))
 
 
 def test_demo_refuses_a_home_with_real_data(tmp_path: Path) -> None:
     # Issue 15 item 8: `tallylog demo` silently appended 3,000 fake entries to a real log.
     home = tmp_path / "home"
     run("init", "--home", str(home))
-    submit_real_declaration(home)
+    submit_through_the_orm(home, "真的")
+    run("sequence", "--once", "--home", str(home))
     checkpoint = (home / "log" / "checkpoint").read_bytes()
     for command in (["demo", "--count", "30"], ["init", "--demo"]):
         result = run(*command, "--home", str(home), check=False)
@@ -251,18 +251,7 @@ def test_serve_serves_and_sequences(tmp_path: Path) -> None:
         assert get(f"{base}/api/v1/openapi.json") == 200
         assert get(f"{base}/") == 200
         # An entry created through the ORM, in another process, is sequenced by the server's sequencer.
-        script = (
-            "import django; django.setup()\n"
-            "from tallylog.registry.campaigns.models import Campaign\n"
-            "from tallylog.registry.declarations.actions import submit_declaration\n"
-            "submit_declaration(Campaign.objects.get(slug='three-withdrawals'), alias='服务器测试', orgs=['party'])\n"
-        )
-        subprocess.run(
-            [sys.executable, "-c", script],
-            env={**env(), "TALLYLOG_HOME": str(home), "DJANGO_SETTINGS_MODULE": "tallylog.settings"},
-            check=True,
-            timeout=60,
-        )
+        submit_through_the_orm(home, "服务器测试")
         checkpoint = home / "log" / "checkpoint"
         wait_for(
             lambda: checkpoint.exists() and checkpoint.read_text().splitlines()[1] == "1",
