@@ -10,11 +10,14 @@ deployment ones (``run_tallylog_checks``) and refuse to start on an error.
 - tallylog.E010 … E016  a setting's value is bad (``check_configuration``; each setting's
   ID is in docs/configuration.md and ``tallylog.config``)
 - tallylog.W001  the signing key or secrets file is readable by other users
+- tallylog.E005  the database, secrets or signing key is readable by other users
+- tallylog.W002  the home directory is open to other users (not mode 0700)
 """
 
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -86,6 +89,33 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
     ]
 
 
+def check_home_private(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """tallylog.E005/W002: the home and its database and keys are private to this user."""
+    home = Home(config.build()[0].home)
+    database = settings.DATABASES["default"]
+    extra: tuple[Path, ...] = ()
+    if database["ENGINE"].endswith("sqlite3") and str(database["NAME"])[:1] == "/":
+        extra = (Path(database["NAME"]),)
+    readable, open_home = home.exposure(extra)
+    messages: list[CheckMessage] = [
+        Error(
+            f"{path} is readable by other users of this machine.",
+            hint=f"Run `tallylog init` (home 0700, its files 0600), or chmod 600 {path}.",
+            id="tallylog.E005",
+        )
+        for path in readable
+    ]
+    if open_home:
+        messages.append(
+            Warning(
+                f"The home {home.path} is open to other users of this machine.",
+                hint=f"Run `tallylog init`, or chmod 700 {home.path} (docs/deploy.md: a web server that serves log/).",
+                id="tallylog.W002",
+            )
+        )
+    return messages
+
+
 def check_sequencer_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """tallylog.E004: the sequencer's batch size and interval are sensible."""
     return [m for m in check_configuration() if m.id == "tallylog.E004"]
@@ -99,6 +129,7 @@ def register() -> None:
     # Deployment-time only: a home being set up (makemigrations, migrate before the key
     # exists) is not an error; ``tallylog serve`` and ``tallylog sequence`` run it.
     add(check_signing_key, "tallylog", deploy=True)
+    add(check_home_private, "tallylog", deploy=True)
     add(check_configuration, "tallylog")
 
 

@@ -34,7 +34,9 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tallylog.leaf import KINDS, LEAF_VERSION, MAX_LEAF_BYTES, LeafError
+from tallylog.leaf import KINDS, MAX_LEAF_BYTES, LeafError
+
+LEAF_VERSION = 1  # at e1c9b16 (leaf v2 came with issue 15)
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX, Channel
 from tallylog.registry.declarations.regions import is_region

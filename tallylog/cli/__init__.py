@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tallylog.home import private_umask
+
+    old_umask = private_umask()  # the home, and all the command creates in it, private
+    try:
+        return _run(argv)
+    finally:
+        os.umask(old_umask)  # for callers in the same process (tests)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

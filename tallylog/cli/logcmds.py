@@ -303,16 +303,16 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 def cmd_check_receipt(args: argparse.Namespace) -> int:
     """Find the entry whose tag matches the receipt code, locally, and verify its inclusion."""
-    from tallylog.leaf import receipt_tag
+    from tallylog.leaf import receipt_matcher
 
     try:
-        tag = receipt_tag(args.code)
+        matches = receipt_matcher(args.code)
     except ValueError as exc:
         raise CLIError(f"bad receipt code: {exc}") from None
     verifier = _read_verifier(args.key)
     progress = sys.stderr.isatty()
     try:
-        found = find_receipt(args.source, verifier, tag, day=args.day, progress=progress)
+        found = find_receipt(args.source, verifier, matches, day=args.day, progress=progress)
     except AuditError as exc:
         raise CLIError(str(exc)) from None
     print(json.dumps(found, indent=1, ensure_ascii=False))
@@ -816,15 +816,16 @@ class PrefetchedSource(Source):
 
 
 def find_receipt(
-    location: str, verifier: Any, tag: str, *, day: str | None = None, progress: bool = False
+    location: str, verifier: Any, matches: Callable[[bytes], bool], *, day: str | None = None, progress: bool = False
 ) -> dict[str, Any]:
-    """Find the entry whose ``tag`` is ``tag`` among the source's entries (all, or those of
-    ``day`` in the day index), locally, and verify its inclusion in the signed tree.
+    """Find the entry for which ``matches`` (``tallylog.leaf.receipt_matcher``: v1 and v2
+    leaves) is true among the source's entries (all, or those of ``day`` in the day
+    index), locally, and verify its inclusion in the signed tree.
 
     Every bundle read is checked against the authenticated level-0 tiles, so "not found"
     means the signed log holds no such entry in that range.
     """
-    from tallylog.leaf import LeafError, parse_leaf
+    from tallylog.leaf import parse_leaf
     from tallylog.tlog.hashes import leaf_hash
 
     source = Source(location)
@@ -837,7 +838,6 @@ def find_receipt(
         )
     local = PrefetchedSource(source, tree.size, start, end)
     reader = tile_reader(local, tree)
-    needle = f'"tag":"{tag}"'.encode()
     found: tuple[int, bytes] | None = None
     with _progress_bar(progress, end - start) as bar:
         for b in range(start >> TILE_HEIGHT, ((end - 1) >> TILE_HEIGHT) + 1):
@@ -846,13 +846,9 @@ def find_receipt(
             authenticate_bundle(local, reader, tree, b, entries)
             for i, data in enumerate(entries):
                 index = (b << TILE_HEIGHT) + i
-                if start <= index < end and needle in data:
-                    try:
-                        if parse_leaf(data)["tag"] == tag:
-                            found = (index, data)
-                            local.pin(tile_path(0, b, width))
-                    except LeafError:
-                        pass
+                if start <= index < end and matches(data):
+                    found = (index, data)
+                    local.pin(tile_path(0, b, width))
             bar(len(entries))
     if found is None:
         where = f"on {day} (entries {start} to {end - 1})" if day else f"among its {tree.size} entries"

@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--origin",
         help="the log's origin (its signing key's name) for a new key; default $TALLYLOG_ORIGIN or localhost/tallylog",
     )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="mark the home as a demonstration home, for `tallylog demo` (refused when it holds real data)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser(
@@ -83,7 +88,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "demo", parents=[common], help="fill the registry with realistic demonstration declarations"
     )
     p.add_argument("--count", type=int, default=3000, help="declarations to add (default 3000)")
-    p.add_argument("--days", type=int, default=30, help="spread over this many past days (default 30)")
+    p.add_argument(
+        "--days", type=int, default=30,
+        help="spread over this many past days (default 30; days before the log's last day go on that day)",
+    )
     p.add_argument("--campaign", default="three-withdrawals", help="campaign slug")
     p.add_argument("--seed", type=int, help="random seed (repeatable data)")
     p.set_defaults(func=cmd_demo)
@@ -98,6 +106,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from tallylog.home import Home
 
     home = Home.from_env(args.home)
+    fixed = home.make_private()  # a home made before 0700/0600 (issue 15)
     home.ensure()
     origin = args.origin or environ_value("TALLYLOG_ORIGIN") or None
     try:
@@ -112,9 +121,19 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     call_command("migrate", interactive=False, verbosity=0)
     campaign, campaign_created = ensure_default_campaign()
+    if args.demo:
+        from tallylog.registry.declarations.demo import demo_refusal
+
+        refusal = demo_refusal(home)
+        if refusal:
+            raise CLIError(refusal)
     print(f"home: {home.path}")
+    for path in fixed:
+        print(f"made private: {path}")
     print(f"signing key: {'created' if created else 'kept'} ({home.signing_key_path})")
     print(f"campaign {campaign.slug}: {'created' if campaign_created else 'kept'}")
+    if home.is_demo:
+        print(f"demonstration home ({home.demo_marker_path}): its log holds no real declarations")
     print(f"verifier key: {vkey}")
     return 0
 
@@ -396,12 +415,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log_services = _ready_log(args)
     from tqdm import tqdm
 
+    from tallylog.home import Home
     from tallylog.registry.campaigns.models import Campaign
-    from tallylog.registry.declarations.demo import fill_demo
+    from tallylog.registry.declarations.demo import demo_refusal, fill_demo
 
     campaign = Campaign.objects.filter(slug=args.campaign).first()
     if campaign is None:
         raise CLIError(f"no campaign {args.campaign!r} (run `tallylog init`)")
+    refusal = demo_refusal(Home.from_env(args.home))
+    if refusal:
+        raise CLIError(refusal)
     from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 
     started = time.monotonic()
@@ -409,7 +432,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with SequencerLease(log_services.home, wait=False):
             _recover_or_fail(log_services)
             with tqdm(total=args.count, unit="decl", disable=not sys.stderr.isatty()) as bar:
-                added = fill_demo(
+                done = fill_demo(
                     log_services,
                     campaign,
                     count=args.count,
@@ -422,9 +445,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "a sequencer is running (tallylog serve?): stop it first, the demo sequences its "
             "declarations on past days"
         ) from None
+    days = done.days
+    where = (
+        "on no day" if not days
+        else f"on {days[0]}" if len(days) == 1
+        else f"on {len(days)} days, {days[0]} to {days[-1]}"
+    )
     print(
-        f"added {added} declarations over {args.days} days in {time.monotonic() - started:.1f} s; "
+        f"added {done.added} declarations {where} in {time.monotonic() - started:.1f} s; "
         f"log size {_log_size()}"
+        + ("; earlier days went on the log's last day (its days only move forward)" if done.folded else "")
     )
     return 0
 

@@ -11,6 +11,14 @@ in the access log, and Django logs the path of a request that failed.
 - ``ACCESS_LOG_FORMAT``: the access log's line: no client address, no query string.
 
 ``scrub`` is the function the filter uses.
+
+A receipt code is found in every form ``tallylog.leaf.normalise_receipt_code`` accepts
+(NFKC, then separators removed): each digit may be any character whose NFKC form is made
+of ASCII digits and separators (full-width, mathematical, circled, superscript "１", "𝟏",
+"①", "¹", "⒈", …) and between digits any run of characters whose NFKC form is
+separators only (spaces of every width, dashes, dots, low lines: ``01886 - 70025 - …``).
+Any such run holding ``PARTIAL_DIGITS`` or more digits is replaced whole, so that a code
+typed with a digit too few or too many is not logged either.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import unicodedata
 from typing import Any
 
 ADDRESS = "[address]"
@@ -27,8 +36,25 @@ RECEIPT = "[receipt]"
 # ``ipaddress`` accepts them, so that times ("07:11:59") are left alone.
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d)")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%[\w.-]+)?")
-# A receipt code as typed: 25 digits, in groups or not, ASCII or full-width.
-_RECEIPT_CODE = re.compile(r"(?<![\d０-９])(?:[\d０-９][\s\-－—_.]?){24}[\d０-９](?![\d０-９])")
+# The characters that ``normalise_receipt_code`` turns into digits (_DIGITISH: NFKC gives
+# ASCII digits and separators only, at least one digit) or removes (_SEPARATOR: NFKC gives
+# separators only), for the Unicode version of this Python (tests/safety/test_serverlog.py
+# recomputes both from ``unicodedata`` and fails when they differ).
+_DIGITISH = (
+    r"\u0030-\u0039\u00b2-\u00b3\u00b9\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2473"
+    r"\u2488-\u249b\u24ea\u3251-\u325f\u32b1-\u32bf\uff10-\uff19\U0001d7ce-\U0001d7ff"
+    r"\U0001f100\U0001fbf0-\U0001fbf9"
+)
+_SEPARATOR = (
+    r"\u0009-\u000d\u001c-\u0020\u002d-\u002e\u005f\u0085\u00a0\u1680\u2000-\u200a\u2014"
+    r"\u2024-\u2026\u2028-\u2029\u202f\u205f\u3000\ufe19\ufe30-\ufe31\ufe33-\ufe34"
+    r"\ufe4d-\ufe4f\ufe52\ufe58\ufe63\uff0d-\uff0e\uff3f"
+)
+# A run of digits with separators between them (maximal: it starts at the first digit of
+# the run and takes every later digit reachable through separators).
+_DIGIT_RUN = re.compile(f"[{_DIGITISH}](?:[{_SEPARATOR}]*[{_DIGITISH}])*")
+# A run with this many digits or more is a receipt code or most of one (a code is 25).
+PARTIAL_DIGITS = 16
 _RECEIPT_PATH = re.compile(r"(/receipts/)[^/?\s\"]+")
 
 
@@ -44,10 +70,15 @@ def _ipv6(match: re.Match[str]) -> str:
     return text
 
 
+def _receipt_code(match: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in unicodedata.normalize("NFKC", match.group(0)))
+    return RECEIPT if digits >= PARTIAL_DIGITS else match.group(0)
+
+
 def scrub(text: str) -> str:
     """``text`` with receipt paths and codes, then IP addresses, replaced."""
     text = _RECEIPT_PATH.sub(r"\1" + RECEIPT, text)
-    text = _RECEIPT_CODE.sub(RECEIPT, text)
+    text = _DIGIT_RUN.sub(_receipt_code, text)
     text = _IPV4.sub(ADDRESS, text)
     return _IPV6.sub(_ipv6, text)
 

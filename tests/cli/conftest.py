@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tallylog.leaf import canonical_json, commitment, encode_leaf, new_salt, receipt_tag
+from tallylog.leaf import canonical_json, commitment, encode_leaf, new_receipt_tag, new_salt, receipt_tag_v1
 
 SCRIPT = Path(sys.executable).with_name("tallylog")
 
@@ -57,17 +57,21 @@ def append(log: Path, key: Path, entries: list[bytes], *extra: str) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def declaration(code: str, day: str, orgs: list[str], campaign: str = "three-withdrawals", channel: str = "web") -> bytes:
-    """A declaration leaf as the registry writes it."""
+def declaration(
+    code: str, day: str, orgs: list[str], campaign: str = "three-withdrawals", channel: str = "web", v: int = 2
+) -> bytes:
+    """A declaration leaf as the registry writes it (``v=1``: as it did before leaf v2)."""
     content = {"alias": "a", "statement": "", "region": ""}
+    tag, tag_salt = new_receipt_tag(code) if v == 2 else (receipt_tag_v1(code), None)
     return encode_leaf(
         kind="declaration",
         campaign=campaign,
         day=day,
         channel=channel,
         commit=commitment(new_salt(), content),
-        tag=receipt_tag(code),
+        tag=tag,
         orgs=orgs,
+        tag_salt=tag_salt,
     )
 
 

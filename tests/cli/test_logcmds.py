@@ -22,7 +22,8 @@ ORGS = [["party"], ["league", "party"], ["league", "party", "pioneers"]]
 
 class Log:
     """A log of 600 entries in ``dir``: 10 that are not tallylog leaves, then declarations
-    over three days (``day-index.json`` as the sequencer publishes it)."""
+    over three days (``day-index.json`` as the sequencer publishes it); the first 100 are
+    version 1 leaves (unsalted tags, as before issue 15), the others version 2."""
 
     def __init__(self, tmp: Path) -> None:
         self.key, self.vkey = keygen(tmp)
@@ -34,7 +35,7 @@ class Log:
             start = len(self.entries)
             for _ in range(count):
                 channel = "phone" if i % 2 else "web"
-                self.entries.append(declaration(receipt(i), day, ORGS[i % 3], channel=channel))
+                self.entries.append(declaration(receipt(i), day, ORGS[i % 3], channel=channel, v=1 if i < 100 else 2))
                 i += 1
             self.days.append({"day": day, "start": start, "end": len(self.entries)})
         assert append(self.dir, self.key, self.entries, "--batch", "97") == 600
@@ -341,6 +342,15 @@ def test_check_receipt_finds_the_entry(log: Log) -> None:
     assert found["entry"]["day"] == "2026-11-24"
     assert base64.b64decode(found["leaf_hash"]) == hashes.leaf_hash(log.entries[index])
     assert f"number {index} of 600" in out
+
+
+def test_check_receipt_finds_version_1_and_version_2_entries(log: Log) -> None:
+    # Issue 15 item 2: salted (v2) tags, and the v1 entries already in logs still found.
+    for i, version in ((5, 1), (99, 1), (100, 2), (589, 2)):
+        out = tallylog("check-receipt", receipt(i), "--source", log.dir, "--key", log.vkey).stdout
+        found = json.loads(out[: out.rindex("}") + 1])
+        assert found["index"] == 10 + i and found["entry"]["v"] == version
+        assert ("tag_salt" in found["entry"]) == (version == 2)
 
 
 def test_check_receipt_accepts_the_code_as_people_type_it(log: Log) -> None:

@@ -68,7 +68,9 @@ def test_good_rows_are_imported_and_bad_rows_reported(campaign: Campaign, tmp_pa
         "commit": body["commit"],
         "tag": first.tag,
         "orgs": ["league", "party"],
+        "tag_salt": first.tag_salt,  # a leaf v2 (a random tag: no receipt code)
     }
+    assert len(first.tag_salt) == 32
     assert LogEntry.objects.awaiting_sequence().count() == 2
     leaf.encode_leaf(day="2026-01-01", **body)  # a valid leaf once the sequencer adds the day
 
@@ -105,7 +107,7 @@ def test_receipts_file_is_private_and_its_codes_find_their_declarations(
     for entry in lines[1:]:
         line, code = entry.split(",")
         declaration = find_by_receipt(code)
-        assert declaration is not None and declaration.tag == leaf.receipt_tag(code)
+        assert declaration is not None and declaration.tag == leaf.receipt_tag(code, declaration.tag_salt)
         found[line] = declaration.alias
     assert found == {"1": "alias-1", "2": "alias-2", "4": "alias-3"}
 

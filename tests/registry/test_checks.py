@@ -65,6 +65,29 @@ def test_signing_key_checks(home: Home) -> None:
     assert ids(checks.check_signing_key()) == ["tallylog.E002"]
 
 
+def test_home_private_checks(home: Home) -> None:
+    # Issue 15 item 9: a home other users can enter, a database they can read.
+    assert checks.check_home_private() == []
+    database = home.db_path
+    database.write_bytes(b"")
+    os.chmod(database, 0o644)
+    assert checks.check_home_private() == []  # the home (0700) keeps them out
+    os.chmod(home.path, 0o755)
+    assert ids(checks.check_home_private()) == ["tallylog.E005", "tallylog.W002"]
+    assert str(database) in checks.check_home_private()[0].msg
+    os.chmod(home.path, 0o711)  # enter-only: a web server's ACL for log/ shows like this
+    assert ids(checks.check_home_private()) == ["tallylog.E005"]
+    os.chmod(home.secrets_path, 0o640)
+    os.chmod(home.path, 0o750)
+    assert ids(checks.check_home_private()) == ["tallylog.E005", "tallylog.E005", "tallylog.W002"]
+    assert sorted(home.make_private()) == sorted([home.path, home.secrets_path, database])
+    assert checks.check_home_private() == []
+    assert "tallylog.E005" not in ids(checks.run_tallylog_checks())
+    os.chmod(database, 0o604)
+    os.chmod(home.path, 0o701)
+    assert "tallylog.E005" in ids(checks.run_tallylog_checks())  # registered, deployment checks
+
+
 @pytest.mark.parametrize(
     "name, value",
     [("TALLYLOG_SEQUENCER_BATCH", 0), ("TALLYLOG_SEQUENCER_BATCH", 10**6), ("TALLYLOG_SEQUENCER_INTERVAL", 0)],

@@ -72,6 +72,45 @@ def test_init_is_idempotent(tmp_path: Path) -> None:
     assert other.returncode != 0 and "origin never changes" in other.stderr
 
 
+def private_to_owner(home: Path) -> list[str]:
+    """Paths under ``home`` that its owner's group or other users may read, write or enter
+    (the log, public, is reached only through the home)."""
+    return [
+        f"{p} {oct(p.stat().st_mode & 0o777)}"
+        for p in [home, *home.rglob("*")]
+        if p.stat().st_mode & 0o077 and (home / "log") not in p.parents
+    ]
+
+
+def test_init_makes_the_home_private(tmp_path: Path) -> None:
+    # Issue 15 item 9: db.sqlite3 was 0644 in a 0755 home (sessions, password hashes).
+    fresh = tmp_path / "fresh"
+    run("init", "--home", str(fresh))
+    run("sequence", "--once", "--home", str(fresh))
+    assert (fresh / "db.sqlite3").exists()
+    assert private_to_owner(fresh) == []
+    # A home made before: opened up, then `tallylog init` closes it again, saying so.
+    os.chmod(fresh, 0o755)
+    for name in ("db.sqlite3", "secrets.json"):
+        os.chmod(fresh / name, 0o644)
+    again = run("init", "--home", str(fresh))
+    assert f"made private: {fresh / 'db.sqlite3'}" in again.stdout
+    assert oct(fresh.stat().st_mode & 0o777) == "0o700"
+    for name in ("db.sqlite3", "secrets.json", "signing.key"):
+        assert oct((fresh / name).stat().st_mode & 0o777) == "0o600", name
+
+
+def test_serve_refuses_a_database_other_users_can_read(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run("init", "--home", str(home))
+    os.chmod(home, 0o755)
+    os.chmod(home / "db.sqlite3", 0o644)
+    result = run("sequence", "--once", "--home", str(home), check=False)
+    assert result.returncode != 0
+    assert "tallylog.E005" in result.stderr and "db.sqlite3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_commands_refuse_an_uninitialised_home(tmp_path: Path) -> None:
     for command in ("sequence", "serve", "demo"):
         result = run(command, "--home", str(tmp_path / "nothing"), check=False)
@@ -118,6 +157,7 @@ def test_demo_then_sequence_once(tmp_path: Path) -> None:
     run("init", "--home", str(home))
     result = run("demo", "--home", str(home), "--count", "300", "--days", "5", "--seed", "7")
     assert "added 300 declarations" in result.stdout
+    assert (home / "DEMONSTRATION").exists()  # an empty home becomes a demonstration home
     assert query(home, "select size from entries_logstate") == [(300,)]
     days = query(home, "select day, start, end from entries_logday order by day")
     assert len(days) == 5 and days[0][1] == 0 and days[-1][2] == 300
@@ -129,6 +169,56 @@ def test_demo_then_sequence_once(tmp_path: Path) -> None:
     assert "sequenced 0 entries; log size 300" in again.stdout
     checkpoint = (home / "log" / "checkpoint").read_text().splitlines()
     assert checkpoint[1] == "300"
+
+
+def submit_through_the_orm(home: Path, alias: str) -> None:
+    """A declaration as the site takes one: through the ORM, in another process."""
+    script = (
+        "import django; django.setup()\n"
+        "from tallylog.registry.campaigns.models import Campaign\n"
+        "from tallylog.registry.declarations.actions import submit_declaration\n"
+        f"submit_declaration(Campaign.objects.get(slug='three-withdrawals'), alias={alias!r}, orgs=['party'])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env(), "TALLYLOG_HOME": str(home), "DJANGO_SETTINGS_MODULE": "tallylog.settings"},
+        check=True,
+        timeout=60,
+    )
+
+
+def test_demo_refuses_a_home_with_real_data(tmp_path: Path) -> None:
+    # Issue 15 item 8: `tallylog demo` silently appended 3,000 fake entries to a real log.
+    home = tmp_path / "home"
+    run("init", "--home", str(home))
+    submit_through_the_orm(home, "真的")
+    run("sequence", "--once", "--home", str(home))
+    checkpoint = (home / "log" / "checkpoint").read_bytes()
+    for command in (["demo", "--count", "30"], ["init", "--demo"]):
+        result = run(*command, "--home", str(home), check=False)
+        assert result.returncode == 1, command
+        assert "not a demonstration home" in result.stderr and "1 log entries, 1 declarations" in result.stderr
+        assert "tallylog init --demo --home DIR" in result.stderr and "Traceback" not in result.stderr
+    assert query(home, "select size from entries_logstate") == [(1,)]
+    assert query(home, "select count(*) from declarations_declaration") == [(1,)]
+    assert (home / "log" / "checkpoint").read_bytes() == checkpoint
+    assert not (home / "DEMONSTRATION").exists()
+
+
+def test_demo_home_says_so_and_what_demo_did(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    init = run("init", "--demo", "--home", str(home))
+    assert "demonstration home" in init.stdout and (home / "DEMONSTRATION").exists()
+    first = run("demo", "--home", str(home), "--count", "40", "--days", "4", "--seed", "3")
+    days = [d for (d,) in query(home, "select day from entries_logday order by day")]
+    assert len(days) == 4
+    assert f"added 40 declarations on 4 days, {days[0]} to {days[-1]} in " in first.stdout
+    assert "earlier days" not in first.stdout
+    # Again: the log's days only move forward, so everything goes on its last day, and it says so.
+    again = run("demo", "--home", str(home), "--count", "40", "--days", "4", "--seed", "4")
+    assert f"added 40 declarations on {days[-1]} in " in again.stdout
+    assert "earlier days went on the log's last day" in again.stdout
+    assert query(home, "select size from entries_logstate") == [(80,)]
 
 
 def free_port() -> int:
@@ -187,18 +277,7 @@ def test_serve_serves_and_sequences(tmp_path: Path) -> None:
         assert get(f"{base}/api/v1/openapi.json") == 200
         assert get(f"{base}/") == 200
         # An entry created through the ORM, in another process, is sequenced by the server's sequencer.
-        script = (
-            "import django; django.setup()\n"
-            "from tallylog.registry.campaigns.models import Campaign\n"
-            "from tallylog.registry.declarations.actions import submit_declaration\n"
-            "submit_declaration(Campaign.objects.get(slug='three-withdrawals'), alias='服务器测试', orgs=['party'])\n"
-        )
-        subprocess.run(
-            [sys.executable, "-c", script],
-            env={**env(), "TALLYLOG_HOME": str(home), "DJANGO_SETTINGS_MODULE": "tallylog.settings"},
-            check=True,
-            timeout=60,
-        )
+        submit_through_the_orm(home, "服务器测试")
         checkpoint = home / "log" / "checkpoint"
         wait_for(
             lambda: checkpoint.exists() and checkpoint.read_text().splitlines()[1] == "1",

@@ -262,7 +262,7 @@ def test_the_rows_it_writes_read_back_as_the_instances_it_returns(
             assert getattr(saved.entry, f.attname) == getattr(entry, f.attname), f.attname
         assert saved.entry.body == {
             "kind": "declaration", "campaign": campaign.slug, "channel": "api",
-            "commit": entry.body["commit"], "tag": d.tag, "orgs": ["party", "pioneers"],
+            "commit": entry.body["commit"], "tag": d.tag, "orgs": ["party", "pioneers"], "tag_salt": d.tag_salt,
         }
         assert saved.entry.log_index is None and saved.entry.published_at is not None
     actions.redact(results[0].declaration)

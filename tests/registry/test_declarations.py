@@ -40,8 +40,9 @@ def test_auto_policy_publishes_at_once(campaign: Campaign) -> None:
         "campaign": "three-withdrawals",
         "channel": "web",
         "commit": leaf.commitment(bytes(d.salt), d.public_content()),
-        "tag": leaf.receipt_tag(s.receipt_code),
+        "tag": leaf.receipt_tag(s.receipt_code, d.tag_salt),
         "orgs": ["league", "party"],
+        "tag_salt": d.tag_salt,
     }
     assert d.public_content() == {"alias": "张三", "statement": "退", "region": ""}
 

@@ -87,7 +87,7 @@ def test_submit_publish_sequence_end_to_end(campaign: Campaign, log: LogServices
         data = bytes(e.leaf)
         parsed = leaf.parse_leaf(data)
         assert parsed["day"] == today.isoformat() and e.day == today
-        assert parsed["tag"] == leaf.receipt_tag(code)
+        assert parsed["v"] == 2 and parsed["tag"] == leaf.receipt_tag(code, parsed["tag_salt"])
         assert data == leaf.encode_leaf(day=today.isoformat(), **e.body)
         d = e.declaration
         assert parsed["commit"] == leaf.commitment(bytes(d.salt), d.public_content())

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tallylog.leaf import parse_leaf, receipt_tag
+from tallylog.leaf import parse_leaf, receipt_matches
 from tests.safety.serverproc import CAMPAIGN, Server, request, run_cli
 
 pytestmark = pytest.mark.slow
@@ -199,9 +199,9 @@ def test_kill_9_loses_no_accepted_declaration(tmp_path: Path):
     assert len(set(indexes.values())) == len(indexes), "two receipts share a log index"
     tags = Counter(parse_leaf(e)["tag"] for e in entries)
     for code, index in indexes.items():
-        tag = receipt_tag(code)
-        assert parse_leaf(entries[index])["tag"] == tag, f"leaf {index} is not receipt {code}'s"
-        assert tags[tag] == 1, f"receipt {code} is in the log {tags[tag]} times"
+        found = parse_leaf(entries[index])
+        assert receipt_matches(found, code), f"leaf {index} is not receipt {code}'s"
+        assert tags[found["tag"]] == 1, f"receipt {code} is in the log {tags[found['tag']]} times"
     assert verify.returncode == 0, verify.stdout + verify.stderr
     sizes = [s for s, _ in record.checkpoints]
     assert record.checkpoints, "no checkpoint was ever read"

@@ -16,6 +16,7 @@ from tallylog.leaf import MAX_LEAF_BYTES, LeafError, canonical_json, encode_leaf
 
 slug = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
+hex32 = st.text("0123456789abcdef", min_size=32, max_size=32)
 day = st.dates().map(lambda d: d.isoformat()).filter(lambda s: len(s) == 10)
 
 
@@ -33,6 +34,7 @@ def leaves(draw: st.DrawFn) -> bytes:
         commit=draw(hex64),
         tag=draw(hex64),
         orgs=orgs,
+        tag_salt=draw(st.none() | hex32),  # version 1 or 2
     )
 
 
@@ -58,7 +60,7 @@ json_values = st.recursive(
 
 
 @settings(max_examples=500)
-@given(st.dictionaries(st.sampled_from(["v", "kind", "campaign", "day", "channel", "commit", "tag", "orgs", "x"]), json_values))
+@given(st.dictionaries(st.sampled_from(["v", "kind", "campaign", "day", "channel", "commit", "tag", "tag_salt", "orgs", "x"]), json_values))
 def test_random_json_objects_refused_or_canonical(obj):
     parses_strictly(json.dumps(obj).encode())
     parses_strictly(canonical_json(obj))
@@ -69,7 +71,8 @@ def test_valid_leaves_round_trip(data):
     value = parse_leaf(data)
     assert canonical_json(value) == data
     fields = {k: value[k] for k in ("kind", "campaign", "day", "channel", "commit", "tag")}
-    assert encode_leaf(**fields, orgs=value.get("orgs")) == data
+    assert encode_leaf(**fields, orgs=value.get("orgs"), tag_salt=value.get("tag_salt")) == data
+    assert value["v"] == (2 if "tag_salt" in value else 1)
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import subprocess
 import sys
 import textwrap
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tallylog.leaf import normalise_receipt_code
+from tallylog.safety import serverlog
 from tallylog.safety.serverlog import ADDRESS, RECEIPT, PrivateFilter, scrub
 
 
@@ -25,6 +31,12 @@ from tallylog.safety.serverlog import ADDRESS, RECEIPT, PrivateFilter, scrub
         ("/api/v1/receipts/%EF%BC%91", f"/api/v1/receipts/{RECEIPT}"),
         ("code 1234567890123456789012345 typed", f"code {RECEIPT} typed"),
         ("code １２３４５－６７８９０－１２３４５－６７８９０－１２３４５!", f"code {RECEIPT}!"),
+        # Issue 15 item 10: several separators between groups (20 of 25 digits were logged).
+        ("code=01886 - 70025 - 12345 - 67890 - 12345 sent", f"code={RECEIPT} sent"),
+        ("code 01886\u3000－\u300070025 -- 12345 . 67890_12345", f"code {RECEIPT}"),
+        ("code ⓪①②③④ 𝟓𝟔𝟕𝟖𝟗 ¹²³⁴⁵ ₆₇₈₉₀ ⒈⒉⒊⒋5", f"code {RECEIPT}"),
+        # Most of a code (a digit missing) is scrubbed too.
+        ("code 01886 - 70025 - 12345 - 67890 - 1234", f"code {RECEIPT}"),
         # Left alone: times, versions, sizes, short numbers.
         ("at 07:11:59 in 0.25s, granian 2.8.9, 4 workers", "at 07:11:59 in 0.25s, granian 2.8.9, 4 workers"),
         ("entry 12345 of 1000000", "entry 12345 of 1000000"),
@@ -94,3 +106,70 @@ def test_server_logging_scrubs_granian_and_keeps_its_access_log_private():
     [line] = access.splitlines()
     assert f'"GET /api/v1/receipts/{RECEIPT}" 404 ' in line and line.endswith("ms")
     assert "code=" not in line
+
+
+# --- Every rendering the receipt-code parser accepts (issue 15 item 10) -------------------
+
+_SEPARATORS = re.compile(r"[\s\-－—_.]+")
+
+
+def _nfkc_classes() -> tuple[list[str], list[str]]:
+    """From ``unicodedata``: the characters ``normalise_receipt_code`` reads as digits (NFKC
+    gives ASCII digits and separators, at least one digit) and those it drops (NFKC gives
+    separators only)."""
+    digitish, separators = [], []
+    for cp in range(sys.maxunicode + 1):
+        c = chr(cp)
+        n = unicodedata.normalize("NFKC", c)
+        if not n:
+            continue
+        if _SEPARATORS.fullmatch(n):
+            separators.append(c)
+            continue
+        rest = _SEPARATORS.sub("", n)
+        if rest and rest.isascii() and rest.isdigit():
+            digitish.append(c)
+    return digitish, separators
+
+
+DIGITISH, SEPARATORS = _nfkc_classes()
+# Characters that stand for exactly the digits of their NFKC form ("①" → "1", "⑩" → "10").
+BY_DIGITS: dict[str, list[str]] = {}
+for _c in DIGITISH:
+    BY_DIGITS.setdefault(_SEPARATORS.sub("", unicodedata.normalize("NFKC", _c)), []).append(_c)
+
+
+def test_scrubber_classes_are_the_parsers():
+    """The scrubber's character classes are exactly what the parser turns into digits or drops."""
+    assert [c for c in DIGITISH if not re.fullmatch(f"[{serverlog._DIGITISH}]", c)] == []
+    assert [c for c in SEPARATORS if not re.fullmatch(f"[{serverlog._SEPARATOR}]", c)] == []
+    every = re.compile(f"[{serverlog._DIGITISH}{serverlog._SEPARATOR}]")
+    assert sum(1 for cp in range(sys.maxunicode + 1) if every.fullmatch(chr(cp))) == len(DIGITISH) + len(SEPARATORS)
+
+
+@st.composite
+def renderings(draw: st.DrawFn) -> tuple[str, str]:
+    """A receipt code's 25 digits and one way of typing them the parser accepts."""
+    digits = draw(st.text(alphabet="0123456789", min_size=25, max_size=25))
+    out, i = [], 0
+    while i < len(digits):
+        # One character for the next one or two digits ("⑩", "⒛", "㉑"), when there is one.
+        wide = [d for d in (digits[i : i + 2],) if len(d) == 2 and d in BY_DIGITS]
+        chunk = draw(st.sampled_from(wide + [digits[i]]))
+        out.append(draw(st.sampled_from(BY_DIGITS[chunk])))
+        i += len(chunk)
+        out.append(draw(st.text(alphabet=st.sampled_from(SEPARATORS), max_size=4)))
+    return digits, "".join(out).rstrip("".join(SEPARATORS))
+
+
+@settings(max_examples=400, deadline=None)
+@given(renderings(), st.sampled_from(["", "code=", "GET /api/v1/receipts?code=", "我的收据 "]),
+       st.sampled_from(["", " HTTP/1.1", "!", " 谢谢"]))
+def test_scrub_hides_every_rendering_the_parser_accepts(rendering, before, after):
+    digits, typed = rendering
+    assert normalise_receipt_code(typed) == digits  # the parser accepts it
+    line = scrub(before + typed + after)
+    assert RECEIPT in line
+    seen = _SEPARATORS.sub("", unicodedata.normalize("NFKC", line))
+    for k in range(0, 25, 5):
+        assert digits[k : k + 5] not in seen, (typed, line)

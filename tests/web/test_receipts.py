@@ -30,6 +30,26 @@ def test_a_receipt_finds_its_entry_with_a_valid_proof(declare, sequence, log) ->
         assert h in html
 
 
+def test_receipts_of_v2_and_of_v1_entries_are_found_by_their_keyed_hash(declare, sequence) -> None:
+    # Issue 15 item 2: leaves carry a salted tag (v2); the server looks a code up by its
+    # keyed hash, never by the tag, so entries logged as v1 before the upgrade still work.
+    from tallylog import leaf
+    from tallylog.registry.entries.models import LogEntry
+
+    new = declare(alias="新")
+    old = declare(alias="旧")  # made and queued as before the upgrade: unsalted tag, no salt
+    d = Declaration.objects.select_related("entry").get(pk=old.declaration.pk)
+    v1_tag = leaf.receipt_tag_v1(old.receipt_code)
+    Declaration.objects.filter(pk=d.pk).update(tag=v1_tag, tag_salt=None)
+    body = {k: v for k, v in d.entry.body.items() if k != "tag_salt"} | {"tag": v1_tag}
+    LogEntry.objects.filter(pk=d.entry_id).update(body=body)
+    sequence()
+    for sub, version in ((new, 2), (old, 1)):
+        response = Client(HTTP_ACCEPT_LANGUAGE="en").post("/receipt/", {"code": sub.receipt_code})
+        assert response.status_code == 200 and response.context["found"].pk == sub.declaration.pk
+        assert leaf.parse_leaf(bytes(response.context["found"].entry.leaf))["v"] == version
+
+
 def test_full_width_digits_are_accepted(declare, sequence) -> None:
     sub = declare()
     sequence()

@@ -134,29 +134,35 @@ def new_declaration(campaign: Campaign, fields: dict[str, Any]) -> tuple[Declara
     ``LogEntry`` built from ``entry_body``. ``submit_declaration`` does both for one.
     """
     code = new_receipt_code()
+    tag, tag_salt = leaf.new_receipt_tag(code)
     declaration = Declaration(
         campaign=campaign,
         salt=leaf.new_salt(),
         receipt_hash=receipt_hash(code),
-        tag=leaf.receipt_tag(code),
+        tag=tag,
+        tag_salt=tag_salt,
         **fields,
     )
     return declaration, code
 
 
 def entry_body(declaration: Declaration) -> dict[str, Any]:
-    """The ``enqueue_entry`` fields of ``declaration``'s leaf (all but ``day``)."""
+    """The ``enqueue_entry`` fields of ``declaration``'s leaf (all but ``day``); without
+    ``tag_salt`` for a declaration made before leaf v2 (its leaf is v1)."""
     salt = bytes(declaration.salt) if declaration.salt is not None else b""
     if not salt:
         # Redacted while pending: commit to content nobody can open.
         salt = leaf.new_salt()
-    return {
+    body = {
         "kind": "declaration",
         "channel": declaration.channel,
         "commit": leaf.commitment(salt, declaration.public_content()),
         "tag": declaration.tag,
         "orgs": list(declaration.orgs),
     }
+    if declaration.tag_salt is not None:
+        body["tag_salt"] = declaration.tag_salt
+    return body
 
 
 def _publish(declaration: Declaration, *, moderator: Any) -> None:

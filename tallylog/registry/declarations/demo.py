@@ -1,20 +1,28 @@
 """Realistic demonstration data for ``tallylog demo``: aliases, statements, regions,
-organisations and channels as a three-withdrawals service sees them, over past days."""
+organisations and channels as a three-withdrawals service sees them, over past days.
+
+Demonstration entries stay in the signed, append-only log forever, so they go only into
+a demonstration home (``tallylog.home.Home.is_demo``) or an empty one, which becomes one
+(``demo_refusal``).
+"""
 
 from __future__ import annotations
 
 import datetime
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from django.apps import apps
 from django.db import transaction
 
 from tallylog.composition import LogServices
+from tallylog.home import Home
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import submit_declaration
-from tallylog.registry.declarations.models import Channel
+from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.declarations.regions import REGIONS
-from tallylog.registry.entries.models import LogDay
+from tallylog.registry.entries.models import LogDay, LogEntry, LogState
 from tallylog.registry.entries.sequencer import sequence_pending
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -74,6 +82,46 @@ def demo_declaration(rng: random.Random) -> dict[str, object]:
     }
 
 
+def real_data(home: Home) -> dict[str, int]:
+    """What the registry of ``home`` holds that ``tallylog demo`` must not mix fake entries
+    with: counts of log entries, declarations and petition signatures (only those not
+    zero), the log's size when it is ahead of them. Empty for an empty or a demonstration home."""
+    if home.is_demo:
+        return {}
+    state = LogState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+    found = {
+        "log entries": max(LogEntry.objects.count(), state),
+        "declarations": Declaration.objects.count(),
+        "petition signatures": apps.get_model("petitions", "Signature").objects.count(),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
+def demo_refusal(home: Home) -> str | None:
+    """Why ``tallylog demo`` (or ``tallylog init --demo``) must not run on ``home``, or None
+    when it may; a home it may run on is marked as a demonstration home first."""
+    found = real_data(home)
+    if not found:
+        home.mark_demo()
+        return None
+    held = ", ".join(f"{n} {what}" for what, n in found.items())
+    return (
+        f"{home.path} is not a demonstration home and holds real data ({held}): demonstration "
+        "entries would stay in its signed, append-only log forever. Use a new home: "
+        "`tallylog init --demo --home DIR`, then `tallylog demo --home DIR`"
+    )
+
+
+@dataclass(frozen=True)
+class DemoFill:
+    """What ``fill_demo`` did: ``added`` declarations, on the leaf ``days`` (sorted);
+    ``folded``: some went on the log's last day instead of an earlier one."""
+
+    added: int
+    days: tuple[datetime.date, ...]
+    folded: bool
+
+
 def fill_demo(
     log: LogServices,
     campaign: Campaign,
@@ -83,12 +131,14 @@ def fill_demo(
     seed: int | None = None,
     today: datetime.date | None = None,
     progress: Callable[[int], None] | None = None,
-) -> int:
+) -> DemoFill:
     """Submit ``count`` declarations spread over the last ``days`` days (more recently
-    than long ago), each day's sequenced as that day; returns how many were added.
+    than long ago), each day's sequenced as that day; returns how many were added, on
+    which days.
 
     Days before the last already-sequenced day are folded into it (the log's days only
-    move forward). The campaign's policy applies: under ``review`` they stay pending.
+    move forward): on a log that reached today, all go on today. The campaign's policy
+    applies: under ``review`` they stay pending. Call ``demo_refusal`` first.
     """
     if count < 0 or days < 1:
         raise ValueError("count must be >= 0 and days >= 1")
@@ -99,10 +149,15 @@ def fill_demo(
     per_day = [int(count * w / sum(weights)) for w in weights]
     per_day[-1] += count - sum(per_day)
     added = 0
+    used: set[datetime.date] = set()
+    folded = False
     for offset, n in enumerate(per_day):
         day = today - datetime.timedelta(days=days - 1 - offset)
         if last is not None and day < last:
             day = last
+            folded = folded or n > 0
+        if n:
+            used.add(day)
         with transaction.atomic():
             for _ in range(n):
                 submit_declaration(campaign, declared_on=day, **demo_declaration(rng))  # type: ignore[arg-type]
@@ -111,4 +166,4 @@ def fill_demo(
         added += n
         if progress:
             progress(n)
-    return added
+    return DemoFill(added, tuple(sorted(used)), folded)

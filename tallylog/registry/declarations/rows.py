@@ -41,6 +41,7 @@ class ImportedDeclaration(NamedTuple):
     orgs: str  # JSON text
     channel: str
     tag: str
+    tag_salt: str | None  # hex; None for a declaration made before leaf v2
 
 
 # Added by the importer's writing process, in this order, after an ``ImportedDeclaration``.

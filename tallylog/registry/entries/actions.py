@@ -27,16 +27,18 @@ def enqueue_entry(
     commit: str,
     tag: str,
     orgs: list[str] | None = None,
+    tag_salt: str | None = None,
 ) -> LogEntry:
     """Create the ``LogEntry`` of a published item; the sequencer will log it.
 
     The fields are those of the leaf (ARCHITECTURE.md, "The log entry") except ``day``:
     ``kind`` (``declaration`` or ``signature``), ``channel``, ``commit`` and ``tag`` (64
-    lowercase hex digits each) and, for declarations, the organisation codes. Raises
+    lowercase hex digits each), ``tag_salt`` (32; None only for an item made before leaf
+    v2) and, for declarations, the organisation codes. Raises
     ``tallylog.leaf.LeafError`` (a ``ValueError``) when they would not make a valid leaf.
     Call it inside the transaction that publishes the item.
     """
-    entry = new_entry(campaign, kind=kind, channel=channel, commit=commit, tag=tag, orgs=orgs)
+    entry = new_entry(campaign, kind=kind, channel=channel, commit=commit, tag=tag, orgs=orgs, tag_salt=tag_salt)
     entry.save()
     return entry
 
@@ -49,6 +51,7 @@ def new_entry(
     commit: str,
     tag: str,
     orgs: list[str] | None = None,
+    tag_salt: str | None = None,
 ) -> LogEntry:
     """The unsaved ``LogEntry`` that ``enqueue_entry`` would create, checked the same way.
 
@@ -64,5 +67,7 @@ def new_entry(
     }
     if orgs is not None:
         body["orgs"] = sorted(orgs)
+    if tag_salt is not None:
+        body["tag_salt"] = tag_salt
     leaf.encode_leaf(day=_PROBE_DAY, **body)
     return LogEntry(campaign=campaign, kind=kind, channel=channel, body=body)

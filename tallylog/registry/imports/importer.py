@@ -310,10 +310,10 @@ class _Staged:
     ``entry_body`` and ``Declaration.public_content`` read, without building a model
     instance per row."""
 
-    __slots__ = ("alias", "statement", "region", "declared_on", "orgs", "channel", "salt", "tag")
+    __slots__ = ("alias", "statement", "region", "declared_on", "orgs", "channel", "salt", "tag", "tag_salt")
     public_content = Declaration.public_content
 
-    def __init__(self, fields: dict[str, Any], salt: bytes, tag: str) -> None:
+    def __init__(self, fields: dict[str, Any], salt: bytes, tag: str, tag_salt: str) -> None:
         self.alias = fields["alias"]
         self.statement = fields["statement"]
         self.region = fields["region"]
@@ -322,6 +322,7 @@ class _Staged:
         self.channel = fields["channel"] or Channel.IMPORT
         self.salt = salt
         self.tag = tag
+        self.tag_salt = tag_salt
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ def _prepare(task: _Task) -> _Prepared:
     codes: list[tuple[int, str]] = []
     kinds: collections.Counter[tuple[str, tuple[str, ...]]] = collections.Counter()  # (channel, orgs)
     orgs_json: dict[tuple[str, ...], str] = {}
-    randomness = b"" if task.with_receipts else os.urandom(48 * len(rows))
+    randomness = b"" if task.with_receipts else os.urandom(64 * len(rows))
     for i, row in enumerate(rows):
         if row.error:
             problems.append((row.line, "", row.error))
@@ -385,11 +386,12 @@ def _prepare(task: _Task) -> _Prepared:
         if task.with_receipts:
             made, code = new_declaration(campaign, fields)
             codes.append((row.line, code))
-            salt, tag = bytes(made.salt), made.tag
+            salt, tag, tag_salt = bytes(made.salt), made.tag, made.tag_salt
             hashes.append(bytes(made.receipt_hash))
         else:  # a tag no receipt code hashes to; the receipt hash comes with the entry id
-            salt, tag = randomness[48 * i : 48 * i + 16], randomness[48 * i + 16 : 48 * i + 48].hex()
-        staged = _Staged(fields, salt, tag)
+            r = randomness[64 * i : 64 * i + 64]
+            salt, tag, tag_salt = r[:16], r[16:48].hex(), r[48:].hex()
+        staged = _Staged(fields, salt, tag, tag_salt)
         body = entry_body(staged)
         if day is None:
             bodies.append(json.dumps({"campaign": campaign.slug, **body}, ensure_ascii=False))
@@ -410,6 +412,7 @@ def _prepare(task: _Task) -> _Prepared:
                 orgs=orgs_json[orgs],
                 channel=staged.channel,
                 tag=tag,
+                tag_salt=tag_salt,
             )
         )
     return _Prepared(

@@ -218,13 +218,14 @@ def _count(signature: Signature) -> str:
     salt = leaf.new_salt()
     signature.salt = salt
     signature.receipt_hash = receipt_hash(code)
-    signature.tag = leaf.receipt_tag(code)
+    signature.tag, tag_salt = leaf.new_receipt_tag(code)  # the salt is kept in the entry
     signature.entry = enqueue_entry(
         signature.campaign,
         kind="signature",
         channel=signature.channel,
         commit=leaf.commitment(salt, signature.public_content()),
         tag=signature.tag,
+        tag_salt=tag_salt,
     )
     signature.status = Signature.Status.COUNTED
     signature.counted_at = timezone.now()
