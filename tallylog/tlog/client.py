@@ -25,7 +25,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from tallylog.tlog.appender import _edge_root, _merkle
 from tallylog.tlog.checkpoint import Checkpoint, parse_checkpoint
 from tallylog.tlog.errors import FormatError, MissingTileError, TileMismatchError, VerificationError
 from tallylog.tlog.hashes import (
@@ -33,13 +32,15 @@ from tallylog.tlog.hashes import (
     check_consistency,
     check_inclusion,
     leaf_hash,
+    leaf_hashes,
+    merkle_root,
     prove_consistency,
     prove_inclusion,
     stored_hash_index,
 )
 from tallylog.tlog.note import Verifier, open_note
 from tallylog.tlog.storage import CHECKPOINT_PATH, check_path
-from tallylog.tlog.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, parse_bundle, tile_path
+from tallylog.tlog.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, edge_root, parse_bundle, tile_path
 
 __all__ = [
     "CHUNK_HEIGHT",
@@ -211,12 +212,12 @@ def chunk_hashes(
     for b in range(start >> TILE_HEIGHT, (end + TILE_WIDTH - 1) >> TILE_HEIGHT):
         width = min(TILE_WIDTH, end - (b << TILE_HEIGHT))
         entries = _read_bundle(source, b, width)
-        leaves = [leaf_hash(e) for e in entries]
+        leaves = leaf_hashes(entries)
         _check_tile(source, 0, b, leaves)
         if on_bundle is not None:
             seen.append(on_bundle(b << TILE_HEIGHT, entries))
         if width == TILE_WIDTH:
-            level8.append(_merkle(leaves))
+            level8.append(merkle_root(leaves))
         else:
             tail = leaves
     if level8:
@@ -349,7 +350,7 @@ class LogClient:
             nonlocal done
             level8, tail, seen = result
             if len(level8) == TILE_WIDTH:
-                level16.append(_merkle(level8))
+                level16.append(merkle_root(level8))
             else:
                 edge[0], edge[1] = tail, level8
             if on_result is not None:
@@ -373,9 +374,9 @@ class LogClient:
                 _check_tile(self.source, level, n, hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH])
             full = len(hashes) // TILE_WIDTH
             edge.append(hashes[full * TILE_WIDTH :])
-            hashes = [_merkle(hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]) for n in range(full)]
+            hashes = [merkle_root(hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]) for n in range(full)]
             level += 1
-        root = _edge_root(edge)
+        root = edge_root(edge)
         if root != self.root:
             raise VerificationError(f"the tree recomputed from the entries does not have the signed root (size {size})")
         return root
