@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tallylog.tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from tallylog.tlog.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from tallylog.tlog.errors import FormatError, LogInconsistentError, VerificationError
 from tallylog.tlog.hashes import HASH_SIZE, leaf_hashes, merkle_root, tree_hash
-from tallylog.tlog.note import Signer, open_note, sign_note
+from tallylog.tlog.note import Signer
 from tallylog.tlog.storage import CHECKPOINT_PATH, TileStore
 from tallylog.tlog.tiles import (
     MAX_ENTRY_SIZE,
@@ -241,8 +241,7 @@ class Appender:
         published = _read_published(self.store, self.signer, self.origin)
         if published is not None:
             self._check_extends(published)
-        text = format_checkpoint(Checkpoint(self.origin, self._size, self._root, tuple(extensions)))
-        note = sign_note(text, self.signer)
+        note = sign_checkpoint(Checkpoint(self.origin, self._size, self._root, tuple(extensions)), self.signer)
         try:
             self.store.write(CHECKPOINT_PATH, note)
         except BaseException:
@@ -301,7 +300,7 @@ def _read_published(store: TileStore, signer: Signer, origin: str) -> TreeHead |
     if data is None:
         return None
     try:
-        cp = parse_checkpoint(open_note(data, [signer.verifier]).text)
+        cp = open_checkpoint(data, signer.verifier)
     except (ValueError, VerificationError) as exc:
         raise LogInconsistentError(f"the published checkpoint does not open with the log's key: {exc}") from None
     if cp.origin != origin:
