@@ -22,16 +22,12 @@ There is one writer: every pass runs under the log's writer lock
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -39,7 +35,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from tallylog import leaf
-from tallylog.composition import DAY_INDEX_PATH, LogServices
+from tallylog.composition import LogServices
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.entries.models import (
     EMPTY_ROOT,
@@ -309,41 +305,22 @@ def _heartbeat(state: LogState) -> None:
 
 
 def write_day_index(ls: LogServices) -> bool:
-    """Publish ``day-index.json`` at the log root (best effort; a failure is logged).
+    """Publish ``day-index.json`` through the log's store (atomic and durable, the
+    ``TileStore`` contract); best effort: a failure is logged, the next pass writes it again.
 
-    ``{"days": [{"day": "YYYY-MM-DD", "start": n, "end": m}, …]}``, ``end`` exclusive:
-    ``tallylog check-receipt --day`` downloads only that day's entry bundles.
+    ``tallylog.tlog.dayindex`` is the format: ``{"days": [{"day": "YYYY-MM-DD", "start": n,
+    "end": m}, …]}``, ``end`` exclusive; ``tallylog check-receipt --day`` downloads only that
+    day's entry bundles.
     """
+    from tallylog.tlog.dayindex import DAY_INDEX_PATH, DayRange, format_day_index
+
     try:
-        data = json.dumps({"days": LogDay.objects.index()}, separators=(",", ":")).encode() + b"\n"
-        atomic_write(ls.log_dir / DAY_INDEX_PATH, data)
+        days = [DayRange(**day) for day in LogDay.objects.index()]
+        ls.store.write(DAY_INDEX_PATH, format_day_index(days))
         return True
     except Exception:
         log.exception("couldn't write the day index")
         return False
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (temp file, fsync, rename, fsync dir)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def recover(log_services: LogServices, *, wait: bool = True) -> None:
