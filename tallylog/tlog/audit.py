@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tallylog.tlog.checkpoint import MAX_CHECKPOINT_SIZE, Checkpoint, open_checkpoint
-from tallylog.tlog.client import BundleHook, LogClient
+from tallylog.tlog.client import CHUNK_HEIGHT, BundleHook, LogClient
 from tallylog.tlog.errors import FormatError, VerificationError
 from tallylog.tlog.note import InvalidSignatureError, UnverifiedNoteError, Verifier
 from tallylog.tlog.source import MalformedFileError, SourceError
@@ -64,7 +64,7 @@ def audit(
     previous = read_state(state, client.verifier) if state else None
     if previous is not None:
         check_not_behind(client.checkpoint, previous, state or "")
-    chunks = (client.size + (1 << (2 * TILE_HEIGHT)) - 1) >> (2 * TILE_HEIGHT)
+    chunks = (client.size + (1 << CHUNK_HEIGHT) - 1) >> CHUNK_HEIGHT
     client.recompute_root(
         workers=max(1, min(workers, chunks)), progress=progress, on_bundle=on_bundle, on_result=on_result
     )

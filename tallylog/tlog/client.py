@@ -80,16 +80,6 @@ CHUNK_HEIGHT = 2 * TILE_HEIGHT  # a unit of audit work: 65,536 entries
 BundleHook = Callable[[int, list[bytes]], Any]
 
 
-class _SourceTiles:
-    """A ``TileReader`` over a ``Source``: missing → ``MissingTileError``."""
-
-    def __init__(self, source: Source) -> None:
-        self.source = source
-
-    def read_tiles(self, tiles: list[Tile]) -> list[bytes]:
-        return [_need(self.source, tile_path(t)) for t in tiles]
-
-
 def _need(source: Source, path: str) -> bytes:
     data = source.read(path)
     if data is None:
@@ -165,7 +155,7 @@ class LogClient:
         self.verifier = verifier
         self.checkpoint = checkpoint
         self.note = note
-        self.reader = TileHashReader(checkpoint.size, checkpoint.root, _SourceTiles(source))
+        self.reader = TileHashReader(checkpoint.size, checkpoint.root, source)
 
     @property
     def size(self) -> int:

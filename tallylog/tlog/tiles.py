@@ -294,17 +294,21 @@ class TileReader(Protocol):
 
 
 class _StoreTiles:
-    """A ``TileReader`` over anything with ``read(path) -> bytes | None`` (a ``TileStore``)."""
+    """A ``TileReader`` over anything with ``read(path) -> bytes | None`` (a ``TileStore``
+    or a ``tallylog.tlog.source.Source``); a missing tile is ``MissingTileError`` naming
+    its path, or where it is when the reader has ``where(path)`` (a ``Source``)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
+        self.where = getattr(store, "where", None)
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         out = []
         for t in tiles:
-            data = self.store.read(tile_path(t))
+            path = tile_path(t)
+            data = self.store.read(path)
             if data is None:
-                raise MissingTileError(tile_path(t))
+                raise MissingTileError(self.where(path) if self.where else path)
             out.append(data)
         return out
 
