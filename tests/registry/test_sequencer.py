@@ -501,3 +501,15 @@ def test_inclusion_proof_bounds(campaign: Campaign, log: LogServices) -> None:
             log.inclusion_proof(index, size)
     with pytest.raises(ValueError):
         log.inclusion_proof(0, 2)  # no known root for an old size
+
+
+def test_checkpoint_size_counts_only_this_logs_signed_checkpoints(log: LogServices) -> None:
+    """The sequencer reads checkpoints with the strict tlog opener, not by their second line."""
+    from tallylog.tlog import Checkpoint, Signer, generate_key, sign_checkpoint
+
+    note = sign_checkpoint(Checkpoint(log.origin, 7, bytes(32)), log.signer)
+    assert sequencer.checkpoint_size(log, note) == sequencer.checkpoint_size(log, note.decode()) == 7
+    forged = sign_checkpoint(Checkpoint(log.origin, 7, bytes(32)), Signer(generate_key(log.origin)[0]))
+    assert sequencer.checkpoint_size(log, forged) is None
+    assert sequencer.checkpoint_size(log, "") is None and sequencer.checkpoint_size(log, None) is None
+    assert sequencer.checkpoint_size(log, note.replace(b"\n7\n", b"\n07\n")) is None

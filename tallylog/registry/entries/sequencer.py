@@ -57,12 +57,18 @@ class SequencerError(RuntimeError):
     """A pass could not complete; nothing committed is lost and the next pass retries."""
 
 
-def checkpoint_size(note_text: str) -> int | None:
-    """The tree size on the second line of a checkpoint note body (C2SP tlog-checkpoint)."""
-    lines = note_text.split("\n")
-    if len(lines) < 2 or not lines[1].isdigit():
+def checkpoint_size(ls: LogServices, note: str | bytes | None) -> int | None:
+    """The tree size of ``note`` if it is a signed checkpoint of this log (C2SP
+    tlog-checkpoint in a signed note, opened strictly by ``tallylog.tlog.open_checkpoint``:
+    signature, body, origin); None when it is absent, empty or does not open."""
+    from tallylog.tlog import FormatError, VerificationError, open_checkpoint
+
+    if not note:
         return None
-    return int(lines[1])
+    try:
+        return open_checkpoint(note.encode() if isinstance(note, str) else note, ls.signer.verifier).size
+    except (FormatError, VerificationError):
+        return None
 
 
 @dataclass
@@ -124,7 +130,7 @@ def _pass(ls: LogServices, take: Callable[[], Batch | None], day_index: bool) ->
     # disagree with history). A crash here leaves nothing behind.
     state = LogState.current()
     appender = ls.appender(state.size, state.root)
-    if checkpoint_size(state.checkpoint) != state.size:
+    if checkpoint_size(ls, state.checkpoint) != state.size:
         # A previous pass committed (step 4) but crashed before publishing (step 5).
         _publish(ls, appender, state.size)
 
@@ -280,7 +286,7 @@ def _publish(ls: LogServices, appender: Any, size: int) -> None:
     if appender.size != size:
         raise AssertionError("_publish: appender is not at the committed size")
     existing = ls.checkpoint()
-    if existing is not None and checkpoint_size(existing.decode("utf-8", "replace")) == size:
+    if existing is not None and checkpoint_size(ls, existing) == size:
         note = existing
     else:
         try:
@@ -349,8 +355,8 @@ def recover(log_services: LogServices, *, wait: bool = True) -> None:
         published = log_services.checkpoint()
         if (
             published is None
-            or checkpoint_size(published.decode("utf-8", "replace")) != state.size
-            or checkpoint_size(state.checkpoint) != state.size
+            or checkpoint_size(log_services, published) != state.size
+            or checkpoint_size(log_services, state.checkpoint) != state.size
         ):
             _publish(log_services, appender, state.size)
         write_day_index(log_services)
