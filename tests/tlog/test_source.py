@@ -182,3 +182,18 @@ def test_open_source_names_what_it_cannot_open(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="missing file at"):
         LogClient.open(tmp_path, VKEY)
     assert isinstance(open_source("https://example.org/log"), HTTPSource)
+
+
+def test_worker_processes_each_open_their_own_kept_alive_connection(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    Appender.open(FileStore(root), Signer(SKEY), ORIGIN).append([b"e%d" % i for i in range(65536 + 300)])
+    server = Server(root)
+    server.mode = "always"
+    try:
+        client = LogClient.open(server.base, VKEY)
+        assert client.recompute_root(workers=2) == LogClient.open(root, VKEY).root
+        # this process (checkpoint, the top tiles) and one per worker, not one per file
+        assert 2 <= server.connections <= 3 < len(server.requests)
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
