@@ -15,17 +15,22 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tallylog.cli import CLIError
 from tallylog.cli.logcmds import natural, path, positive
-from tallylog.tlog import FormatError, LogClient, SourceError, VerificationError
-from tallylog.tlog.note import InvalidSignatureError, UnverifiedNoteError, Verifier
-from tallylog.tlog.source import MalformedFileError
+
+if TYPE_CHECKING:  # imported where used: `tallylog --help` and the other commands stay quick
+    from tallylog.tlog import LogClient
 
 __all__ = ["register"]
 
-LOG_ERRORS = (FormatError, VerificationError, SourceError, ValueError)
+
+def log_errors() -> tuple[type[Exception], ...]:
+    """What reading and checking a log raises: each says what failed, in one line."""
+    from tallylog.tlog import FormatError, SourceError, VerificationError
+
+    return (FormatError, VerificationError, SourceError, ValueError)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -95,6 +100,9 @@ def _b64(data: bytes) -> str:
 
 def open_log(location: str, vkey: str) -> LogClient:
     """The log at ``location`` at its current checkpoint, whose signature ``vkey`` verifies."""
+    from tallylog.tlog import LogClient
+    from tallylog.tlog.note import InvalidSignatureError, UnverifiedNoteError, Verifier
+
     try:
         verifier = Verifier(vkey.strip())
     except ValueError as exc:
@@ -103,7 +111,7 @@ def open_log(location: str, vkey: str) -> LogClient:
         return LogClient.open(location, verifier)
     except (InvalidSignatureError, UnverifiedNoteError) as exc:
         raise CLIError(f"bad signature on the checkpoint at {_where(location)}: {exc}") from None
-    except LOG_ERRORS as exc:
+    except log_errors() as exc:
         raise CLIError(str(exc)) from None
 
 
@@ -171,7 +179,7 @@ def _run_audit(args: argparse.Namespace, *, tally: bool) -> tuple[Any, dict[str,
                 on_bundle=count_bundle if tally else None,
                 on_result=counts.update,
             )
-        except LOG_ERRORS as exc:
+        except log_errors() as exc:
             raise CLIError(str(exc)) from None
     return result, tally_json(client.size, counts)
 
@@ -249,6 +257,8 @@ def proof_json(client: LogClient, index: int, entry: bytes, proof: list[bytes]) 
 
 def cmd_prove(args: argparse.Namespace) -> int:
     """Print the inclusion proof of entry ``--index`` against the current checkpoint."""
+    from tallylog.tlog import VerificationError
+
     client = open_log(args.source, args.key)
     index = args.index
     try:
@@ -258,7 +268,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         proof = client.inclusion_proof(index)
     except VerificationError as exc:
         raise CLIError(f"the inclusion proof of entry {index} does not verify against the signed root: {exc}") from None
-    except LOG_ERRORS as exc:
+    except log_errors() as exc:
         raise CLIError(str(exc)) from None
     json.dump(proof_json(client, index, entry, proof), sys.stdout, indent=1)
     print()
@@ -289,7 +299,7 @@ def cmd_check_receipt(args: argparse.Namespace) -> int:
     with _progress_bar(sys.stderr.isatty(), end - start) as bar:
         try:
             found = client.search(start, end, mine, progress=bar)
-        except LOG_ERRORS as exc:
+        except log_errors() as exc:
             raise CLIError(str(exc)) from None
     if not found:
         where = f"on {args.day} (entries {start} to {end - 1})" if args.day else f"among its {client.size} entries"
@@ -309,7 +319,9 @@ def day_range(client: LogClient, day: str) -> tuple[int, int]:
     """``[start, end)`` of ``day`` in the log's (unsigned) day index."""
     import datetime
 
+    from tallylog.tlog import FormatError
     from tallylog.tlog.dayindex import DAY_INDEX_PATH, parse_day_index
+    from tallylog.tlog.source import MalformedFileError
 
     try:
         datetime.date.fromisoformat(day)
@@ -325,7 +337,7 @@ def day_range(client: LogClient, day: str) -> tuple[int, int]:
         raise CLIError(str(exc)) from None
     except FormatError as exc:
         raise CLIError(f"malformed file at {where}: {exc}") from None
-    except LOG_ERRORS as exc:
+    except log_errors() as exc:
         raise CLIError(str(exc)) from None
     for d in days:
         if d.day == day:
