@@ -101,8 +101,15 @@ def main(argv: list[str]) -> int:
     n = args.entries
 
     from tallylog import leaf
-    from tallylog.cli.logcmds import find_receipt
-    from tallylog.tlog import note
+    from tallylog.cli.auditcmds import day_range
+    from tallylog.tlog import LogClient, note
+
+    def find_receipt(location: str, verifier: note.Verifier, matches, day: str) -> dict:
+        """The whole private check of one day, as ``tallylog check-receipt --day`` runs it."""
+        client = LogClient.open(location, verifier)
+        start, end = day_range(client, day)
+        [(index, entry, _proof)] = client.search(start, min(end, client.size), matches)
+        return {"index": index, "entry": leaf.parse_leaf(entry)}
 
     code = "01886-70025-12345-67890-24680"
     target = n * 2 // 3  # the declarant's entry: two thirds into the day

@@ -13,10 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from tallylog.home import Home, write_private
+from tallylog.tlog.dayindex import DAY_INDEX_PATH
+from tallylog.tlog.storage import CHECKPOINT_PATH
+
+__all__ = [
+    "CHECKPOINT_PATH",
+    "DAY_INDEX_PATH",
+    "DEFAULT_ORIGIN",
+    "LogServices",
+    "SigningKeyMissing",
+    "build_log",
+    "ensure_signing_key",
+    "get_log",
+    "reset_log_for_tests",
+]
 
 DEFAULT_ORIGIN = "localhost/tallylog"
-CHECKPOINT_PATH = "checkpoint"
-DAY_INDEX_PATH = "day-index.json"
 
 
 class SigningKeyMissing(RuntimeError):

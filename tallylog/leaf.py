@@ -76,9 +76,10 @@ def new_salt() -> bytes:
 
 
 def new_receipt_code() -> str:
-    """A fresh receipt code, formatted ``12345-67890-…`` (see ``normalise_receipt_code``)."""
-    digits = "".join(secrets.choice("0123456789") for _ in range(RECEIPT_DIGITS))
-    return format_receipt_code(digits)
+    """A fresh receipt code: 25 uniformly random decimal digits (83 bits), formatted
+    ``12345-67890-…`` (see ``normalise_receipt_code``). One ``secrets.randbelow`` call
+    instead of 25 ``secrets.choice``: the same distribution, less time per declaration."""
+    return format_receipt_code(f"{secrets.randbelow(10**RECEIPT_DIGITS):0{RECEIPT_DIGITS}d}")
 
 
 def format_receipt_code(digits: str) -> str:

@@ -21,14 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from tallylog.cli import CLIError
-from tallylog.cli.logcmds import (
-    _b64,
-    _natural,
-    _path,
-    _positive,
-    _read_signer,
-    _read_verifier,
-)
+from tallylog.cli.auditcmds import b64
+from tallylog.cli.logcmds import natural, positive, read_signer, read_verifier
+from tallylog.cli.logcmds import path as expand_path
 
 __all__ = ["register"]
 
@@ -69,7 +64,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="a log's verifier key (repeatable)",
     )
     p.add_argument(
-        "--port", required=True, type=_natural, metavar="P", help="the TCP port"
+        "--port", required=True, type=natural, metavar="P", help="the TCP port"
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)"
@@ -107,13 +102,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--quorum",
-        type=_natural,
+        type=natural,
         metavar="N",
         help="cosignatures needed (default: every witness)",
     )
     p.add_argument(
         "--timeout",
-        type=_positive,
+        type=positive,
         default=10,
         metavar="S",
         help="seconds per request (default 10)",
@@ -141,7 +136,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--quorum",
-        type=_natural,
+        type=natural,
         metavar="N",
         help="cosignatures needed (default: every witness given)",
     )
@@ -157,7 +152,7 @@ def _read_file(path: str, what: str, limit: int = 1 << 21) -> bytes:
     try:
         if path == "-":
             return sys.stdin.buffer.read(limit + 1)
-        with open(_path(path), "rb") as f:
+        with open(expand_path(path), "rb") as f:
             data = f.read(limit + 1)
     except OSError as exc:
         raise CLIError(f"couldn't read {what} {path}: {exc.strerror}") from None
@@ -204,7 +199,7 @@ def cmd_witness_keygen(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(f"bad witness name {args.name!r}: {exc}") from None
     try:
-        write_private(Path(_path(args.file)), skey.encode() + b"\n")
+        write_private(Path(expand_path(args.file)), skey.encode() + b"\n")
     except FileExistsError:
         raise CLIError(f"{args.file} already exists; not overwriting a key") from None
     except OSError as exc:
@@ -222,8 +217,8 @@ def cmd_witness_serve(args: argparse.Namespace) -> int:
     from tallylog.witness.state import WitnessState
 
     signer = _witness_signer(args.key)
-    logs = [_read_verifier(v) for v in args.log]
-    state_path = _path(args.state) if args.state else _path(args.key) + ".state.sqlite3"
+    logs = [read_verifier(v) for v in args.log]
+    state_path = expand_path(args.state) if args.state else expand_path(args.key) + ".state.sqlite3"
     try:
         state = WitnessState(state_path)
     except (sqlite3.Error, OSError) as exc:
@@ -259,7 +254,7 @@ def cmd_log_cosign(args: argparse.Namespace) -> int:
     from tallylog.tlog.errors import VerificationError
     from tallylog.tlog.witness import WitnessRequestFormatError, cosign, parse_witness
 
-    signer = _read_signer(args.key)
+    signer = read_signer(args.key)
     witnesses = []
     for spec in args.witness:
         try:
@@ -270,7 +265,7 @@ def cmd_log_cosign(args: argparse.Namespace) -> int:
         raise CLIError("a witness is given twice")
     quorum = _quorum(args.quorum, len(witnesses))
     try:
-        log = client.LogClient.open(_path(args.dir), signer.verifier)
+        log = client.LogClient.open(expand_path(args.dir), signer.verifier)
     except (OSError, ValueError, VerificationError) as exc:
         raise CLIError(f"couldn't open the log in {args.dir}: {exc}") from None
     result = cosign(log.note, witnesses, log.reader, timeout=float(args.timeout))
@@ -290,7 +285,7 @@ def cmd_log_cosign(args: argparse.Namespace) -> int:
         new = result.cosigned_note()
     except WitnessRequestFormatError as exc:  # pragma: no cover (the note was verified)
         raise CLIError(str(exc)) from None
-    store = storage.FileStore(_path(args.dir))
+    store = storage.FileStore(expand_path(args.dir))
     if store.read(storage.CHECKPOINT_PATH) != log.note:
         raise CLIError(
             "the checkpoint changed while the witnesses were asked; run `log cosign` again"
@@ -313,7 +308,7 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     from tallylog.tlog.errors import FormatError, VerificationError
     from tallylog.tlog.proof import parse_proof, verify_proof
 
-    log = _read_verifier(args.key)
+    log = read_verifier(args.key)
     witnesses = [_witness_verifier(v) for v in args.witness]
     if len({(w.name, w.key_id) for w in witnesses}) != len(witnesses):
         raise CLIError("a witness key is given twice")
@@ -334,7 +329,7 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     except FormatError as exc:
         raise CLIError(f"the proof does not verify: {exc}") from None
     cp = ok.checkpoint
-    print(f"entry {ok.index} is in {cp.origin} at size {cp.size}, root {_b64(cp.root)}")
+    print(f"entry {ok.index} is in {cp.origin} at size {cp.size}, root {b64(cp.root)}")
     for c in ok.cosignatures:
         print(f"cosigned by {c.name} at {c.timestamp}")
     return 0

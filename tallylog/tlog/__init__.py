@@ -2,7 +2,7 @@
 C2SP signed-note checkpoints). Imports no web framework; see docs/tlog.md."""
 
 from tallylog.tlog.appender import Appender, AppenderBrokenError, TreeHead
-from tallylog.tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from tallylog.tlog.checkpoint import Checkpoint, format_checkpoint, open_checkpoint, parse_checkpoint, sign_checkpoint
 from tallylog.tlog.client import LogClient, MalformedFileError, SourceError
 from tallylog.tlog.errors import (
     FormatError,
@@ -55,12 +55,14 @@ __all__ = [
     "generate_key",
     "leaf_hash",
     "node_hash",
+    "open_checkpoint",
     "open_note",
     "parse_bundle",
     "parse_checkpoint",
     "parse_tile_path",
     "prove_consistency",
     "prove_inclusion",
+    "sign_checkpoint",
     "sign_note",
     "tile_path",
     "tree_hash",

@@ -21,14 +21,13 @@ its in-memory edge may be ahead of the store. Reopen it from the committed state
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tallylog.tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from tallylog.tlog.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from tallylog.tlog.errors import FormatError, LogInconsistentError, VerificationError
-from tallylog.tlog.hashes import EMPTY_ROOT, HASH_SIZE, tree_hash
-from tallylog.tlog.note import Signer, open_note, sign_note
+from tallylog.tlog.hashes import HASH_SIZE, leaf_hashes, merkle_root, tree_hash
+from tallylog.tlog.note import Signer
 from tallylog.tlog.storage import CHECKPOINT_PATH, TileStore
 from tallylog.tlog.tiles import (
     MAX_ENTRY_SIZE,
@@ -36,7 +35,9 @@ from tallylog.tlog.tiles import (
     TILE_WIDTH,
     Tile,
     TileHashReader,
+    edge_root,
     edge_tiles,
+    format_bundle,
     new_tiles,
     parse_bundle,
     tile_path,
@@ -44,7 +45,6 @@ from tallylog.tlog.tiles import (
 
 __all__ = ["Appender", "AppenderBrokenError", "TreeHead"]
 
-_sha256 = hashlib.sha256
 _FLUSH_FILES = 512  # write staged files in groups of this many (bounded memory)
 
 
@@ -58,67 +58,6 @@ class TreeHead:
 
     size: int
     root: bytes
-
-
-_LEAF = _sha256(b"\x00")  # RFC 6962 §2.1 prefixes, copied per hash (cheaper than b"\x00" + e)
-_NODE = _sha256(b"\x01")
-
-
-def _leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
-    """RFC 6962 §2.1 leaf hashes SHA-256(0x00 || entry)."""
-    out: list[bytes] = []
-    append, prefix = out.append, _LEAF
-    for e in entries:
-        h = prefix.copy()
-        h.update(e)
-        append(h.digest())
-    return out
-
-
-def _merkle(hashes: list[bytes]) -> bytes:
-    """RFC 6962 §2.1 hash of the complete subtree over a power-of-two list of hashes."""
-    prefix = _NODE
-    while len(hashes) > 1:
-        out: list[bytes] = []
-        append = out.append
-        for i in range(0, len(hashes), 2):
-            h = prefix.copy()
-            h.update(hashes[i])
-            h.update(hashes[i + 1])
-            append(h.digest())
-        hashes = out
-    return hashes[0]
-
-
-def _edge_root(edge: list[list[bytes]]) -> bytes:
-    """The tree hash from the right edge: ``edge[L]`` holds the level-8L hashes of the
-    partial tile at level L. The complete subtrees, largest first, are the power-of-two runs
-    of each level's hashes, top level first (RFC 6962 §2.1 splits at the largest power of 2)."""
-    subtrees: list[bytes] = []
-    for hashes in reversed(edge):
-        start = 0
-        for bit in range(TILE_HEIGHT - 1, -1, -1):
-            if len(hashes) >> bit & 1:
-                subtrees.append(_merkle(hashes[start : start + (1 << bit)]))
-                start += 1 << bit
-    if not subtrees:
-        return EMPTY_ROOT
-    root = subtrees[-1]
-    for left in reversed(subtrees[:-1]):
-        root = _sha256(b"\x01" + left + root).digest()
-    return root
-
-
-_LENGTHS = [n.to_bytes(2, "big") for n in range(4096)]  # the length prefixes of the usual entries
-
-
-def _format_bundle(entries: list[bytes]) -> bytes:
-    """C2SP tlog-tiles entry bundle: each entry prefixed by its 16-bit big-endian length."""
-    lengths = _LENGTHS
-    parts: list[bytes] = [b""] * (2 * len(entries))
-    parts[0::2] = [lengths[n] if n < 4096 else n.to_bytes(2, "big") for n in map(len, entries)]
-    parts[1::2] = entries
-    return b"".join(parts)
 
 
 class Appender:
@@ -142,7 +81,7 @@ class Appender:
         self._size = size
         self._edge = edge
         self._bundle = bundle
-        self._root = _edge_root(edge)
+        self._root = edge_root(edge)
         self._published: TreeHead | None = None  # the last checkpoint known to be a prefix
         self._broken = False
 
@@ -211,7 +150,7 @@ class Appender:
                 bundle = parse_bundle(_read_tile(store, t), t.width)
             except FormatError as exc:
                 raise LogInconsistentError(f"malformed file at {tile_path(t)}: {exc}") from None
-            if _leaf_hashes(bundle) != edge[0]:
+            if leaf_hashes(bundle) != edge[0]:
                 raise LogInconsistentError(f"the entries in {tile_path(t)} do not hash to tile {tile_path(Tile(0, t.n, t.width))}")
         app = cls(store, signer, origin, size, edge, bundle)
         if committed_root is not None and app.root != committed_root:
@@ -248,16 +187,16 @@ class Appender:
             while i < n:
                 chunk = entries[i : i + TILE_WIDTH - len(bundle)]
                 bundle.extend(chunk)
-                edge[0].extend(_leaf_hashes(chunk))
+                edge[0].extend(leaf_hashes(chunk))
                 i += len(chunk)
                 size += len(chunk)
                 if len(bundle) < TILE_WIDTH:
                     break
                 # A full bundle and level-0 tile: immutable from now on.
                 index = (size >> TILE_HEIGHT) - 1
-                writes.append((tile_path(Tile(-1, index)), _format_bundle(bundle)))
+                writes.append((tile_path(Tile(-1, index)), format_bundle(bundle)))
                 writes.append((tile_path(Tile(0, index)), b"".join(edge[0])))
-                h = _merkle(edge[0])
+                h = merkle_root(edge[0])
                 bundle.clear()
                 edge[0] = []
                 level = 1
@@ -268,7 +207,7 @@ class Appender:
                     if len(edge[level]) < TILE_WIDTH:
                         break
                     writes.append((tile_path(Tile(level, (size >> (TILE_HEIGHT * (level + 1))) - 1)), b"".join(edge[level])))
-                    h = _merkle(edge[level])
+                    h = merkle_root(edge[level])
                     edge[level] = []
                     level += 1
                 if len(writes) >= _FLUSH_FILES:
@@ -282,13 +221,13 @@ class Appender:
                     raise AssertionError("Appender.stage: edge and tile widths disagree")
                 writes.append((tile_path(t), b"".join(edge[t.level])))
                 if t.level == 0:
-                    writes.append((tile_path(Tile(-1, t.n, t.width)), _format_bundle(bundle)))
+                    writes.append((tile_path(Tile(-1, t.n, t.width)), format_bundle(bundle)))
             self._write(writes)
         except BaseException:
             self._broken = True
             raise
         self._size = size
-        self._root = _edge_root(edge)
+        self._root = edge_root(edge)
         return self.head
 
     def publish(self, extensions: Sequence[str] = ()) -> bytes:
@@ -302,8 +241,7 @@ class Appender:
         published = _read_published(self.store, self.signer, self.origin)
         if published is not None:
             self._check_extends(published)
-        text = format_checkpoint(Checkpoint(self.origin, self._size, self._root, tuple(extensions)))
-        note = sign_note(text, self.signer)
+        note = sign_checkpoint(Checkpoint(self.origin, self._size, self._root, tuple(extensions)), self.signer)
         try:
             self.store.write(CHECKPOINT_PATH, note)
         except BaseException:
@@ -362,7 +300,7 @@ def _read_published(store: TileStore, signer: Signer, origin: str) -> TreeHead |
     if data is None:
         return None
     try:
-        cp = parse_checkpoint(open_note(data, [signer.verifier]).text)
+        cp = open_checkpoint(data, signer.verifier)
     except (ValueError, VerificationError) as exc:
         raise LogInconsistentError(f"the published checkpoint does not open with the log's key: {exc}") from None
     if cp.origin != origin:

@@ -7,7 +7,10 @@ entry against the level-0 hashes. ``recompute_root`` is the full audit: it strea
 entry bundle once, in bounded memory, checks each stored hash tile against the hashes
 recomputed from the entries, and compares the recomputed root with the signed one. It can
 spread the work over worker processes (``workers=2`` uses both cores of a small machine):
-``chunk_hashes`` is the unit of work, over disjoint ranges of 65,536 entries.
+``chunk_hashes`` is the unit of work, over disjoint ranges of 65,536 entries. ``search``
+finds entries locally, reading the same files whichever entry is sought. Where the files
+come from (a directory, HTTP with keep-alive and gzip, the size limits) is
+``tallylog.tlog.source``; the audit against an earlier checkpoint is ``tallylog.tlog.audit``.
 
 Errors name what failed: ``InvalidSignatureError``/``UnverifiedNoteError`` (bad signature),
 ``TileMismatchError`` (hash mismatch in tile L/N), ``MalformedFileError`` (malformed file at
@@ -17,29 +20,46 @@ PATH), ``SourceError`` (could not fetch).
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from tallylog.tlog.appender import _edge_root, _merkle
-from tallylog.tlog.checkpoint import Checkpoint, parse_checkpoint
-from tallylog.tlog.errors import FormatError, MissingTileError, TileMismatchError, VerificationError
+from tallylog.tlog.checkpoint import Checkpoint, open_checkpoint
+from tallylog.tlog.errors import (
+    FormatError,
+    MissingTileError,
+    TileMismatchError,
+    VerificationError,
+)
 from tallylog.tlog.hashes import (
     HASH_SIZE,
     check_consistency,
     check_inclusion,
-    leaf_hash,
+    leaf_hashes,
+    merkle_root,
     prove_consistency,
     prove_inclusion,
     stored_hash_index,
 )
-from tallylog.tlog.note import Verifier, open_note
-from tallylog.tlog.storage import CHECKPOINT_PATH, check_path
-from tallylog.tlog.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileHashReader, parse_bundle, tile_path
+from tallylog.tlog.note import Verifier
+from tallylog.tlog.source import (
+    DirectorySource,
+    HTTPSource,
+    MalformedFileError,
+    Source,
+    SourceError,
+    open_source,
+)
+from tallylog.tlog.storage import CHECKPOINT_PATH
+from tallylog.tlog.tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    Tile,
+    TileHashReader,
+    edge_root,
+    parse_bundle,
+    tile_path,
+)
 
 __all__ = [
     "CHUNK_HEIGHT",
@@ -58,107 +78,6 @@ CHUNK_HEIGHT = 2 * TILE_HEIGHT  # a unit of audit work: 65,536 entries
 # Called by the full audit with each entry bundle's first index and entries; must be
 # picklable (a module-level function) to run in worker processes.
 BundleHook = Callable[[int, list[bytes]], Any]
-MAX_CHECKPOINT = 1 << 16
-MAX_FILE = 1 << 25  # 256 entries of 65,535 bytes, and some
-
-
-class SourceError(OSError):
-    """A file could not be fetched (network, permissions, HTTP status)."""
-
-
-class MalformedFileError(FormatError):
-    """A log file that does not parse; ``path`` names it."""
-
-    def __init__(self, where: str, detail: str) -> None:
-        self.path, self.detail = where, detail
-        super().__init__(f"malformed file at {where}: {detail}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # raised in audit workers
-        return type(self), (self.path, self.detail)
-
-
-class Source(Protocol):
-    """Read-only access to a log's files by log-relative path."""
-
-    def read(self, path: str) -> bytes | None:
-        """The file's bytes, None if absent; ``SourceError`` if it cannot tell."""
-        ...
-
-    def where(self, path: str) -> str:
-        """Where ``path`` is, for messages (a file path or URL)."""
-        ...
-
-
-class DirectorySource:
-    """A log in a local directory (a ``FileStore``'s root or a mirror of it)."""
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise SourceError(f"no log directory at {self.root}")
-
-    def read(self, path: str) -> bytes | None:
-        try:
-            with open(self.root / check_path(path), "rb") as f:
-                data = f.read(MAX_FILE + 1)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise SourceError(f"couldn't read {self.where(path)}: {exc.strerror}") from None
-        if len(data) > MAX_FILE:
-            raise MalformedFileError(self.where(path), "too large")
-        return data
-
-    def where(self, path: str) -> str:
-        return str(self.root / path)
-
-
-class HTTPSource:
-    """A log served over HTTP(S) below ``base`` (C2SP tlog-tiles URLs). Uses urllib only."""
-
-    def __init__(self, base: str, timeout: float = 30.0) -> None:
-        if not base.endswith("/"):
-            base += "/"
-        self.base = base
-        self.timeout = timeout
-
-    def read(self, path: str) -> bytes | None:
-        url = self.where(check_path(path))
-        req = urllib.request.Request(url, headers={"User-Agent": "tallylog-tlog"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (http/https only)
-                data: bytes = resp.read(MAX_FILE + 1)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise SourceError(f"couldn't fetch {url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise SourceError(f"couldn't fetch {url}: {getattr(exc, 'reason', exc)}") from None
-        if len(data) > MAX_FILE:
-            raise MalformedFileError(url, "too large")
-        return data
-
-    def where(self, path: str) -> str:
-        return urllib.parse.urljoin(self.base, path)
-
-
-def open_source(source: str | os.PathLike[str] | Source) -> Source:
-    """A ``Source`` for a directory path or an ``http://``/``https://`` base URL."""
-    if isinstance(source, str) and source.startswith(("http://", "https://")):
-        return HTTPSource(source)
-    if isinstance(source, (str, os.PathLike)):
-        return DirectorySource(source)
-    return source
-
-
-class _SourceTiles:
-    """A ``TileReader`` over a ``Source``: missing → ``MissingTileError``."""
-
-    def __init__(self, source: Source) -> None:
-        self.source = source
-
-    def read_tiles(self, tiles: list[Tile]) -> list[bytes]:
-        return [_need(self.source, tile_path(t)) for t in tiles]
 
 
 def _need(source: Source, path: str) -> bytes:
@@ -211,12 +130,12 @@ def chunk_hashes(
     for b in range(start >> TILE_HEIGHT, (end + TILE_WIDTH - 1) >> TILE_HEIGHT):
         width = min(TILE_WIDTH, end - (b << TILE_HEIGHT))
         entries = _read_bundle(source, b, width)
-        leaves = [leaf_hash(e) for e in entries]
+        leaves = leaf_hashes(entries)
         _check_tile(source, 0, b, leaves)
         if on_bundle is not None:
             seen.append(on_bundle(b << TILE_HEIGHT, entries))
         if width == TILE_WIDTH:
-            level8.append(_merkle(leaves))
+            level8.append(merkle_root(leaves))
         else:
             tail = leaves
     if level8:
@@ -236,7 +155,7 @@ class LogClient:
         self.verifier = verifier
         self.checkpoint = checkpoint
         self.note = note
-        self.reader = TileHashReader(checkpoint.size, checkpoint.root, _SourceTiles(source))
+        self.reader = TileHashReader(checkpoint.size, checkpoint.root, source)
 
     @property
     def size(self) -> int:
@@ -249,28 +168,26 @@ class LogClient:
     @classmethod
     def open(cls, source: str | os.PathLike[str] | Source, verifier: Verifier | str) -> LogClient:
         """Fetch the log's checkpoint, verify its signature with ``verifier`` (a ``Verifier``
-        or verifier key string) and parse it. Raises ``VerificationError`` for a bad or
-        missing signature, ``MalformedFileError`` for a malformed checkpoint, ``SourceError``
-        when it cannot be fetched."""
+        or verifier key string) and parse it (``checkpoint.open_checkpoint``). Raises
+        ``VerificationError`` for a bad or missing signature, ``MalformedFileError`` for a
+        malformed checkpoint, ``SourceError`` when it cannot be fetched (``missing file at``
+        when there is none)."""
         src = open_source(source)
-        v = Verifier(verifier) if isinstance(verifier, str) else verifier
         data = src.read(CHECKPOINT_PATH)
-        where = src.where(CHECKPOINT_PATH)
         if data is None:
-            raise SourceError(f"no checkpoint at {where}")
-        if len(data) > MAX_CHECKPOINT:
-            raise MalformedFileError(where, "too large")
+            raise SourceError(f"missing file at {src.where(CHECKPOINT_PATH)}")
+        return cls.from_note(src, verifier, data, src.where(CHECKPOINT_PATH))
+
+    @classmethod
+    def from_note(cls, source: Source, verifier: Verifier | str, note: bytes, where: str) -> LogClient:
+        """A client for the tree the signed checkpoint ``note`` names (read from ``where``,
+        named in errors), its signature verified as ``open`` does."""
+        v = Verifier(verifier) if isinstance(verifier, str) else verifier
         try:
-            text = open_note(data, [v]).text
-        except ValueError as exc:
+            cp = open_checkpoint(note, v)
+        except FormatError as exc:
             raise MalformedFileError(where, str(exc)) from None
-        try:
-            cp = parse_checkpoint(text)
-        except ValueError as exc:
-            raise MalformedFileError(where, str(exc)) from None
-        if cp.origin != v.name:
-            raise VerificationError(f"the checkpoint at {where} is for {cp.origin!r}, the key for {v.name!r}")
-        return cls(src, v, cp, data)
+        return cls(source, v, cp, note)
 
     def leaf_hash(self, index: int) -> bytes:
         """The authenticated leaf hash of entry ``index``."""
@@ -296,22 +213,56 @@ class LogClient:
 
     def entries(self, start: int, end: int) -> list[bytes]:
         """Entries [start, end), each authenticated against its level-0 hash."""
+        return [e for _, bundle in self.iter_entries(start, end) for e in bundle]
+
+    def iter_entries(self, start: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+        """Entries [start, end), bundle by bundle as ``(first index, entries)``, each entry
+        authenticated against its level-0 hash (``TileMismatchError`` names the first that
+        is not the one the signed tree holds)."""
         if not 0 <= start <= end <= self.size:
             raise ValueError(f"entries [{start}, {end}) are not within the signed tree of size {self.size}")
-        out: list[bytes] = []
         for b in range(start >> TILE_HEIGHT, (end + TILE_WIDTH - 1) >> TILE_HEIGHT):
             width = min(TILE_WIDTH, self.size - (b << TILE_HEIGHT))
             bundle = _read_bundle(self.source, b, width)
             lo = max(start, b << TILE_HEIGHT)
             hi = min(end, (b << TILE_HEIGHT) + width)
             want = self.reader.read_hashes([stored_hash_index(0, i) for i in range(lo, hi)])
-            for i, h in zip(range(lo, hi), want, strict=True):
-                e = bundle[i - (b << TILE_HEIGHT)]
-                if leaf_hash(e) != h:
+            got = bundle[lo - (b << TILE_HEIGHT) : hi - (b << TILE_HEIGHT)]
+            for i, h, e in zip(range(lo, hi), want, leaf_hashes(got), strict=True):
+                if e != h:
                     path = self.source.where(tile_path(Tile(-1, b, width)))
                     raise TileMismatchError(-1, b, path, f"entry {i} is not the one the signed tree holds")
-                out.append(e)
-        return out
+            yield lo, got
+
+    def search(
+        self, start: int, end: int, match: Callable[[bytes], bool], progress: Callable[[int], None] | None = None
+    ) -> list[tuple[int, bytes, list[bytes]]]:
+        """The entries of [start, end) that ``match`` accepts, each with its checked
+        inclusion proof: ``(index, entry, proof)``, in log order.
+
+        Private: the search runs here, and the files read do not depend on which entries
+        match. First every hash tile above level 0 that the inclusion proof of any entry
+        in the range can need (the range's tiles and their neighbours at each level), then
+        each entry bundle of the range and its level-0 tile, once, in order; the level-0
+        tile of a match is kept, so its proof reads nothing more. A source learns the
+        range, never the entry. Every entry is authenticated before ``match`` sees it, so
+        no match means the signed tree holds none in the range. ``progress(n)`` after each
+        bundle, with the entries it held.
+        """
+        if not 0 <= start <= end <= self.size:
+            raise ValueError(f"entries [{start}, {end}) are not within the signed tree of size {self.size}")
+        local = _PrefetchedSource(self.source, self.size, start, end)
+        view = LogClient(local, self.verifier, self.checkpoint, self.note)
+        found: list[tuple[int, bytes]] = []
+        for first, entries in view.iter_entries(start, end):
+            for i, e in enumerate(entries):
+                if match(e):
+                    found.append((first + i, e))
+                    b = first >> TILE_HEIGHT
+                    local.pin(tile_path(Tile(0, b, min(TILE_WIDTH, self.size - (b << TILE_HEIGHT)))))
+            if progress is not None:
+                progress(len(entries))
+        return [(i, e, view.inclusion_proof(i)) for i, e in found]
 
     def iter_bundles(self, start: int = 0) -> Iterator[tuple[int, list[bytes]]]:
         """``(first index, entries)`` of each entry bundle from the one holding ``start``,
@@ -349,7 +300,7 @@ class LogClient:
             nonlocal done
             level8, tail, seen = result
             if len(level8) == TILE_WIDTH:
-                level16.append(_merkle(level8))
+                level16.append(merkle_root(level8))
             else:
                 edge[0], edge[1] = tail, level8
             if on_result is not None:
@@ -369,13 +320,13 @@ class LogClient:
         # Levels 2 and up: check their tiles and fold them, 256 at a time.
         level, hashes = 2, level16
         while hashes:
-            for n in range(0, (len(hashes) + TILE_WIDTH - 1) // TILE_WIDTH):
+            for n in range((len(hashes) + TILE_WIDTH - 1) // TILE_WIDTH):
                 _check_tile(self.source, level, n, hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH])
             full = len(hashes) // TILE_WIDTH
             edge.append(hashes[full * TILE_WIDTH :])
-            hashes = [_merkle(hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]) for n in range(full)]
+            hashes = [merkle_root(hashes[n * TILE_WIDTH : (n + 1) * TILE_WIDTH]) for n in range(full)]
             level += 1
-        root = _edge_root(edge)
+        root = edge_root(edge)
         if root != self.root:
             raise VerificationError(f"the tree recomputed from the entries does not have the signed root (size {size})")
         return root
@@ -383,3 +334,43 @@ class LogClient:
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.size:
             raise ValueError(f"there is no entry {index}: the checkpoint signs {self.size} entries")
+
+
+class _PrefetchedSource:
+    """``LogClient.search``'s source: reads up front every hash tile above level 0 that an
+    inclusion proof for an entry of [start, end) of the tree of ``size`` can need; keeps
+    the last few hash tiles read since, and those ``pin``ned for good."""
+
+    RECENT = 16
+
+    def __init__(self, source: Source, size: int, start: int, end: int) -> None:
+        self.inner = source
+        self.cache: dict[str, bytes] = {}
+        self.recent: dict[str, bytes] = {}
+        level, width = 1, size >> TILE_HEIGHT  # width: hashes stored at this level
+        while width:
+            lo = max(0, (start >> (TILE_HEIGHT * (level + 1))) - 1)
+            hi = ((max(end, 1) - 1) >> (TILE_HEIGHT * (level + 1))) + 1
+            for t in range(lo, min(hi, (width - 1) >> TILE_HEIGHT) + 1):
+                path = tile_path(Tile(level, t, min(TILE_WIDTH, width - (t << TILE_HEIGHT))))
+                self.cache[path] = _need(source, path)
+            level, width = level + 1, width >> TILE_HEIGHT
+
+    def read(self, path: str) -> bytes | None:
+        data = self.cache.get(path) or self.recent.get(path)
+        if data is None:
+            data = self.inner.read(path)
+            if data is not None and len(data) <= TILE_WIDTH * HASH_SIZE and not path.startswith("tile/entries/"):
+                if len(self.recent) >= self.RECENT:
+                    self.recent.pop(next(iter(self.recent)))
+                self.recent[path] = data
+        return data
+
+    def where(self, path: str) -> str:
+        return self.inner.where(path)
+
+    def pin(self, path: str) -> None:
+        """Keep the tile at ``path``, read earlier, for later reads."""
+        data = self.read(path)
+        if data is not None:
+            self.cache[path] = data

@@ -27,13 +27,17 @@ __all__ = [
     "check_consistency",
     "check_inclusion",
     "leaf_hash",
+    "leaf_hashes",
+    "merkle_root",
     "node_hash",
+    "node_hashes",
     "prove_consistency",
     "prove_inclusion",
     "split_stored_hash_index",
     "stored_hash_count",
     "stored_hash_index",
     "stored_hashes",
+    "subtree_index",
     "tree_hash",
 ]
 
@@ -64,6 +68,39 @@ def leaf_hash(entry: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 6962 §2.1: the interior node hash SHA-256(0x01 ‖ left ‖ right)."""
     return _sha256(b"\x01" + left + right).digest()
+
+
+_LEAF_PREFIX = _sha256(b"\x00")  # copied per entry: cheaper than b"\x00" + entry for long entries
+
+
+def leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
+    """``leaf_hash`` of each entry, in order (the appender's and the auditor's hot loop)."""
+    out: list[bytes] = []
+    append, prefix = out.append, _LEAF_PREFIX
+    for e in entries:
+        h = prefix.copy()
+        h.update(e)
+        append(h.digest())
+    return out
+
+
+def node_hashes(hashes: Sequence[bytes]) -> list[bytes]:
+    """The next level up: ``node_hash`` of each pair (0, 1), (2, 3), … of ``hashes``; a
+    trailing odd hash has no parent yet and is left out (RFC 6962 §2.1)."""
+    sha = _sha256  # bound locally: this is the inner loop of every tile hash
+    return [sha(b"\x01" + hashes[i] + hashes[i + 1]).digest() for i in range(0, len(hashes) - 1, 2)]
+
+
+def merkle_root(hashes: Sequence[bytes]) -> bytes:
+    """RFC 6962 §2.1 hash of the complete subtree whose level hashes are ``hashes`` (a
+    power-of-two number of them, at least one)."""
+    count = len(hashes)
+    if count == 0 or count & (count - 1):
+        raise AssertionError(f"merkle_root: {count} hashes is not a power of two")
+    level = list(hashes)
+    while len(level) > 1:
+        level = node_hashes(level)
+    return level[0]
 
 
 def stored_hash_index(level: int, n: int) -> int:
@@ -151,7 +188,7 @@ def tree_hash(n: int, reader: HashReader) -> bytes:
         raise FormatError(f"tree_hash: negative size {n}")
     if n == 0:
         return EMPTY_ROOT
-    indexes = _subtree_index(0, n, [])
+    indexes = subtree_index(0, n, [])
     hashes = reader.read_hashes(indexes)
     _check_read(hashes, len(indexes), "tree_hash")
     h, rest = _subtree_hash(0, n, hashes)
@@ -289,19 +326,21 @@ def _maxpow2(n: int) -> tuple[int, int]:
     return 1 << level, level
 
 
-def _subtree_index(lo: int, hi: int, need: list[int]) -> list[int]:
-    """Append the stored-hash indexes of the complete subtrees covering [lo, hi)."""
+def subtree_index(lo: int, hi: int, need: list[int]) -> list[int]:
+    """Append to ``need`` the stored-hash indexes of the complete subtrees covering leaves
+    [lo, hi), largest (leftmost) first, and return it (Go's ``tlog.subTreeIndex``): the
+    hashes ``tree_hash`` folds into the tree hash of [0, hi)."""
     while lo < hi:
         k, level = _maxpow2(hi - lo + 1)
         if lo & (k - 1):
-            raise AssertionError("_subtree_index: bad math")
+            raise AssertionError("subtree_index: bad math")
         need.append(stored_hash_index(level, lo >> level))
         lo += k
     return need
 
 
 def _subtree_hash(lo: int, hi: int, hashes: list[bytes]) -> tuple[bytes, list[bytes]]:
-    """The hash of [lo, hi) from the leading hashes ``_subtree_index`` asked for, and the rest."""
+    """The hash of [lo, hi) from the leading hashes ``subtree_index`` asked for, and the rest."""
     num = 0
     while lo < hi:
         k, _ = _maxpow2(hi - lo + 1)
@@ -323,9 +362,9 @@ def _leaf_proof_index(lo: int, hi: int, n: int, need: list[int]) -> list[int]:
     k, _ = _maxpow2(hi - lo)
     if n < lo + k:
         _leaf_proof_index(lo, lo + k, n, need)
-        _subtree_index(lo + k, hi, need)
+        subtree_index(lo + k, hi, need)
     else:
-        _subtree_index(lo, lo + k, need)
+        subtree_index(lo, lo + k, need)
         _leaf_proof_index(lo + k, hi, n, need)
     return need
 
@@ -348,13 +387,13 @@ def _tree_proof_index(lo: int, hi: int, n: int, need: list[int]) -> list[int]:
     if not lo < n <= hi:
         raise AssertionError("_tree_proof_index: bad math")
     if n == hi:
-        return need if lo == 0 else _subtree_index(lo, hi, need)
+        return need if lo == 0 else subtree_index(lo, hi, need)
     k, _ = _maxpow2(hi - lo)
     if n <= lo + k:
         _tree_proof_index(lo, lo + k, n, need)
-        _subtree_index(lo + k, hi, need)
+        subtree_index(lo + k, hi, need)
     else:
-        _subtree_index(lo, lo + k, need)
+        subtree_index(lo, lo + k, need)
         _tree_proof_index(lo + k, hi, n, need)
     return need
 

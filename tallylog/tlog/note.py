@@ -245,7 +245,8 @@ def open_note(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
     (C2SP signed-note; Go's ``note.Open``).
 
     Strict: valid UTF-8, no control characters but newline, at most ``MAX_NOTE_SIZE`` bytes
-    and ``MAX_SIGNATURES`` lines, canonical base64. Signatures by keys not among
+    and ``MAX_SIGNATURES`` lines, valid base64, canonical in the signatures of known keys
+    (an unknown key's, as Go's ``note.Open``, may set padding bits). Signatures by keys not among
     ``verifiers`` are returned as ``unverified``; a bad signature by a known key raises
     ``InvalidSignatureError``; no verified signature at all raises ``UnverifiedNoteError``;
     malformed input raises ``NoteFormatError``. Inverse of ``sign_note``.
@@ -278,16 +279,23 @@ def open_note(msg: bytes, verifiers: Iterable[Verifier]) -> Note:
         name, sep, b64 = line[len(SIG_PREFIX) :].partition(" ")
         if not sep or not _valid_name(name) or not b64:
             raise NoteFormatError("malformed signature line")
-        raw = _b64decode(b64, "a signature line", NoteFormatError)
+        try:
+            raw = base64.b64decode(b64.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise NoteFormatError("malformed base64 in a signature line") from None
         if len(raw) < 5:
             raise NoteFormatError("a signature is too short")
         kid = int.from_bytes(raw[:4], "big")
         sig = Signature(name, kid, b64)
         v = known.get((name, kid))
         if v is None:
+            # As Go's note.Open: a signature by a key we do not know is kept aside unread,
+            # even in non-canonical base64 (non-zero padding bits); only ours must be canonical.
             if sig not in unverified:
                 unverified.append(sig)
             continue
+        if base64.b64encode(raw).decode() != b64:
+            raise NoteFormatError("non-canonical base64 in a signature line")
         if (name, kid) in seen:
             continue  # as Go: repeated signatures by one key are dropped
         seen.add((name, kid))

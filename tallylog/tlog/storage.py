@@ -5,7 +5,8 @@ The contract every ``TileStore`` keeps (checked by tests/tlog/test_storage.py, r
 each implementation):
 
 - Paths are log-relative, ``/``-separated: ``checkpoint``, ``tile/0/000``,
-  ``tile/entries/x001/234.p/7``. A path with an empty, ``.`` or ``..`` element, a leading
+  ``tile/entries/x001/234.p/7``, ``day-index.json`` (``tallylog.tlog.dayindex``: every file
+  of the log, tiles or not, is written through the store and keeps this contract). A path with an empty, ``.`` or ``..`` element, a leading
   ``/``, a backslash or a NUL is refused with ``StorePathError`` (a ``ValueError``).
 - ``read(path)`` returns the bytes last written at ``path``, or ``None`` if nothing was ever
   written there. It never returns a partly written file. ``OSError`` means the store could

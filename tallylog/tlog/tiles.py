@@ -13,14 +13,27 @@ which drops Go's ``/8/`` height element.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tallylog.tlog.errors import FormatError, MissingTileError, TileMismatchError, VerificationError
-from tallylog.tlog.hashes import HASH_SIZE, split_stored_hash_index, stored_hash_index
+from tallylog.tlog.errors import (
+    FormatError,
+    MissingTileError,
+    TileMismatchError,
+    VerificationError,
+)
+from tallylog.tlog.hashes import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    merkle_root,
+    node_hash,
+    node_hashes,
+    split_stored_hash_index,
+    stored_hash_index,
+    subtree_index,
+)
 
 __all__ = [
     "ENTRIES_LEVEL",
@@ -34,6 +47,7 @@ __all__ = [
     "VerificationError",
     "as_tile_reader",
     "bundle_tile",
+    "edge_root",
     "edge_tiles",
     "format_bundle",
     "hash_from_tile",
@@ -177,6 +191,27 @@ def edge_tiles(size: int) -> list[Tile]:
     return tiles
 
 
+def edge_root(edge: Sequence[Sequence[bytes]]) -> bytes:
+    """The RFC 6962 §2.1 tree hash from a tree's right edge: ``edge[L]`` holds the hashes of
+    its partial tile at level L (``edge_tiles``; empty at a level whose tiles are all full).
+    The complete subtrees, largest first, are the power-of-two runs of each level's hashes,
+    top level first (RFC 6962 §2.1 splits at the largest power of 2); ``EMPTY_ROOT`` for
+    the empty tree."""
+    subtrees: list[bytes] = []
+    for hashes in reversed(edge):
+        start = 0
+        for bit in range(TILE_HEIGHT - 1, -1, -1):
+            if len(hashes) >> bit & 1:
+                subtrees.append(merkle_root(hashes[start : start + (1 << bit)]))
+                start += 1 << bit
+    if not subtrees:
+        return EMPTY_ROOT
+    root = subtrees[-1]
+    for left in reversed(subtrees[:-1]):
+        root = node_hash(left, root)
+    return root
+
+
 def tile_for_index(index: int) -> tuple[Tile, int, int]:
     """The smallest tile holding stored hash ``index`` (directly, or as the hash of a run of
     its hashes), and the byte range [start, end) of the tile data that hashes to it (Go's
@@ -193,14 +228,9 @@ def tile_for_index(index: int) -> tuple[Tile, int, int]:
 def tile_hash(data: bytes) -> bytes:
     """RFC 6962 §2.1 hash of the complete subtree whose level hashes are ``data`` (a
     power-of-two number of 32-byte hashes)."""
-    count = len(data) // HASH_SIZE
-    if count == 0 or count & (count - 1) or len(data) % HASH_SIZE:
+    if len(data) % HASH_SIZE:
         raise AssertionError("tile_hash: not a power-of-two run of hashes")
-    sha = hashlib.sha256
-    level = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
-    while len(level) > 1:
-        level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
-    return level[0]
+    return merkle_root([data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)])
 
 
 def hash_from_tile(tile: Tile, data: bytes, index: int) -> bytes:
@@ -222,11 +252,10 @@ class _TileTree:
     __slots__ = ("levels",)
 
     def __init__(self, data: bytes) -> None:
-        sha = hashlib.sha256
         level = [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
         self.levels = [level]
         while len(level) > 1:
-            level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+            level = node_hashes(level)
             self.levels.append(level)
 
     def hash(self, index: int) -> bytes:
@@ -265,17 +294,21 @@ class TileReader(Protocol):
 
 
 class _StoreTiles:
-    """A ``TileReader`` over anything with ``read(path) -> bytes | None`` (a ``TileStore``)."""
+    """A ``TileReader`` over anything with ``read(path) -> bytes | None`` (a ``TileStore``
+    or a ``tallylog.tlog.source.Source``); a missing tile is ``MissingTileError`` naming
+    its path, or where it is when the reader has ``where(path)`` (a ``Source``)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
+        self.where = getattr(store, "where", None)
 
     def read_tiles(self, tiles: Sequence[Tile]) -> list[bytes]:
         out = []
         for t in tiles:
-            data = self.store.read(tile_path(t))
+            path = tile_path(t)
+            data = self.store.read(path)
             if data is None:
-                raise MissingTileError(tile_path(t))
+                raise MissingTileError(self.where(path) if self.where else path)
             out.append(data)
         return out
 
@@ -342,9 +375,7 @@ class TileHashReader:
             return order[tile]
 
         # Plan the tiles that recompute the tree hash: if it matches, they are authentic.
-        from tallylog.tlog.hashes import _subtree_index
-
-        stx = _subtree_index(0, size, []) if size else []
+        stx = subtree_index(0, size, []) if size else []
         stx_order = []
         for x in stx:
             t = _parent(tile_for_index(x)[0], 0, size)
@@ -396,7 +427,7 @@ class TileHashReader:
             j = stx_order[-1]
             th = from_tile(j, stx[-1])
             for i in range(len(stx) - 2, -1, -1):
-                th = _node(from_tile(stx_order[i], stx[i]), th)
+                th = node_hash(from_tile(stx_order[i], stx[i]), th)
             if self.root is not None and th != self.root:
                 bad = next((t for t in tiles[:num_stx_tiles] if t in fetched), tiles[0])
                 raise TileMismatchError(bad.level, bad.n, tile_path(bad), "the tiles do not hash to the signed root")
@@ -421,29 +452,29 @@ class TileHashReader:
         return [from_tile(j, x) for j, x in zip(index_order, indexes, strict=True)]
 
 
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
 def format_bundle(entries: Sequence[bytes]) -> bytes:
     """A C2SP tlog-tiles entry bundle: each entry as a big-endian uint16 length and its bytes.
     Inverse of ``parse_bundle``."""
     if len(entries) > TILE_WIDTH:
         raise FormatError(f"an entry bundle holds at most {TILE_WIDTH} entries, not {len(entries)}")
-    parts = []
-    for e in entries:
-        if len(e) > MAX_ENTRY_SIZE:
-            raise FormatError(f"an entry is at most {MAX_ENTRY_SIZE} bytes, not {len(e)}")
-        parts.append(len(e).to_bytes(2, "big"))
-        parts.append(e)
+    sizes = list(map(len, entries))
+    if sizes and max(sizes) > MAX_ENTRY_SIZE:
+        raise FormatError(f"an entry is at most {MAX_ENTRY_SIZE} bytes, not {max(sizes)}")
+    lengths = _LENGTHS  # the appender's hot path: no per-entry int.to_bytes for usual sizes
+    parts: list[bytes] = [b""] * (2 * len(entries))
+    parts[0::2] = [lengths[n] if n < 4096 else n.to_bytes(2, "big") for n in sizes]
+    parts[1::2] = entries
     return b"".join(parts)
+
+
+_LENGTHS = [n.to_bytes(2, "big") for n in range(4096)]  # the length prefixes of the usual entries
 
 
 def parse_bundle(data: bytes, width: int | None = None) -> list[bytes]:
     """The entries of a C2SP tlog-tiles entry bundle; strict: a truncated length or entry,
     more than 256 entries, or (given ``width``) a different count is an error. Inverse of
     ``format_bundle``."""
-    entries = []
+    entries: list[bytes] = []
     i, end = 0, len(data)
     while i < end:
         if i + 2 > end:

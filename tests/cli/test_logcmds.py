@@ -128,6 +128,16 @@ def test_verify_over_http(log: Log, serve) -> None:  # type: ignore[no-untyped-d
     assert "size 600" in out
 
 
+def test_verify_recount_and_check_receipt_over_a_gzip_server(log: Log, serve) -> None:  # type: ignore[no-untyped-def]
+    url = serve(log.dir, gzip=True)
+    assert "size 600" in tallylog("verify", url, "--key", log.vkey).stdout
+    tally = json.loads(tallylog("recount", url, "--key", log.vkey, "--json").stdout)
+    assert tally == expected_tally(log)
+    out = tallylog("check-receipt", receipt(7), "--source", url, "--key", log.vkey, "--day", "2026-11-23").stdout
+    assert "number 17 of 600" in out
+    assert serve.encodings and set(serve.encodings) == {"gzip"}
+
+
 def test_verify_rejects_another_logs_key(tmp_path: Path, log: Log) -> None:
     _, other = keygen(tmp_path, "example.org/log", "other.key")  # same name, other key
     assert "bad signature" in fails("verify", log.dir, "--key", other)

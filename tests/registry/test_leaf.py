@@ -4,12 +4,11 @@ each guess of a code tests one entry only; version 1 leaves stay valid, counted 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 
 import pytest
 
 from tallylog import leaf
-from tallylog.cli.logcmds import count_entries
+from tallylog.cli.auditcmds import count_bundle
 from tallylog.composition import LogServices
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations import actions
@@ -86,8 +85,7 @@ def test_the_matcher_finds_both_versions_and_nothing_else() -> None:
     with pytest.raises(ValueError):
         leaf.receipt_matcher("12345")
     # Both versions are counted alike.
-    counts: Counter[tuple[str, ...]] = Counter()
-    count_entries([v1, v2, b"other"], counts)
+    counts = count_bundle(0, [v1, v2, b"other"])
     assert counts["total", "three-withdrawals"] == 2 and counts["other",] == 1
 
 

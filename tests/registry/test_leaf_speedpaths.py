@@ -222,3 +222,20 @@ def test_canonical_json_is_json_dumps_with_the_same_options(value: Any) -> None:
     except ValueError as exc:
         got = str(exc)
     assert got == expected
+
+
+def test_new_receipt_code_is_25_digits_that_normalise_back() -> None:
+    """One ``new_receipt_code`` (tallylog.leaf), used by declarations and petitions alike:
+    grouped 5 × 5, and ``normalise_receipt_code`` / ``format_receipt_code`` invert it."""
+    from tallylog import leaf
+    from tallylog.registry.declarations import actions
+
+    assert actions.new_receipt_code is leaf.new_receipt_code
+    codes = {leaf.new_receipt_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    for code in codes:
+        digits = leaf.normalise_receipt_code(code)
+        assert len(digits) == 25 and digits.isdigit() and leaf.format_receipt_code(digits) == code
+    # every digit position takes every value (uniform, zero-padded: leading zeros occur)
+    for position in range(25):
+        assert {leaf.normalise_receipt_code(c)[position] for c in codes} == set("0123456789")

@@ -225,8 +225,10 @@ class Crash(Exception):
 
 
 class CrashingStore:
-    """Wraps a real store; the ``fail_at``-th write crashes, either before writing
-    ("failed, nothing written") or after ("errored, but written")."""
+    """Wraps a real store; the ``fail_at``-th write of a tile or the checkpoint crashes,
+    either before writing ("failed, nothing written") or after ("errored, but written").
+    The day index's writes are not counted (``write_day_index`` is best effort and has
+    its own crash test, in STEPS)."""
 
     def __init__(self, inner: object, fail_at: int, written: bool) -> None:
         self.inner = inner
@@ -238,6 +240,9 @@ class CrashingStore:
         return self.inner.read(path)  # type: ignore[attr-defined]
 
     def write(self, path: str, data: bytes) -> None:
+        if path == DAY_INDEX_PATH:  # best effort (logged, retried next pass): not a crash point
+            self.inner.write(path, data)  # type: ignore[attr-defined]
+            return
         self.writes += 1
         if self.writes == self.fail_at:
             if self.written:
@@ -498,3 +503,15 @@ def test_inclusion_proof_bounds(campaign: Campaign, log: LogServices) -> None:
             log.inclusion_proof(index, size, root)
     with pytest.raises(VerificationError):
         log.inclusion_proof(0, 3, bytes(32))  # tiles that do not lead to the root
+
+
+def test_checkpoint_size_counts_only_this_logs_signed_checkpoints(log: LogServices) -> None:
+    """The sequencer reads checkpoints with the strict tlog opener, not by their second line."""
+    from tallylog.tlog import Checkpoint, Signer, generate_key, sign_checkpoint
+
+    note = sign_checkpoint(Checkpoint(log.origin, 7, bytes(32)), log.signer)
+    assert sequencer.checkpoint_size(log, note) == sequencer.checkpoint_size(log, note.decode()) == 7
+    forged = sign_checkpoint(Checkpoint(log.origin, 7, bytes(32)), Signer(generate_key(log.origin)[0]))
+    assert sequencer.checkpoint_size(log, forged) is None
+    assert sequencer.checkpoint_size(log, "") is None and sequencer.checkpoint_size(log, None) is None
+    assert sequencer.checkpoint_size(log, note.replace(b"\n7\n", b"\n07\n")) is None

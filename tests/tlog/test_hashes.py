@@ -154,3 +154,32 @@ def test_malformed_proofs_are_value_errors_not_verification_errors() -> None:
     assert issubclass(ProofError, ValueError)
     assert not issubclass(VerificationError, ValueError)
     assert hashes.HASH_SIZE == 32
+
+
+def test_the_batch_forms_agree_with_the_one_hash_functions() -> None:
+    entries = [entry(i) for i in range(9)] + [b"", b"x" * 70000]
+    assert hashes.leaf_hashes(entries) == [leaf_hash(e) for e in entries]
+    level = hashes.leaf_hashes(entries[:7])
+    assert hashes.node_hashes(level) == [node_hash(level[i], level[i + 1]) for i in (0, 2, 4)]  # the odd one waits
+    assert hashes.node_hashes(level[:1]) == [] and hashes.node_hashes([]) == []
+
+
+def test_merkle_root_is_the_tree_hash_of_a_complete_tree(tree1000: HashList) -> None:
+    for k in range(0, 10):
+        leaves = hashes.leaf_hashes([entry(i) for i in range(1 << k)])
+        assert hashes.merkle_root(leaves) == tree_hash(1 << k, tree1000)
+    for bad in (0, 3, 6, 255):
+        with pytest.raises(AssertionError, match="merkle_root"):
+            hashes.merkle_root([b"\0" * 32] * bad)
+
+
+def test_subtree_index_covers_the_tree_largest_first(tree1000: HashList) -> None:
+    for n in range(1, 1000):
+        indexes = hashes.subtree_index(0, n, [])
+        levels = [split_stored_hash_index(x)[0] for x in indexes]
+        assert sum(1 << level for level in levels) == n and levels == sorted(levels, reverse=True)
+        folded = tree1000.read_hashes(indexes)
+        h = folded[-1]
+        for left in reversed(folded[:-1]):
+            h = node_hash(left, h)
+        assert h == tree_hash(n, tree1000)

@@ -185,3 +185,55 @@ def test_key_strings_round_trip(seed: bytes, name: str) -> None:
     assert Signer(signer_key_from_seed(name, seed)).verifier_key == s.verifier_key
     msg = sign_note("x\n", s)
     assert open_note(msg, [Verifier(s.verifier_key)]).sigs[0].key_id == s.key_id
+
+
+def _set_padding_bits(b64: str) -> str:
+    """The same bytes in non-canonical base64: the unused low bits of the last symbol set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    body = b64.rstrip("=")
+    pad = len(b64) - len(body)
+    assert pad, "needs a padded encoding (signatures of 4 + 64 bytes are)"
+    last = alphabet.index(body[-1]) | ((1 << (2 * pad)) - 1)
+    out = body[:-1] + alphabet[last] + "=" * pad
+    assert out != b64 and base64.b64decode(out) == base64.b64decode(b64)
+    return out
+
+
+def test_an_unknown_keys_non_canonical_signature_is_set_aside_as_go_does(keys: list[Signer]) -> None:
+    msg = sign_note("text\n", keys[0], keys[1]).decode()
+    head, ours, theirs = msg.rsplit("\n", 3)[0], *msg.rstrip("\n").rsplit("\n", 2)[1:]
+    name, b64 = theirs[2:].split(" ")
+    odd = f"{head}\n{ours}\n— {name} {_set_padding_bits(b64)}\n".encode()
+    note = open_note(odd, [keys[0].verifier])  # keys[1] unknown here: not fatal
+    assert [s.name for s in note.sigs] == [keys[0].name]
+    assert [s.base64 for s in note.unverified] == [_set_padding_bits(b64)]
+    with pytest.raises(NoteFormatError, match="non-canonical"):  # a known key's must be canonical
+        open_note(odd, [keys[0].verifier, keys[1].verifier])
+    with pytest.raises(NoteFormatError, match="malformed base64"):
+        open_note(f"{head}\n{ours}\n— {name} {b64[:-1]}!\n".encode(), [keys[0].verifier])
+
+
+def test_sign_checkpoint_and_open_checkpoint_are_inverses(keys: list[Signer]) -> None:
+    from tallylog.tlog.checkpoint import MAX_CHECKPOINT_SIZE, open_checkpoint, sign_checkpoint
+
+    cp = Checkpoint(keys[0].name, 12345, bytes(range(32)), ("ext one", "ext two"))
+    note = sign_checkpoint(cp, keys[0], keys[1])
+    assert open_checkpoint(note, keys[0].verifier) == cp
+    with pytest.raises(VerificationError, match="is for log"):  # signed, but another log's
+        open_checkpoint(note, keys[1].verifier)
+    with pytest.raises(UnverifiedNoteError):
+        open_checkpoint(sign_checkpoint(cp, keys[1]), keys[0].verifier)
+    with pytest.raises(CheckpointFormatError, match="larger"):
+        open_checkpoint(note + b"x" * MAX_CHECKPOINT_SIZE, keys[0].verifier)
+    with pytest.raises(CheckpointFormatError):
+        open_checkpoint(sign_note("not\na checkpoint\n", keys[0]), keys[0].verifier)
+
+
+def test_a_checkpoint_with_sixteen_post_quantum_sized_cosignatures_fits() -> None:
+    """MAX_CHECKPOINT_SIZE holds the body and 16 signature lines of ML-DSA-44 size."""
+    from tallylog.tlog.checkpoint import MAX_CHECKPOINT_SIZE
+
+    body = format_checkpoint(Checkpoint("example.org/a/rather/long/log/origin", 10**12, bytes(32)))
+    line = "— witness-%02d.example.org/a/long/witness/name " + base64.b64encode(bytes(4 + 2420)).decode() + "\n"
+    note = body + "\n" + "".join(line % i for i in range(16))
+    assert len(note.encode()) < MAX_CHECKPOINT_SIZE

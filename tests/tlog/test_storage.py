@@ -94,3 +94,25 @@ def test_memory_store_failure_injection(mode: str, after: bytes) -> None:
     assert store.read("checkpoint") == b"again"
     assert store.writes == 4 and store.log[1] == "tile/0/000"
     assert isinstance(InjectedFailure("x"), OSError)
+
+
+def test_the_day_index_is_a_log_file_of_the_store(store: TileStore) -> None:
+    """day-index.json goes through the store like the checkpoint: read back as written,
+    replaced whole, and (MemoryStore) under the same failure injection."""
+    from tallylog.tlog.dayindex import DAY_INDEX_PATH, DayRange, format_day_index, parse_day_index
+
+    one = format_day_index([DayRange("2026-11-23", 0, 200)])
+    two = format_day_index([DayRange("2026-11-23", 0, 200), DayRange("2026-11-24", 200, 450)])
+    store.write(DAY_INDEX_PATH, one)
+    store.write(DAY_INDEX_PATH, two)
+    assert parse_day_index(store.read(DAY_INDEX_PATH) or b"") == [
+        DayRange("2026-11-23", 0, 200),
+        DayRange("2026-11-24", 200, 450),
+    ]
+    if isinstance(store, MemoryStore):
+        store.fail_write(0, "lost")
+        with pytest.raises(InjectedFailure):
+            store.write(DAY_INDEX_PATH, one)
+        assert store.read(DAY_INDEX_PATH) == two  # failed, nothing written
+    else:
+        assert sorted(p.name for p in store.root.iterdir()) == [DAY_INDEX_PATH]  # no temporary file

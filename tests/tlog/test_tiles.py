@@ -194,3 +194,33 @@ def test_tile_hash_reader_accepts_a_store_without_root(tree70k: HashList) -> Non
 
     reader = TileHashReader(1000, Store(TileDict(tree70k, 1000)))
     assert prove_inclusion(1000, 7, reader) == prove_inclusion(1000, 7, tree70k)
+
+
+def test_edge_root_is_the_tree_hash_at_every_size() -> None:
+    """Every size up to 600, and sizes around the first level-2 tile, against RFC 6962's
+    recursive definition."""
+    from tallylog.tlog.hashes import EMPTY_ROOT, leaf_hashes, merkle_root
+    from tallylog.tlog.tiles import edge_root
+
+    from .conftest import entry
+
+    assert edge_root([]) == EMPTY_ROOT
+    all_leaves = leaf_hashes([entry(i) for i in range(65537 + 256)])
+    for n in [*range(1, 601), 65535, 65536, 65537, 65537 + 255]:
+        edge: list[list[bytes]] = []
+        level = all_leaves[:n]
+        while level:
+            full = len(level) // 256
+            edge.append(level[full * 256 :])
+            level = [merkle_root(level[k * 256 : (k + 1) * 256]) for k in range(full)]
+        assert edge_root(edge) == _reference_root(all_leaves[:n]), n
+
+
+def _reference_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962 §2.1 MTH, recursively: split at the largest power of two below n."""
+    from tallylog.tlog.hashes import node_hash
+
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return node_hash(_reference_root(leaves[:k]), _reference_root(leaves[k:]))

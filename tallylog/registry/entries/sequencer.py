@@ -22,23 +22,19 @@ There is one writer: every pass runs under the sequencer lease
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from tallylog import leaf
-from tallylog.composition import DAY_INDEX_PATH, LogServices
+from tallylog.composition import LogServices
 from tallylog.config import config
 from tallylog.fastpath import update_rows, write_turn
 from tallylog.registry.campaigns.models import Campaign
@@ -62,12 +58,18 @@ class SequencerError(RuntimeError):
     """A pass could not complete; nothing committed is lost and the next pass retries."""
 
 
-def checkpoint_size(note_text: str) -> int | None:
-    """The tree size on the second line of a checkpoint note body (C2SP tlog-checkpoint)."""
-    lines = note_text.split("\n")
-    if len(lines) < 2 or not lines[1].isdigit():
+def checkpoint_size(ls: LogServices, note: str | bytes | None) -> int | None:
+    """The tree size of ``note`` if it is a signed checkpoint of this log (C2SP
+    tlog-checkpoint in a signed note, opened strictly by ``tallylog.tlog.open_checkpoint``:
+    signature, body, origin); None when it is absent, empty or does not open."""
+    from tallylog.tlog import FormatError, VerificationError, open_checkpoint
+
+    if not note:
         return None
-    return int(lines[1])
+    try:
+        return open_checkpoint(note.encode() if isinstance(note, str) else note, ls.signer.verifier).size
+    except (FormatError, VerificationError):
+        return None
 
 
 @dataclass
@@ -129,7 +131,7 @@ def _pass(ls: LogServices, take: Callable[[], Batch | None], day_index: bool) ->
     # disagree with history). A crash here leaves nothing behind.
     state = LogState.current()
     appender = ls.appender(state.size, state.root)
-    if checkpoint_size(state.checkpoint) != state.size:
+    if checkpoint_size(ls, state.checkpoint) != state.size:
         # A previous pass committed (step 4) but crashed before publishing (step 5).
         _publish(ls, appender, state.size)
 
@@ -281,7 +283,7 @@ def _publish(ls: LogServices, appender: Any, size: int) -> None:
     if appender.size != size:
         raise AssertionError("_publish: appender is not at the committed size")
     existing = ls.checkpoint()
-    if existing is not None and checkpoint_size(existing.decode("utf-8", "replace")) == size:
+    if existing is not None and checkpoint_size(ls, existing) == size:
         note = existing
     else:
         try:
@@ -306,41 +308,22 @@ def _heartbeat(state: LogState) -> None:
 
 
 def write_day_index(ls: LogServices) -> bool:
-    """Publish ``day-index.json`` at the log root (best effort; a failure is logged).
+    """Publish ``day-index.json`` through the log's store (atomic and durable, the
+    ``TileStore`` contract); best effort: a failure is logged, the next pass writes it again.
 
-    ``{"days": [{"day": "YYYY-MM-DD", "start": n, "end": m}, …]}``, ``end`` exclusive:
-    ``tallylog check-receipt --day`` downloads only that day's entry bundles.
+    ``tallylog.tlog.dayindex`` is the format: ``{"days": [{"day": "YYYY-MM-DD", "start": n,
+    "end": m}, …]}``, ``end`` exclusive; ``tallylog check-receipt --day`` downloads only that
+    day's entry bundles.
     """
+    from tallylog.tlog.dayindex import DAY_INDEX_PATH, DayRange, format_day_index
+
     try:
-        data = json.dumps({"days": LogDay.objects.index()}, separators=(",", ":")).encode() + b"\n"
-        atomic_write(ls.log_dir / DAY_INDEX_PATH, data)
+        days = [DayRange(**day) for day in LogDay.objects.index()]
+        ls.store.write(DAY_INDEX_PATH, format_day_index(days))
         return True
     except Exception:
         log.exception("couldn't write the day index")
         return False
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (temp file, fsync, rename, fsync dir)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def recover(log_services: LogServices, *, wait: bool = True) -> None:
@@ -369,8 +352,8 @@ def recover(log_services: LogServices, *, wait: bool = True) -> None:
         published = log_services.checkpoint()
         if (
             published is None
-            or checkpoint_size(published.decode("utf-8", "replace")) != state.size
-            or checkpoint_size(state.checkpoint) != state.size
+            or checkpoint_size(log_services, published) != state.size
+            or checkpoint_size(log_services, state.checkpoint) != state.size
         ):
             _publish(log_services, appender, state.size)
         write_day_index(log_services)
