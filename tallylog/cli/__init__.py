@@ -19,7 +19,8 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
-    "tallylog.cli.logcmds",  # keygen, log append, verify, prove, recount, check-receipt
+    "tallylog.cli.logcmds",  # keygen, log append
+    "tallylog.cli.auditcmds",  # verify, prove, recount, check-receipt
     "tallylog.cli.sitecmds",  # init, serve, sequence, demo
     "tallylog.cli.webcmds",  # export-static
     "tallylog.cli.volunteercmds",  # centre and staff management

@@ -14,7 +14,7 @@
 SOURCE is a log directory or the HTTP(S) base URL it is served at (the URL of which
 ``checkpoint`` and ``tile/…`` are children). None of these commands loads Django; they use
 ``tallylog.tlog`` and ``tallylog.leaf`` only. The auditor's four (verify, prove, recount,
-check-receipt) are in ``tallylog.cli.auditcmds``, registered from here; the work is
+check-receipt) are in ``tallylog.cli.auditcmds``; the work is
 ``tallylog.tlog.client`` and ``tallylog.tlog.audit``.
 """
 
@@ -58,10 +58,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--key", required=True, metavar="KEYFILE", help="the signer key file")
     p.add_argument("--batch", type=positive, default=4096, metavar="N", help="entries per batch (default 4096)")
     p.set_defaults(func=cmd_log_append)
-
-    from tallylog.cli import auditcmds
-
-    auditcmds.register(sub, common)
 
 
 def positive(text: str) -> int:
