@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",  # the admin's CSS and JS, collected into HOME/static by init
     "tallylog.registry.campaigns",
     "tallylog.registry.entries",
     "tallylog.registry.declarations",

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from tallylog.cli import CLIError, setup_django
@@ -120,6 +121,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     from tallylog.registry.campaigns.defaults import ensure_default_campaign
 
     call_command("migrate", interactive=False, verbosity=0)
+    # The admin's stylesheets and scripts, into HOME/static: `serve` serves them at
+    # /static/, and so does nginx (docs/deploy.md). The site's own pages need none.
+    call_command("collectstatic", interactive=False, verbosity=0)
     campaign, campaign_created = ensure_default_campaign()
     if args.demo:
         from tallylog.registry.declarations.demo import demo_refusal
@@ -312,6 +316,14 @@ def _check_port_free(host: str, port: int) -> None:
             raise CLIError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
 
 
+def _site_url(host: str, port: int) -> str:
+    """The URL a person on this machine opens to reach a server bound to ``host``: by name
+    for a loopback or wildcard address (the log scrubs every address, ours included)."""
+    if host in ("", "0.0.0.0", "::", "::1") or host.startswith("127."):
+        host = "localhost"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def _raise_open_files_limit(connections: int) -> None:
     """Raise this process's (and so its workers') soft limit on open files to what the
     connections need, within the hard limit; fail with a message when it cannot."""
@@ -354,6 +366,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from tallylog.wsgi import application
 
+    from django.conf import settings
+
+    static_root = Path(settings.STATIC_ROOT)
+    static_root.mkdir(mode=0o700, parents=True, exist_ok=True)
     connections.close_all()  # never share a connection with the forked workers
     supervisor = None if args.no_sequencer else _SequencerSupervisor(str(log_services.home.path))
 
@@ -363,7 +379,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         def startup(self, spawn_target: Any, target_loader: Any) -> None:
             super().startup(spawn_target, target_loader)
-            log.info("serving on port %s with %d workers", args.port, args.workers)
+            log.info(
+                "serving on port %s with %d workers: open %s in a browser",
+                args.port,
+                args.workers,
+                _site_url(args.host, args.port),
+            )
             if supervisor is not None:
                 supervisor.start()
 
@@ -398,6 +419,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_dictconfig=server_logging(),
         log_access=args.access_log,
         log_access_format=ACCESS_LOG_FORMAT,
+        # The admin's files, collected by `tallylog init`, served by granian itself.
+        static_path_route=["/static"],
+        static_path_mount=[static_root],
+        static_path_expires=86400,
     )
     if supervisor is not None:
         server.on_shutdown(supervisor.stop)

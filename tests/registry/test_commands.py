@@ -295,12 +295,14 @@ def test_serve_serves_and_sequences(tmp_path: Path) -> None:
         assert second.returncode == 1
         assert f"cannot listen on 127.0.0.1 port {port}: Address already in use" in second.stderr
         assert get(f"{base}/api/v1/openapi.json") == 200  # the first one still serves
+        # The admin's stylesheet, collected by init, served at /static/ (it was a 404).
+        assert get(f"{base}/static/admin/css/base.css") == 200
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
     assert "GET /admin/login/" in output
-    assert f"serving on port {port} with 2 workers" in output
+    assert f"serving on port {port} with 2 workers: open http://localhost:{port}/ in a browser" in output
     for line in output.splitlines():
         if "GET /" in line:
             assert "127.0.0.1" not in line, line
