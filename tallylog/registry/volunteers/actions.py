@@ -257,13 +257,15 @@ def record_declaration(
     statement: str = "",
     region: str = "",
     campaign: Campaign | None = None,
+    receipt_code: str | None = None,
 ) -> "Submission":
     """Record a caller's declaration during ``call`` through ``submit_declaration`` with
     channel ``phone``; returns its ``Submission`` (declaration and receipt code).
 
     Only the volunteer who made the call records into it. The declaration is held for
     review when their coordinator requires it. Marks the call's outcome ``declared`` and
-    counts the declaration on it, in the same transaction.
+    counts the declaration on it, in the same transaction. ``receipt_code``: as
+    ``submit_declaration``'s (the intake form's, made from its one-time token).
     """
     from tallylog.registry.declarations.actions import DeclarationInvalid, submit_declaration
 
@@ -291,6 +293,7 @@ def record_declaration(
                 region=region,
                 channel="phone",
                 hold_for_review=by.review_required,
+                receipt_code=receipt_code,
             )
         except DeclarationInvalid as exc:
             raise ConsoleError({f: [str(m) for m in ms] for f, ms in exc.errors.items()}) from None
