@@ -20,6 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.contact import (
+    CONTACT_CHECKED_CHANNELS,
+    contact_errors,
+)
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX, Channel
 from tallylog.registry.declarations.regions import BY_CODE, is_region
 
@@ -211,6 +215,8 @@ def validate_declaration(
             elif clean_day < EARLIEST_DECLARED_ON:
                 errors["declared_on"] = [_("The date is too early.")]
 
+    if clean_channel in CONTACT_CHECKED_CHANNELS:  # no phone number or email published
+        errors = {**contact_errors(alias=clean_alias, statement=clean_statement), **errors}
     if errors:
         raise DeclarationInvalid(errors)
     return {
