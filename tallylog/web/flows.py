@@ -111,10 +111,27 @@ def _receipt_page(
     return private(render(request, "web/receipt_once.html", context))
 
 
-def _declare_page(request: HttpRequest, form: DeclarationForm, context: dict[str, Any]) -> HttpResponse:
+def _declare_page(
+    request: HttpRequest, form: DeclarationForm, context: dict[str, Any], status: int | None = None
+) -> HttpResponse:
     context = {**context, "form": form, "token": formtokens.new_token()}
-    status = 400 if form.is_bound else 200
+    if status is None:
+        status = 400 if form.is_bound else 200
     return private(render(request, "web/declare.html", context, status=status))
+
+
+def declare_again(request: HttpRequest, slug: str | None, *, status: int) -> HttpResponse:
+    """The declare form filled in with what ``request`` POSTed, with a fresh one-time
+    token and a note saying it was not sent yet: the page of a failed CSRF check
+    (``tallylog.web.csrf``). Nothing is validated or saved."""
+    campaign = campaign_or_404(slug)
+    organisations = list(campaign.organisations.all())
+    lang = translation.get_language()
+    initial = {name: request.POST.get(name, "") for name in ("alias", "statement", "region")}
+    initial["orgs"] = request.POST.getlist("orgs")
+    form = DeclarationForm(campaign, organisations, initial=initial)
+    context = {"campaign": campaign, "title": campaign.localized("title", lang), "not_sent": True}
+    return _declare_page(request, form, context, status=status)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
