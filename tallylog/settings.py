@@ -88,6 +88,9 @@ DATABASES = _databases(HOME.db_path)
 DATABASE_ROUTERS = ["tallylog.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Permissions follow a staff member's current role on every request (issue 15.7).
+AUTHENTICATION_BACKENDS = ["tallylog.registry.volunteers.permissions.RoleBackend"]
+
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

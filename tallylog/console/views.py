@@ -386,7 +386,10 @@ def staff_review(request: HttpRequest, staff_id: int) -> HttpResponse:
     member = Staff.objects.managed_by(manager).filter(pk=staff_id).first()
     if member is None:
         raise Http404
-    actions.set_review_required(member, request.POST.get("required") == "1", by=manager)
+    try:
+        actions.set_review_required(member, request.POST.get("required") == "1", by=manager)
+    except actions.NotAllowed as exc:
+        return forbidden(request, exc.message)
     return redirect("console:staff")
 
 
