@@ -40,15 +40,7 @@ from tallylog.registry.declarations.actions import (
 )
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.volunteers import actions, stats
-from tallylog.registry.volunteers.models import (
-    AssistedDeclaration,
-    Call,
-    Centre,
-    Outcome,
-    Role,
-    Staff,
-    staff_of,
-)
+from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 from tallylog.registry.volunteers.permissions import MODERATE
 from tallylog.safety import formtokens
 from tallylog.safety.sessions import session_is_current, start_console_session
