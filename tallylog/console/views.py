@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib.auth import logout
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -184,6 +185,14 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
             except actions.ConsoleError as exc:
                 add_console_errors(form, exc)
                 formtokens.release(_ONCE_SCOPE, once)  # nothing was saved: the same form may be sent again
+            except IntegrityError:
+                # Its first sending went to another worker (each has its own cache) and
+                # was recorded there: the code's keyed hash is taken.
+                found = _recorded_in(call, code)
+                if found is None:
+                    raise
+                receipt, held, again = code, found.status == Declaration.Status.PENDING, True
+                form = IntakeForm(campaign, language=get_language())
             except BaseException:
                 formtokens.release(_ONCE_SCOPE, once)
                 raise

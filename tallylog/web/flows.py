@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
@@ -89,6 +90,13 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             formtokens.release(_TOKEN_SCOPE, token)
         add_registry_errors(form, exc.errors)
         return _declare_page(request, form, context)
+    except IntegrityError:
+        # The same form's first sending went to another worker (each has its own cache):
+        # its code's keyed hash is taken, so it was recorded there, once.
+        found = find_by_receipt(code) if code else None
+        if found is None:
+            raise
+        return _receipt_page(request, context, code or "", found, again=True)
     except BaseException:
         if token:
             formtokens.release(_TOKEN_SCOPE, token)  # nothing was saved: the same form may be sent again

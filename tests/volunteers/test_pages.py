@@ -123,6 +123,24 @@ def test_a_used_intake_token_gives_nothing_to_another_session_or_after_the_windo
     assert Declaration.objects.count() == 1
 
 
+def test_an_intake_form_first_sent_to_another_worker_is_recorded_once(team: Team) -> None:
+    from tallylog.registry.declarations.actions import receipt_code_for_token
+    from tallylog.registry.declarations.models import Declaration
+    from tallylog.registry.volunteers.models import Call
+
+    from .conftest import receipt_in
+
+    client = login(team.volunteer)
+    url = _intake_url(team)
+    once = once_in(client.get(url).content.decode())
+    call = Call.objects.get(pk=int(url.split("/")[-3]))
+    code = receipt_code_for_token(once)
+    actions.record_declaration(team.volunteer, call, alias="老李", orgs=["party"], receipt_code=code)  # the other worker
+    again = client.post(url, {"alias": "老李", "orgs": ["party"], "once": once}, HTTP_ACCEPT_LANGUAGE="en")
+    assert again.status_code == 200 and receipt_in(again.content.decode()) == code
+    assert Declaration.objects.count() == 1
+
+
 def test_a_refused_form_can_be_corrected_and_sent(team: Team) -> None:
     from tallylog.registry.declarations.models import Declaration
 

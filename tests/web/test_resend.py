@@ -133,3 +133,16 @@ def test_codes_from_tokens_are_receipt_codes_and_differ(token: str, db) -> None:
     code = receipt_code_for_token(token)
     assert CODE.fullmatch(f'<p class="receipt">{code}</p>')
     assert code == receipt_code_for_token(token) != receipt_code_for_token(token + "y")
+
+
+def test_a_form_first_sent_to_another_worker_counts_once_without_a_shared_cache(campaign) -> None:
+    """Each worker process has its own cache: the first sending was recorded by another
+    worker, whose claim this one cannot see. The code's keyed hash is unique in the
+    database, so this sending records nothing and shows the same code."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    token = form_token(client)
+    code = receipt_code_for_token(token)
+    submit_declaration(campaign, alias="Lin", orgs=["party"], receipt_code=code)  # the other worker
+    response = client.post("/declare/", {**FORM, "token": token})
+    assert code_in(response) == code and "already sent" in response.content.decode()
+    assert Declaration.objects.count() == 1
