@@ -95,3 +95,22 @@ def test_the_api_refuses_them_too(campaign) -> None:
 
 def test_the_console_and_the_public_form_share_one_detector() -> None:
     assert validators.looks_like_phone_number is looks_like_phone_number
+
+
+def test_the_console_refuses_an_email_address_too(campaign) -> None:
+    """Through the console's API (channel ``phone``): the same detector, the same rule."""
+    from tallylog.registry.volunteers import actions
+
+    centre = actions.create_centre("Los Angeles")
+    wei = actions.add_staff("wei", role="volunteer", centre=centre, password="correct horse battery staple")
+    token = actions.issue_token(wei.user)
+    call = actions.record_call(wei, outcome="declared", language="mandarin", duration="1-5")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE="en")
+    response = api.post(
+        f"/api/v1/console/calls/{call.pk}/declarations",
+        json.dumps({"alias": "老李", "orgs": ["party"], "statement": "写信 li＠example.com"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert "email address" in response.json()["error"]["fields"]["statement"][0]
+    assert Declaration.objects.count() == 0
