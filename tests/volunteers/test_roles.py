@@ -133,3 +133,17 @@ def test_holds_from_the_command_line_are_an_operators(team: Team) -> None:
     assert lift(team.coordinator, team.volunteer) == 403
     actions.set_review_required(team.volunteer, False)
     assert not held(team.volunteer)
+
+
+def test_an_operator_whose_staff_record_is_deleted_loses_the_admin(team: Team) -> None:
+    """With no staff record Django's own rules apply: the stored flags and groups must
+    not still make them an operator."""
+    demoted = actions.add_staff("second-op", role=Role.OPERATOR, password="correct horse battery staple")
+    client = login(demoted)
+    assert client.get("/admin/").status_code == 200
+    login(team.operator).post(f"/admin/volunteers/staff/{demoted.pk}/delete/", {"post": "yes"})
+    assert not Staff.objects.filter(pk=demoted.pk).exists()
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/auth/user/").status_code == 302
+    demoted.user.refresh_from_db()
+    assert not demoted.user.is_staff and not demoted.user.groups.exists()

@@ -148,6 +148,19 @@ def sync_user_after_save(sender: Any, instance: Staff, raw: bool = False, **kwar
         sync_user(instance)
 
 
+def strip_user_after_delete(sender: Any, instance: Staff, **kwargs: Any) -> None:
+    """``post_delete`` handler of ``Staff``: a user whose staff record is deleted keeps no
+    role's group, ``is_staff`` or ``is_superuser`` (else, with no record, Django's rules
+    would read the stale ones)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.filter(pk=instance.user_id).first()
+    if user is not None:
+        user.groups.clear()
+        user.is_staff = user.is_superuser = False
+        user.save(update_fields=["is_staff", "is_superuser"])
+
+
 class RoleBackend(ModelBackend):
     """Django's ``ModelBackend`` (passwords, users without a staff record), except that a
     staff member's permissions are their current role's (``ROLE_PERMISSIONS``), read on
