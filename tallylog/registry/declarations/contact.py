@@ -52,24 +52,39 @@ _EMAIL = re.compile(
 )
 
 
+# Any digit as NFKC leaves it, or a Chinese numeral: fewer than MIN_PHONE_DIGITS of them
+# in a text and it holds no phone number (one scan in C instead of folding every text).
+_ANY_DIGIT = re.compile("[0-9" + "".join(chr(c) for c in _CHINESE_DIGITS) + "]")
+_AT_WORD = re.compile(r"[(\[]\s*at\s*[)\]]", re.IGNORECASE)
+
+
 def _fold(text: str) -> str:
+    """NFKC (full-width digits and ``＠``/``．`` to ASCII, ① to 1); ASCII is left as it is."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text
     return unicodedata.normalize("NFKC", text)
+
+
+def _phone_in(folded: str) -> bool:
+    if len(_ANY_DIGIT.findall(folded)) < MIN_PHONE_DIGITS:
+        return False
+    folded = _DATE.sub(" ", folded.translate(_CHINESE_DIGITS))
+    return any(sum(ch.isdigit() for ch in run.group()) >= MIN_PHONE_DIGITS for run in _DIGIT_RUN.finditer(folded))
+
+
+def _email_in(folded: str) -> bool:
+    return ("@" in folded or _AT_WORD.search(folded) is not None) and _EMAIL.search(folded) is not None
 
 
 def looks_like_phone_number(text: str) -> bool:
     """True when ``text`` holds a run of ``MIN_PHONE_DIGITS`` or more digits, however
     written (see the module docstring)."""
-    folded = _DATE.sub(" ", _fold(text).translate(_CHINESE_DIGITS))
-    for run in _DIGIT_RUN.finditer(folded):
-        if sum(ch.isdigit() for ch in run.group()) >= MIN_PHONE_DIGITS:
-            return True
-    return False
+    return _phone_in(_fold(text))
 
 
 def looks_like_email(text: str) -> bool:
     """True when ``text`` holds something like an email address (module docstring)."""
-    folded = _fold(text)
-    return ("@" in folded or "at" in folded.lower()) and _EMAIL.search(folded) is not None
+    return _email_in(_fold(text))
 
 
 def contact_errors(**fields: str) -> dict[str, list[str]]:
@@ -79,12 +94,13 @@ def contact_errors(**fields: str) -> dict[str, list[str]]:
     for name, text in fields.items():
         if not text:
             continue
-        if looks_like_phone_number(text):
+        folded = _fold(text)
+        if _phone_in(folded):
             errors[name] = [_(
                 "This looks like a phone number. Everything you write here is published for "
                 "everyone to read, forever: remove the number. We never need to contact you."
             )]
-        elif looks_like_email(text):
+        elif _email_in(folded):
             errors[name] = [_(
                 "This looks like an email address. Everything you write here is published for "
                 "everyone to read, forever: remove the address. We never need to contact you."
