@@ -146,3 +146,20 @@ def test_a_form_first_sent_to_another_worker_counts_once_without_a_shared_cache(
     response = client.post("/declare/", {**FORM, "token": token})
     assert code_in(response) == code and "already sent" in response.content.decode()
     assert Declaration.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("lang", "again", "window"),
+    [
+        ("zh-hans", "这是它的回执码，再次显示给您。", "30 分钟内"),
+        ("zh-hant", "這是它的回執碼，再次顯示給您。", "30 分鐘內"),
+        ("en", "Here is its receipt code again.", "within 30 minutes"),
+    ],
+)
+def test_the_receipt_shown_again_says_so_in_the_readers_language(lang: str, again: str, window: str, campaign) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE=lang)
+    token = form_token(client)
+    first = client.post("/declare/", {**FORM, "token": token}).content.decode()
+    assert window in first and again not in first
+    second = client.post("/declare/", {**FORM, "token": token}).content.decode()
+    assert again in second and window in second
