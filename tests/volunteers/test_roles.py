@@ -147,3 +147,14 @@ def test_an_operator_whose_staff_record_is_deleted_loses_the_admin(team: Team) -
     assert client.get("/admin/auth/user/").status_code == 302
     demoted.user.refresh_from_db()
     assert not demoted.user.is_staff and not demoted.user.groups.exists()
+
+
+def test_a_hold_placed_in_the_admin_is_an_operators(team: Team) -> None:
+    client = login(team.operator)
+    response = client.post(
+        f"/admin/volunteers/staff/{team.volunteer.pk}/change/",
+        {"user": team.volunteer.user_id, "role": Role.VOLUNTEER, "centre": team.la.pk, "review_required": "on"},
+    )
+    assert response.status_code == 302 and held(team.volunteer)
+    assert team.volunteer.review_held_by == Role.OPERATOR
+    assert lift(team.coordinator, team.volunteer) == 403 and held(team.volunteer)
