@@ -89,6 +89,9 @@ DATABASES = _databases(HOME.db_path)
 DATABASE_ROUTERS = ["tallylog.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Permissions follow a staff member's current role on every request (issue 15.7).
+AUTHENTICATION_BACKENDS = ["tallylog.registry.volunteers.permissions.RoleBackend"]
+
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -113,6 +116,13 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_SAMESITE = "Lax"
+# Cookies end with the browser session: a phone seized later keeps no trace of the visit
+# (issue 15.6). The console's sessions keep their own idle limit (tallylog.safety.sessions).
+CSRF_COOKIE_AGE = None
+LANGUAGE_COOKIE_AGE = None
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# A failed CSRF check: our page in the reader's language, keeping what they typed.
+CSRF_FAILURE_VIEW = "tallylog.web.csrf.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -38,6 +38,10 @@ from tallylog.leaf import KINDS, MAX_LEAF_BYTES, LeafError
 
 LEAF_VERSION = 1  # at e1c9b16 (leaf v2 came with issue 15)
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.contact import (
+    CONTACT_CHECKED_CHANNELS,
+    contact_errors,
+)
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX, Channel
 from tallylog.registry.declarations.regions import is_region
 from tallylog.registry.declarations.validation import EARLIEST_DECLARED_ON, DeclarationInvalid
@@ -150,6 +154,8 @@ def reference_validate_declaration(
             elif clean_day < EARLIEST_DECLARED_ON:
                 fail("declared_on", _("The date is too early."))
 
+    if clean_channel in CONTACT_CHECKED_CHANNELS:  # issue 15.4: the rule added since
+        errors = {**contact_errors(alias=clean_alias, statement=clean_statement), **errors}
     if errors:
         raise DeclarationInvalid(errors)
     return {

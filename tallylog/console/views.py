@@ -9,7 +9,6 @@ querysets' ``visible_to``.
 from __future__ import annotations
 
 import functools
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from django.contrib.auth import logout
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -35,10 +35,15 @@ from tallylog.console.forms import (
     ThrottledLoginForm,
     add_console_errors,
 )
+from tallylog.registry.declarations.actions import (
+    find_by_receipt,
+    receipt_code_for_token,
+)
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 from tallylog.registry.volunteers.permissions import MODERATE
+from tallylog.safety import formtokens
 from tallylog.safety.sessions import session_is_current, start_console_session
 
 PAGE_SIZE = 50
@@ -136,7 +141,11 @@ def _own_call(request: HttpRequest, call_id: int) -> Call:
 @console_view("volunteers.add_assisteddeclaration")
 def intake(request: HttpRequest, call_id: int) -> HttpResponse:
     """Record one declaration of the call per POST; the answer shows its receipt code,
-    large, and an empty form for the next member of the family: one round trip each."""
+    large, and an empty form for the next member of the family: one round trip each.
+
+    The form's one-time token records it once and gives its receipt code
+    (``receipt_code_for_token``): the same form sent again within
+    ``formtokens.REPLAY_SECONDS`` (a lost answer, a double Enter) shows the same code again."""
     staff: Staff = request.staff  # type: ignore[attr-defined]
     call = _own_call(request, call_id)
     if call.volunteer_id != staff.user_id:
@@ -147,25 +156,49 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
     receipt = None
     held = False
     twice = ""
+    again = False
     status = 200
     form = IntakeForm(campaign, request.POST or None, language=get_language())
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         once = data.pop("once")
-        if not _spend_once(request, once):
-            # Sent twice (a double Enter, a reload): the first one was recorded.
+        code = receipt_code_for_token(once)
+        age = formtokens.claim(_ONCE_SCOPE, once) if _was_issued(request, once) else float("inf")
+        found: Declaration | None = None
+        if age is not None:
+            replay = formtokens.await_first(_ONCE_SCOPE, once, age, lambda: _recorded_in(call, code))
+            found = replay.found
+            if replay.claimed:
+                age = None
+        if found is not None:
+            # Sent again (a lost answer, a double Enter): recorded once; its code again.
+            receipt, held, again = code, found.status == Declaration.Status.PENDING, True
+            form = IntakeForm(campaign, language=get_language())
+        elif age is not None:
+            # Sent again after the window, or a token this session never had.
             form = IntakeForm(campaign, language=get_language())
             twice = _("This form was already sent, and its declaration recorded once. Use this new form.")
             status = 409
         else:
             try:
-                submission = actions.record_declaration(staff, call, campaign=campaign, **data)
+                submission = actions.record_declaration(staff, call, campaign=campaign, receipt_code=code, **data)
             except actions.ConsoleError as exc:
                 add_console_errors(form, exc)
-                _issue_once(request, once)  # nothing was saved: the same form may be sent again
+                formtokens.release(_ONCE_SCOPE, once)  # nothing was saved: the same form may be sent again
+            except IntegrityError:
+                # Its first sending went to another worker (each has its own cache) and
+                # was recorded there: the code's keyed hash is taken.
+                found = _recorded_in(call, code)
+                if found is None:
+                    raise
+                receipt, held, again = code, found.status == Declaration.Status.PENDING, True
+                form = IntakeForm(campaign, language=get_language())
+            except BaseException:
+                formtokens.release(_ONCE_SCOPE, once)
+                raise
             else:
                 receipt = submission.receipt_code
-                held = submission.declaration.status == "pending"
+                held = submission.declaration.status == Declaration.Status.PENDING
                 form = IntakeForm(campaign, language=get_language())
     if form.errors and status == 200:
         status = 422
@@ -174,29 +207,37 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
     elif not form.data.get("once"):  # sent without a token: give the form one to send again
         form.data = form.data.copy()
         form.data["once"] = _issue_once(request)
-    context = {"call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign, "twice": twice}
+    context = {
+        "call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign,
+        "twice": twice, "again": again,
+    }
     return render(request, "volunteers/intake.html", context, status=status)
 
 
 _ONCE = "console_intake_once"
 _ONCE_KEPT = 20
+_ONCE_SCOPE = "console-intake"
 
 
-def _issue_once(request: HttpRequest, token: str | None = None) -> str:
+def _issue_once(request: HttpRequest) -> str:
     """A one-time token for an intake form, remembered in the session (the last 20)."""
-    token = token or secrets.token_urlsafe(16)
+    token = formtokens.new_token()
     request.session[_ONCE] = [*request.session.get(_ONCE, [])[-(_ONCE_KEPT - 1) :], token]
     return token
 
 
-def _spend_once(request: HttpRequest, token: str) -> bool:
-    """Use up ``token``; False when it was never issued or already used."""
-    issued = request.session.get(_ONCE, [])
-    if token not in issued:
-        return False
-    issued.remove(token)
-    request.session[_ONCE] = issued
-    return True
+def _was_issued(request: HttpRequest, token: str) -> bool:
+    """Whether ``token`` is one of the last intake tokens this session was given (its use
+    is ``formtokens.claim``'s: a token works once however many sessions send it)."""
+    return token in request.session.get(_ONCE, [])
+
+
+def _recorded_in(call: Call, code: str) -> Declaration | None:
+    """The declaration recorded during ``call`` whose receipt code is ``code``, if any."""
+    found = find_by_receipt(code)
+    if found is None or not AssistedDeclaration.objects.filter(declaration=found, call=call).exists():
+        return None
+    return found
 
 
 @console_view("volunteers.view_call")
@@ -346,7 +387,10 @@ def staff_review(request: HttpRequest, staff_id: int) -> HttpResponse:
     member = Staff.objects.managed_by(manager).filter(pk=staff_id).first()
     if member is None:
         raise Http404
-    actions.set_review_required(member, request.POST.get("required") == "1", by=manager)
+    try:
+        actions.set_review_required(member, request.POST.get("required") == "1", by=manager)
+    except actions.NotAllowed as exc:
+        return forbidden(request, exc.message)
     return redirect("console:staff")
 
 
@@ -359,7 +403,12 @@ def review(request: HttpRequest) -> HttpResponse:
     because of a campaign's policy, a coordinator's rule or the flood detector), oldest
     first; publish or reject it with a reason, through the registry's actions. The
     moderator sees the declaration and its channel, never who recorded it."""
-    from tallylog.registry.declarations.actions import DeclarationInvalid, InvalidTransition, publish, reject
+    from tallylog.registry.declarations.actions import (
+        DeclarationInvalid,
+        InvalidTransition,
+        publish,
+        reject,
+    )
 
     problem = ""
     if request.method == "POST":

@@ -3,16 +3,16 @@
 The receipt code never touches the server's storage in clear: the declare POST renders
 it directly (``Cache-Control: no-store``) instead of keeping it in the session for a
 redirect, and lookups send it in a POST body, never in a URL that could be logged.
-A one-time form token stops a refreshed or re-sent form from declaring twice.
+A one-time form token stops a refreshed or re-sent form from declaring twice, and gives
+the receipt code: the form sent again within the window (a lost response, a double click)
+shows the same code again, made again from the token (``tallylog.safety.formtokens``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from typing import Any
 
-from django.core.cache import cache
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
@@ -23,18 +23,24 @@ from tallylog.composition import get_log
 from tallylog.registry.declarations.actions import (
     DeclarationInvalid,
     find_by_receipt,
+    receipt_code_for_token,
     redact,
     submit_declaration,
 )
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.published import current_checkpoint
+from tallylog.safety import formtokens
 from tallylog.safety.ratelimit import check_rate
-from tallylog.web.forms import DeclarationForm, ReceiptForm, WithdrawForm, add_registry_errors
+from tallylog.web.forms import (
+    DeclarationForm,
+    ReceiptForm,
+    WithdrawForm,
+    add_registry_errors,
+)
 from tallylog.web.public import campaign_or_404
 from tallylog.web.views import declaration_context
 
-FORM_TOKEN_SECONDS = 24 * 3600
-_TOKEN_CACHE_PREFIX = "tallylog:web:form-token:"
+_TOKEN_SCOPE = "declare"
 
 
 def private(response: HttpResponse) -> HttpResponse:
@@ -42,16 +48,6 @@ def private(response: HttpResponse) -> HttpResponse:
     add_never_cache_headers(response)
     response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
     return response
-
-
-def _claim_token(token: str) -> str | None:
-    """Claim a form's one-time token: its cache key the first time (to release with
-    ``cache.delete`` if the declaration is not saved after all), None when this form was
-    already sent. A form without a token (a script) is not checked: ``""``."""
-    if not token:
-        return ""
-    key = _TOKEN_CACHE_PREFIX + hashlib.sha256(token.encode()).hexdigest()
-    return key if cache.add(key, 1, timeout=FORM_TOKEN_SECONDS) else None
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -67,9 +63,17 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     form = DeclarationForm(campaign, organisations, request.POST)
     if not form.is_valid():
         return _declare_page(request, form, context)
-    token_key = _claim_token(request.POST.get("token", ""))
-    if token_key is None:
-        return private(render(request, "web/declare_sent.html", context))
+    token = request.POST.get("token", "")
+    if len(token) > formtokens.TOKEN_MAX:
+        token = ""  # not one of ours: no check, a fresh code
+    code = receipt_code_for_token(token) if token else None
+    if token and (age := formtokens.claim(_TOKEN_SCOPE, token)) is not None:
+        again = formtokens.await_first(_TOKEN_SCOPE, token, age, lambda: find_by_receipt(code or ""))
+        if again.found is not None:
+            return _receipt_page(request, context, code or "", again.found, again=True)
+        if not again.claimed:
+            context.update({"in_flight": age <= formtokens.REPLAY_SECONDS, "replay_minutes": formtokens.REPLAY_SECONDS // 60})
+            return private(render(request, "web/declare_sent.html", context))
     data = form.cleaned_data
     try:
         submission = submit_declaration(
@@ -79,30 +83,63 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
             orgs=list(data["orgs"]),
             statement=data["statement"],
             region=data["region"],
+            receipt_code=code,
         )
     except DeclarationInvalid as exc:
-        if token_key:
-            cache.delete(token_key)
+        if token:
+            formtokens.release(_TOKEN_SCOPE, token)
         add_registry_errors(form, exc.errors)
         return _declare_page(request, form, context)
+    except IntegrityError:
+        # The same form's first sending went to another worker (each has its own cache):
+        # its code's keyed hash is taken, so it was recorded there, once.
+        found = find_by_receipt(code) if code else None
+        if found is None:
+            raise
+        return _receipt_page(request, context, code or "", found, again=True)
     except BaseException:
-        if token_key:
-            cache.delete(token_key)  # nothing was saved: the same form may be sent again
+        if token:
+            formtokens.release(_TOKEN_SCOPE, token)  # nothing was saved: the same form may be sent again
         raise
-    context.update(
-        {
-            "receipt_code": submission.receipt_code,
-            "declaration": submission.declaration,
-            "pending": submission.declaration.status == Declaration.Status.PENDING,
-        }
-    )
+    return _receipt_page(request, context, submission.receipt_code, submission.declaration)
+
+
+def _receipt_page(
+    request: HttpRequest, context: dict[str, Any], code: str, declaration: Declaration, *, again: bool = False
+) -> HttpResponse:
+    """The receipt code, once (``again``: the same form was sent again within the window)."""
+    context = {
+        **context,
+        "receipt_code": code,
+        "declaration": declaration,
+        "pending": declaration.status == Declaration.Status.PENDING,
+        "again": again,
+        "replay_minutes": formtokens.REPLAY_SECONDS // 60,
+    }
     return private(render(request, "web/receipt_once.html", context))
 
 
-def _declare_page(request: HttpRequest, form: DeclarationForm, context: dict[str, Any]) -> HttpResponse:
-    context = {**context, "form": form, "token": secrets.token_urlsafe(18)}
-    status = 400 if form.is_bound else 200
+def _declare_page(
+    request: HttpRequest, form: DeclarationForm, context: dict[str, Any], status: int | None = None
+) -> HttpResponse:
+    context = {**context, "form": form, "token": formtokens.new_token()}
+    if status is None:
+        status = 400 if form.is_bound else 200
     return private(render(request, "web/declare.html", context, status=status))
+
+
+def declare_again(request: HttpRequest, slug: str | None, *, status: int) -> HttpResponse:
+    """The declare form filled in with what ``request`` POSTed, with a fresh one-time
+    token and a note saying it was not sent yet: the page of a failed CSRF check
+    (``tallylog.web.csrf``). Nothing is validated or saved."""
+    campaign = campaign_or_404(slug)
+    organisations = list(campaign.organisations.all())
+    lang = translation.get_language()
+    initial = {name: request.POST.get(name, "") for name in ("alias", "statement", "region")}
+    initial["orgs"] = request.POST.getlist("orgs")
+    form = DeclarationForm(campaign, organisations, initial=initial)
+    context = {"campaign": campaign, "title": campaign.localized("title", lang), "not_sent": True}
+    return _declare_page(request, form, context, status=status)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

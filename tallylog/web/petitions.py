@@ -31,7 +31,9 @@ def petition_list(request: HttpRequest) -> HttpResponse:
     return render(request, "petitions/list.html", {"petitions": petitions})
 
 
-def _page(request: HttpRequest, campaign: Campaign, form: SignatureForm, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest, campaign: Campaign, form: SignatureForm, status: int = 200, *, not_sent: bool = False
+) -> HttpResponse:
     summary = petition_summary(campaign)
     language = get_language()
     rows = [(code, country_name(code, language), n) for code, n in summary["by_country"]]  # type: ignore[attr-defined]
@@ -50,6 +52,7 @@ def _page(request: HttpRequest, campaign: Campaign, form: SignatureForm, status:
         "chart": hbar_chart([(name, n) for _code, name, n in rows[:CHART_ROWS]], label=_("Signatures by country or region"))
         if rows else "",
         "milestones": Milestone.objects.filter(campaign=campaign).order_by("threshold"),
+        "not_sent": not_sent,
         **summary,
     }
     return render(request, "petitions/detail.html", context, status=status)
@@ -84,6 +87,17 @@ def petition_detail(request: HttpRequest, slug: str) -> HttpResponse:
         add_registry_errors(form, exc.errors)
         return _page(request, campaign, form, status=503 if exc.code == "mail_failed" else 400)
     return _signed_page(request, signed)
+
+
+def sign_again(request: HttpRequest, slug: str, *, status: int) -> HttpResponse:
+    """The petition's page with its signing form filled in with what ``request`` POSTed
+    and a note saying it was not sent yet: the page of a failed CSRF check
+    (``tallylog.web.csrf``). Nothing is validated or saved."""
+    initial = {name: request.POST.get(name, "") for name in ("name", "country", "email")}
+    initial["show_name"] = bool(request.POST.get("show_name"))
+    response = _page(request, _petition(slug), SignatureForm(initial=initial), status, not_sent=True)
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -273,10 +273,9 @@ def set_language(request: HttpRequest, code: str) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts=None, require_https=False) or not target.startswith("/"):
         target = "/"
     response = HttpResponseRedirect(target)
-    response.set_cookie(
+    response.set_cookie(  # until the browser closes (no max_age): a seized phone keeps no trace
         settings.LANGUAGE_COOKIE_NAME,
         code,
-        max_age=365 * 86400,
         samesite="Lax",
         httponly=True,
         secure=request.is_secure(),

@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 
 from tallylog.safety.middleware import CONTENT_SECURITY_POLICY
-
+from tests.safety.conftest import PASSWORD
 
 FORM_PAGES = ["/declare/", "/receipt/", "/withdraw/"]
 
@@ -112,3 +112,24 @@ def test_scan_catches_what_csp_blocks():
                  '<a href="javascript:z()">z</a><img src="https://cdn.example/x.png">')  # fmt: skip
     assert len(found.blocked) == 5
     assert found.loads == ["https://cdn.example/x.png"]
+
+
+def _browser_session_only(morsel) -> bool:
+    return morsel["max-age"] == "" and morsel["expires"] == ""
+
+
+def test_cookies_last_only_for_the_browser_session(site):
+    """Issue 15.6: a phone seized after the visit keeps no cookie of it (the CSRF and
+    language cookies used to last a year, the admin's session eight hours)."""
+    client = Client()
+    for url in FORM_PAGES:
+        csrf = client.get(url).cookies["csrftoken"]
+        assert _browser_session_only(csrf), (url, csrf.output())
+    language = client.get("/lang/zh-hant/?next=/").cookies["django_language"]
+    assert language.value == "zh-hant" and _browser_session_only(language), language.output()
+    admin = Client()
+    response = admin.post("/admin/login/?next=/admin/", {"username": "staff-root", "password": PASSWORD})
+    assert response.status_code == 302
+    assert _browser_session_only(response.cookies["sessionid"]), response.cookies["sessionid"].output()
+    failed = Client(enforce_csrf_checks=True).post("/declare/", {"alias": "A", "orgs": ["party"]})
+    assert failed.status_code == 403 and _browser_session_only(failed.cookies["csrftoken"])

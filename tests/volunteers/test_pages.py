@@ -80,20 +80,65 @@ def test_models_match_migrations(db: None) -> None:
 
 
 def test_a_form_sent_twice_records_its_declaration_once(team: Team) -> None:
+    """Issue 15 item 3: the answer to the first sending is lost (or Enter was pressed
+    twice); the second shows the same receipt code again and records nothing more."""
     from tallylog.registry.declarations.models import Declaration
+
+    from .conftest import receipt_in
 
     client = login(team.volunteer)
     url = _intake_url(team)
     data = {"alias": "老李", "orgs": ["party"], "once": once_in(client.get(url).content.decode())}
     first = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en")
-    assert first.status_code == 200 and 'class="receipt-code"' in first.content.decode()
+    assert first.status_code == 200
+    code = receipt_in(first.content.decode())
     again = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en")
-    assert again.status_code == 409
-    assert "already sent" in again.content.decode() and 'class="receipt-code"' not in again.content.decode()
+    assert again.status_code == 200 and receipt_in(again.content.decode()) == code
+    assert "already sent" in again.content.decode()
     assert Declaration.objects.count() == 1
     # The fresh form in each answer works once.
     assert client.post(url, {**data, "once": once_in(again.content.decode())}).status_code == 200
     assert Declaration.objects.count() == 2
+
+
+def test_a_used_intake_token_gives_nothing_to_another_session_or_after_the_window(team: Team) -> None:
+    import time
+
+    from django.core.cache import cache
+
+    from tallylog.registry.declarations.models import Declaration
+    from tallylog.safety import formtokens
+
+    client = login(team.volunteer)
+    url = _intake_url(team)
+    data = {"alias": "老李", "orgs": ["party"], "once": once_in(client.get(url).content.decode())}
+    assert client.post(url, data).status_code == 200
+    # Another session of the same volunteer never had this token: no code, nothing recorded.
+    other = login(team.volunteer).post(url, data, HTTP_ACCEPT_LANGUAGE="en")
+    assert other.status_code == 409 and 'class="receipt-code"' not in other.content.decode()
+    # Half an hour later the code is not shown again.
+    cache.set(formtokens._key("console-intake", data["once"]), time.time() - formtokens.REPLAY_SECONDS - 1, 3600)
+    late = client.post(url, data, HTTP_ACCEPT_LANGUAGE="en")
+    assert late.status_code == 409 and 'class="receipt-code"' not in late.content.decode()
+    assert Declaration.objects.count() == 1
+
+
+def test_an_intake_form_first_sent_to_another_worker_is_recorded_once(team: Team) -> None:
+    from tallylog.registry.declarations.actions import receipt_code_for_token
+    from tallylog.registry.declarations.models import Declaration
+    from tallylog.registry.volunteers.models import Call
+
+    from .conftest import receipt_in
+
+    client = login(team.volunteer)
+    url = _intake_url(team)
+    once = once_in(client.get(url).content.decode())
+    call = Call.objects.get(pk=int(url.split("/")[-3]))
+    code = receipt_code_for_token(once)
+    actions.record_declaration(team.volunteer, call, alias="老李", orgs=["party"], receipt_code=code)  # the other worker
+    again = client.post(url, {"alias": "老李", "orgs": ["party"], "once": once}, HTTP_ACCEPT_LANGUAGE="en")
+    assert again.status_code == 200 and receipt_in(again.content.decode()) == code
+    assert Declaration.objects.count() == 1
 
 
 def test_a_refused_form_can_be_corrected_and_sent(team: Team) -> None:

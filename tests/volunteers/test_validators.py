@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tallylog.registry.volunteers.validators import _DATE, looks_like_phone_number
+from tallylog.registry.declarations.contact import _DATE, looks_like_phone_number
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_any_separated_run_of_seven_digits_is_caught(digits: list[int], separato
 
 @given(st.text(alphabet=st.characters(categories=["L", "Zs", "P"]), max_size=200))
 def test_text_without_digits_passes(text: str) -> None:
-    from tallylog.registry.volunteers.validators import _CHINESE_DIGITS
+    from tallylog.registry.declarations.contact import _CHINESE_DIGITS
 
     if any(ch in text for ch in map(chr, _CHINESE_DIGITS)):
         return

@@ -25,6 +25,8 @@ from django.utils.translation import gettext as _
 from tallylog import leaf
 from tallylog.leaf import new_receipt_code  # a name here, so tests can make codes collide
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.committer import save_declaration
+from tallylog.registry.declarations.flood import flood_suspected
 from tallylog.registry.declarations.models import (
     REASON_MAX,
     Channel,
@@ -37,9 +39,7 @@ from tallylog.registry.declarations.validation import (  # noqa: F401 (re-export
     clean_text,
     validate_declaration,
 )
-from tallylog.registry.declarations.committer import save_declaration
 from tallylog.registry.entries.actions import enqueue_entry, new_entry
-from tallylog.registry.declarations.flood import flood_suspected
 
 # Volunteers (phone) and bulk import are trusted staff paths: only public submissions are
 # screened for floods.
@@ -82,6 +82,7 @@ def submit_declaration(
     declared_on: datetime.date | str | None = None,
     hold_for_review: bool = False,
     known_orgs: frozenset[str] | None = None,
+    receipt_code: str | None = None,
 ) -> Submission:
     """Normalise, validate and save a declaration; return it with its new receipt code.
 
@@ -92,7 +93,8 @@ def submit_declaration(
     only after that transaction has committed: outside a caller's transaction,
     declarations submitted at the same moment by several threads share one commit
     (``tallylog.registry.declarations.committer``). ``known_orgs``, the campaign's
-    organisation codes, saves their query (``Campaign.objects.cached``).
+    organisation codes, saves their query (``Campaign.objects.cached``). ``receipt_code``
+    (default: a fresh one) is a form's ``receipt_code_for_token``.
     """
     fields = validate_declaration(
         campaign,
@@ -108,7 +110,7 @@ def submit_declaration(
     if auto and fields["channel"] in FLOOD_CHECKED_CHANNELS:
         # Many near-identical declarations in a short time: hold them for a moderator.
         auto = not flood_suspected(campaign.slug, fields["alias"], fields["statement"])
-    declaration, code = new_declaration(campaign, fields)
+    declaration, code = new_declaration(campaign, fields, receipt_code=receipt_code)
     entry = None
     if auto:
         # The entry is saved first, so the declaration is written once, already published.
@@ -119,14 +121,37 @@ def submit_declaration(
     return Submission(declaration=declaration, receipt_code=code)
 
 
-def new_declaration(campaign: Campaign, fields: dict[str, Any]) -> tuple[Declaration, str]:
+def receipt_code_for_token(token: str) -> str:
+    """The receipt code of the form sent with the one-time ``token``: HMAC-SHA256 under
+    ``TALLYLOG_RECEIPT_KEY`` of ``"receipt" ‖ NUL ‖ token``, reduced to 25 decimal digits
+    (the reduction's bias is below 2⁻¹⁶⁰) and grouped as ``new_receipt_code`` does.
+
+    The same form sent again (a response lost on the way, a double click) gets the same
+    code without the code being stored anywhere: it is made again from the token, which
+    only the form and the person sending it hold. The messages of ``receipt_hash`` are 25
+    ASCII digits, never ``receipt\x00…``: one key serves both apart. Whoever holds the
+    key and a token holds its code, so the pages answer with it only within a short window
+    after the first sending (``tallylog.safety.formtokens``).
+    """
+    key = settings.TALLYLOG_RECEIPT_KEY
+    if not key:
+        raise RuntimeError("TALLYLOG_RECEIPT_KEY is not set (system check tallylog.E001)")
+    digest = hmac.new(key.encode(), b"receipt\x00" + token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    number = int.from_bytes(digest, "big") % 10**leaf.RECEIPT_DIGITS
+    return leaf.format_receipt_code(f"{number:0{leaf.RECEIPT_DIGITS}d}")
+
+
+def new_declaration(
+    campaign: Campaign, fields: dict[str, Any], *, receipt_code: str | None = None
+) -> tuple[Declaration, str]:
     """An unsaved pending ``Declaration`` of ``validate_declaration``'s cleaned ``fields``,
-    with a fresh salt and receipt code; returns it and the code (shown once, never stored).
+    with a fresh salt and receipt code (``receipt_code`` when given); returns it and the
+    code (shown once, never stored).
 
     For bulk import: save many with ``bulk_create``, then give each published one its
     ``LogEntry`` built from ``entry_body``. ``submit_declaration`` does both for one.
     """
-    code = new_receipt_code()
+    code = new_receipt_code() if receipt_code is None else receipt_code
     tag, tag_salt = leaf.new_receipt_tag(code)
     declaration = Declaration(
         campaign=campaign,

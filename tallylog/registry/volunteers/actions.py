@@ -32,7 +32,7 @@ from tallylog.registry.volunteers.models import (
     Role,
     Staff,
 )
-from tallylog.registry.volunteers.permissions import sync_roles
+from tallylog.registry.volunteers.permissions import RANK, bind_to_role, sync_roles
 from tallylog.registry.volunteers.validators import looks_like_phone_number
 
 if TYPE_CHECKING:
@@ -158,7 +158,10 @@ def add_staff(
         except IntegrityError:
             raise ConsoleError({"username": [_("That username is taken.")]}) from None
         user.groups.set([groups[role]])
-        return Staff.objects.create(user=user, role=role, centre=centre, review_required=review_required)
+        held_by = (Role.OPERATOR if by is None else by.role) if review_required else ""
+        return Staff.objects.create(
+            user=user, role=role, centre=centre, review_required=review_required, review_held_by=held_by
+        )
 
 
 def _check_manages(by: Staff | None, staff: Staff) -> None:
@@ -167,10 +170,29 @@ def _check_manages(by: Staff | None, staff: Staff) -> None:
 
 
 def set_review_required(staff: Staff, required: bool, *, by: Staff | None = None) -> Staff:
-    """Hold (or stop holding) the declarations ``staff`` records for a moderator's review."""
+    """Hold (or stop holding) the declarations ``staff`` records for a moderator's review.
+
+    ``by`` (None: an operator at the command line) must manage ``staff`` and outrank them
+    (``permissions.RANK``): nobody changes the hold on themselves or on someone of their
+    rank or above, and only the rank that placed a hold, or a higher one, lifts it.
+    Raises ``NotAllowed`` otherwise, having changed nothing.
+    """
     _check_manages(by, staff)
+    placer = Role.OPERATOR if by is None else by.role
+    if by is not None:
+        if by.pk == staff.pk:
+            raise NotAllowed({"__all__": [_("Nobody can change the review hold on themselves.")]})
+        if RANK[staff.role] >= RANK[by.role]:
+            raise NotAllowed({"__all__": [_("You can change the review hold only of someone whose role is below yours.")]})
+        if not required and staff.review_required and RANK.get(staff.review_held_by, 0) > RANK[by.role]:
+            raise NotAllowed({"__all__": [_("This hold was placed by someone of a higher role: only that role or a higher one can lift it.")]})
+    if required:
+        if not staff.review_required or RANK.get(staff.review_held_by, 0) < RANK[placer]:
+            staff.review_held_by = placer
+    else:
+        staff.review_held_by = ""
     staff.review_required = required
-    staff.save(update_fields=["review_required"])
+    staff.save(update_fields=["review_required", "review_held_by"])
     return staff
 
 
@@ -198,8 +220,8 @@ def user_for_token(token: str) -> AbstractBaseUser | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     digest = hashlib.sha256(token.encode()).hexdigest()
-    found = ApiToken.objects.usable().select_related("user").filter(digest=digest).first()
-    return found.user if found else None
+    found = ApiToken.objects.usable().select_related("user", "user__staff").filter(digest=digest).first()
+    return bind_to_role(found.user) if found else None
 
 
 # --- calls and declarations ---------------------------------------------------------
@@ -257,13 +279,15 @@ def record_declaration(
     statement: str = "",
     region: str = "",
     campaign: Campaign | None = None,
+    receipt_code: str | None = None,
 ) -> "Submission":
     """Record a caller's declaration during ``call`` through ``submit_declaration`` with
     channel ``phone``; returns its ``Submission`` (declaration and receipt code).
 
     Only the volunteer who made the call records into it. The declaration is held for
     review when their coordinator requires it. Marks the call's outcome ``declared`` and
-    counts the declaration on it, in the same transaction.
+    counts the declaration on it, in the same transaction. ``receipt_code``: as
+    ``submit_declaration``'s (the intake form's, made from its one-time token).
     """
     from tallylog.registry.declarations.actions import DeclarationInvalid, submit_declaration
 
@@ -291,6 +315,7 @@ def record_declaration(
                 region=region,
                 channel="phone",
                 hold_for_review=by.review_required,
+                receipt_code=receipt_code,
             )
         except DeclarationInvalid as exc:
             raise ConsoleError({f: [str(m) for m in ms] for f, ms in exc.errors.items()}) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from tallylog.registry.volunteers.models import ApiToken, AssistedDeclaration, Call, Centre, Staff
+from tallylog.registry.volunteers.models import ApiToken, AssistedDeclaration, Call, Centre, Role, Staff
 
 
 @admin.register(Centre)
@@ -20,6 +20,14 @@ class StaffAdmin(admin.ModelAdmin):
     list_display = ["user", "role", "centre", "review_required"]
     list_filter = ["role", "centre", "review_required"]
     raw_id_fields = ["user"]
+    readonly_fields = ["review_held_by"]
+
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        """A hold placed here is an operator's (only operators open the admin), so no
+        coordinator lifts it (``actions.set_review_required``)."""
+        if not change or "review_required" in form.changed_data:
+            obj.review_held_by = Role.OPERATOR if obj.review_required else ""
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Call)

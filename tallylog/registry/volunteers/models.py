@@ -110,6 +110,9 @@ class Staff(models.Model):
         Centre, on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
     )
     review_required = models.BooleanField(default=False)
+    # The role of whoever placed the hold ("" when none is placed): only that rank or a
+    # higher one lifts it (``actions.set_review_required``).
+    review_held_by = models.CharField(max_length=16, choices=Role.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = StaffQuerySet.as_manager()

@@ -2,52 +2,22 @@
 
 A call record never holds a phone number: the forms have no field for one, and every
 free-text value is checked by ``looks_like_phone_number``, which errs on the side of
-refusing. It looks for seven or more digits in a run that may be broken by spaces, dots,
-dashes, slashes or brackets and may start with ``+``, after folding full-width digits
-(NFKC) and Chinese numerals (一二三…, 壹贰叁…, 〇/零) to ASCII digits — the ways a number
-gets typed or dictated. Calendar dates written year first (2026-11-25) are not counted.
+refusing. The detector is the declarations' own (``tallylog.registry.declarations.contact``):
+one definition for the console, the public form and the API.
 """
 
 from __future__ import annotations
 
 import datetime
-import re
-import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-MIN_PHONE_DIGITS = 7
-
-_CHINESE_DIGITS = str.maketrans(
-    {
-        "〇": "0", "零": "0", "洞": "0",
-        "一": "1", "壹": "1", "幺": "1", "么": "1",
-        "二": "2", "贰": "2", "貳": "2", "两": "2", "兩": "2",
-        "三": "3", "叁": "3", "參": "3",
-        "四": "4", "肆": "4",
-        "五": "5", "伍": "5",
-        "六": "6", "陆": "6", "陸": "6",
-        "七": "7", "柒": "7", "拐": "7",
-        "八": "8", "捌": "8",
-        "九": "9", "玖": "9", "勾": "9",
-    }
-)  # fmt: skip
-# A digit followed by up to three separators, repeated: "138 0013-8000", "(010) 1234.5678".
-_DIGIT_RUN = re.compile(r"\+?\(?\d(?:[\s.\-/()]{0,3}\d)+")
-# Calendar dates (2026-11-25, 2026/11/25, 2026.11.25) are not phone numbers.
-_DATE = re.compile(r"(?<!\d)(?:19|20)\d\d([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?!\d)")
-
-
-def looks_like_phone_number(text: str) -> bool:
-    """True when ``text`` holds a run of ``MIN_PHONE_DIGITS`` or more digits, however
-    written (see the module docstring)."""
-    folded = _DATE.sub(" ", unicodedata.normalize("NFKC", text).translate(_CHINESE_DIGITS))
-    for run in _DIGIT_RUN.finditer(folded):
-        if sum(ch.isdigit() for ch in run.group()) >= MIN_PHONE_DIGITS:
-            return True
-    return False
+from tallylog.registry.declarations.contact import (  # noqa: F401 (re-exported)
+    MIN_PHONE_DIGITS,
+    looks_like_phone_number,
+)
 
 
 def reject_phone_number(text: str) -> None:

@@ -1,0 +1,98 @@
+"""One-time form tokens: a form sent twice acts once, and a form sent again soon after
+its first sending can answer as the first one did.
+
+Each form that records something (the public declare form, the console's intake) carries
+a random token (``new_token``). Its first sending ``claim``s it in the cache (``cache.add``:
+one winner, also between processes when the cache is shared) for ``CLAIM_SECONDS``;
+nothing else is kept about it (the cache key is a SHA-256 of the token, the value the
+time of the first sending). A sending that finds its token claimed calls ``await_first``:
+it waits (at most ``WAIT_SECONDS``) for the first sending to finish, then answers with
+what the first one made (the caller finds it again: a receipt code derived from the
+token, ``tallylog.registry.declarations.actions.receipt_code_for_token``), or takes over
+the token when the first sending gave up and ``release``d it.
+
+The window: a form sent again up to ``REPLAY_SECONDS`` (30 minutes) after its first
+sending gets the first answer again; later ones get "already sent" and nothing else. Long
+enough for a reload after a dropped connection or a VPN that reconnects, short enough that
+a browser tab left open (or a seized phone) stops yielding the receipt code soon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from django.core.cache import cache
+
+CLAIM_SECONDS = 24 * 3600  # a token counts once for a day
+REPLAY_SECONDS = 30 * 60  # … and answers again, as the first time, for half an hour
+WAIT_SECONDS = 10.0  # how long a second sending waits for the first one to finish
+TOKEN_MAX = 64  # longer "tokens" are not ours: treated as none
+_POLL_SECONDS = 0.05
+_PREFIX = "tallylog:safety:form-token:"
+
+T = TypeVar("T")
+
+
+def new_token() -> str:
+    """A fresh one-time token for a form (144 random bits, URL-safe base64)."""
+    return secrets.token_urlsafe(18)
+
+
+def _key(scope: str, token: str) -> str:
+    return f"{_PREFIX}{scope}:{hashlib.sha256(token.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def claim(scope: str, token: str) -> float | None:
+    """Claim ``token`` of a form of ``scope``: None when this sending is the first (the
+    token is now used; ``release`` it if nothing was saved after all), else how many
+    seconds ago the first sending claimed it."""
+    now = time.time()
+    key = _key(scope, token)
+    if cache.add(key, now, timeout=CLAIM_SECONDS):
+        return None
+    first = cache.get(key)
+    return max(0.0, now - first) if isinstance(first, float) else float(CLAIM_SECONDS)
+
+
+def release(scope: str, token: str) -> None:
+    """Give up a claimed ``token`` (nothing was saved): the same form may be sent again.
+    Inverse of ``claim``."""
+    cache.delete(_key(scope, token))
+
+
+@dataclass(frozen=True)
+class Again(Generic[T]):
+    """What ``await_first`` learnt: the first sending's result (``found``), or that this
+    sending now holds the token (``claimed``: the first gave up), or neither (the first
+    is still running, or the window is over)."""
+
+    found: T | None = None
+    claimed: bool = False
+
+
+def _pause() -> None:
+    time.sleep(_POLL_SECONDS)
+
+
+def await_first(scope: str, token: str, age: float, find: Callable[[], T | None]) -> Again[T]:
+    """For a sending whose ``token`` was claimed ``age`` seconds ago (``claim``'s answer):
+    within ``REPLAY_SECONDS``, wait up to ``WAIT_SECONDS`` until ``find()`` returns the
+    first sending's result, or until the first sending released the token, which this one
+    then claims. Outside the window: ``Again()`` at once."""
+    if age > REPLAY_SECONDS:
+        return Again()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = find()
+        if found is not None:
+            return Again(found=found)
+        if claim(scope, token) is None:
+            return Again(claimed=True)
+        if time.monotonic() >= deadline:
+            return Again()
+        _pause()
