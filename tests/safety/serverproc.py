@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -89,9 +90,15 @@ def request(
     source: str = "127.0.0.1",
     headers: dict[str, str] | None = None,
     timeout: float = 10,
+    tls: ssl.SSLContext | None = None,
 ) -> Response:
-    """One HTTP request to 127.0.0.1:PORT from the loopback address ``source``."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    """One HTTP request to 127.0.0.1:PORT from the loopback address ``source`` (over TLS
+    with ``tls``)."""
+    conn: http.client.HTTPConnection
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0), context=tls)
     try:
         data = None
         all_headers = dict(headers or {})
@@ -240,6 +247,7 @@ class WebClient:
     source: str = "127.0.0.1"
     cookies: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=lambda: {"Accept-Language": "zh-Hans"})
+    tls: ssl.SSLContext | None = None
 
     def _send(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> Response:
         headers = dict(self.headers)
@@ -247,7 +255,7 @@ class WebClient:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if content_type:
             headers["Content-Type"] = content_type
-        response = request(self.port, method, path, body=body, source=self.source, headers=headers)
+        response = request(self.port, method, path, body=body, source=self.source, headers=headers, tls=self.tls)
         conn_cookies = [v for k, v in response.raw_headers if k.lower() == "set-cookie"]
         for cookie in conn_cookies:
             name, _, rest = cookie.partition("=")
