@@ -294,3 +294,45 @@ class WebClient:
         else:
             response = self._send("GET", f"{action}?{encoded}")
         return self._follow(response)
+
+
+def shared_cache_dir(home: Path) -> Path:
+    """Where ``tallylog serve`` on ``home`` keeps its default shared cache (tmpfs)."""
+    from tallylog.config import caches
+
+    return Path(caches(home.resolve(), {})["default"].get("LOCATION", "/nonexistent/x")).parent
+
+
+@dataclass
+class RedisServer:
+    """Debian's redis-server on a free loopback port, memory only (no RDB, no AOF), its
+    working directory ``directory``; ``url(db)`` for ``TALLYLOG_CACHE_URL``."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout: float = 20) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--dir", str(self.directory), "--daemonize", "no", "--logfile", ""]  # fmt: skip
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(100).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
