@@ -23,7 +23,7 @@ RENDERER = JSONRenderer()
 
 # Deeper than any body the API takes (two levels), far below Python's recursion limit.
 MAX_DEPTH = 32
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
@@ -58,7 +57,7 @@ def test_one_character_changed_is_still_a_copy():
     # ... or the statement changed by one character somewhere: held from some copy on (the
     # sketch depends on the day's random key; the key is pinned here to replay a failure).
     daily = daily_key()
-    cache.set(f"tallylog:safety:key:{datetime.now(timezone.utc).date().isoformat()}", bytes(range(32)), 86400)
+    cache.set(f"tallylog:safety:key:{datetime.now(UTC).date().isoformat()}", bytes(range(32)), 86400)
     assert daily_key() == bytes(range(32)) != daily
     base = "我声明退出中国共产党及其一切组织永不回头"
     variants = [base[:i] + "某" + base[i + 1 :] for i in (3, 9, 15, 18, 6, 12, 1, 4, 7, 10, 13, 16)]

@@ -26,7 +26,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.safety.serverproc import CAMPAIGN, REPO, Response, Server, WebClient, free_port, init_home, request
+from tests.safety.serverproc import (
+    CAMPAIGN,
+    REPO,
+    Response,
+    Server,
+    WebClient,
+    free_port,
+    init_home,
+    request,
+)
 
 DEPLOY = REPO / "docs" / "deploy.md"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -37,7 +46,7 @@ PLACEHOLDERS = ("listen 443 ssl http2;", "/etc/ssl/tallylog/", "/var/lib/tallylo
 
 def deploy_block() -> str:
     """The one ```nginx block of docs/deploy.md."""
-    blocks = re.findall(r"```nginx\n(.*?)```", DEPLOY.read_text(), re.S)
+    blocks = re.findall(r"```nginx\n(.*?)```", DEPLOY.read_text(), re.DOTALL)
     assert len(blocks) == 1, "docs/deploy.md must print exactly one nginx block"
     return blocks[0]
 
@@ -46,7 +55,7 @@ def make_certificate(directory: Path) -> Path:
     """A self-signed certificate for example.org and 127.0.0.1 (fullchain.pem, privkey.pem)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -119,7 +128,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     server = Server(home, logs, env_extra=env, args=("--workers", "2"))
     server.start()
     (prefix / "nginx.conf").write_text(nginx_conf(prefix, cert.parent, home, port, server.port))
-    err = open(logs / "nginx.err", "wb")
+    err = open(logs / "nginx.err", "wb")  # noqa: SIM115 -- nginx writes to it until the fixture ends
     nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], stderr=err, start_new_session=True)
     tls = ssl.create_default_context(cafile=str(cert))
     front = Front(port, tls, server)
