@@ -35,6 +35,7 @@ from tests.safety.serverproc import (
     free_port,
     init_home,
     request,
+    shared_cache_dir,
 )
 
 DEPLOY = REPO / "docs" / "deploy.md"
@@ -148,6 +149,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         nginx.wait(timeout=10)
         err.close()
         server.stop()
+        shutil.rmtree(shared_cache_dir(home), ignore_errors=True)
 
 
 def test_the_declare_form_works_with_hsts_and_secure_cookies(front: Front) -> None:

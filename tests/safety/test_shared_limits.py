@@ -8,6 +8,8 @@ Small limits, in windows of a day (no window ends during a test but at midnight 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +17,12 @@ import pytest
 
 from tests.safety.serverproc import (
     CAMPAIGN,
+    REPO,
     RedisServer,
     Server,
     WebClient,
     init_home,
+    server_env,
     shared_cache_dir,
 )
 
@@ -29,6 +33,8 @@ LIMITS = {
     "api-write": 4,
     "login": 3,
     "login-account": 4,
+    "sign": 3,
+    "subscribe": 2,
 }
 RATE_LIMITS = ",".join(f"{scope}={n}/86400" for scope, n in LIMITS.items())
 FLOOD = 4
@@ -43,10 +49,21 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server.stop()
 
 
+PETITION = "a-petition"
+MAKE_PETITION = f"""
+import django
+django.setup()
+from tallylog.registry.campaigns.models import Campaign
+Campaign.objects.create(slug="{PETITION}", kind=Campaign.Kind.PETITION, title_zh_hans="请愿", title_en="A petition")
+"""
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("template") / "home"
     init_home(home)
+    env = server_env(home, DJANGO_SETTINGS_MODULE="tallylog.settings")
+    subprocess.run([sys.executable, "-c", MAKE_PETITION], env=env, cwd=REPO, check=True, capture_output=True)
     return home
 
 
@@ -89,6 +106,12 @@ def exercise(server: Server, net: int) -> None:
     # api-write: any other write through the API.
     writes = [server.post("/api/v1/nothing-here", {}, source=src(3)).status for _ in range(LIMITS["api-write"] + 3)]
     assert passed(writes) == LIMITS["api-write"]
+    # sign: petition signatures (the API), per source.
+    signed = [server.post(f"/api/v1/campaigns/{PETITION}/signatures", {"name": f"n{i}", "show_name": False, "country": "PT"}, source=src(5)).status for i in range(LIMITS["sign"] + 3)]
+    assert passed(signed) == LIMITS["sign"]
+    # subscribe: newsletter sign-ups (no mail server here: each answers 503 or 400, and counts).
+    signups = [WebClient(server.port, src(6)).submit("/newsletter/", {"email": f"x{i}@example.org"}).status for i in range(LIMITS["subscribe"] + 3)]
+    assert passed(signups) == LIMITS["subscribe"]
     # login: failed sign-ins from one source.
     login = [WebClient(server.port, src(4)).submit("/admin/login/", {"username": "admin", "password": "guess"}).status for _ in range(LIMITS["login"] + 3)]
     assert passed(login) == LIMITS["login"]
