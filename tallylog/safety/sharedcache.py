@@ -55,8 +55,9 @@ class MemoryFileCache(BaseCache):
         return conn
 
     def _expiry(self, timeout: Any) -> float:
-        timeout = self.get_backend_timeout(timeout)
-        return float("inf") if timeout is None else time.time() + timeout
+        """When an entry set now with ``timeout`` expires (BaseCache gives the time itself)."""
+        expires = self.get_backend_timeout(timeout)
+        return float("inf") if expires is None else float(expires)
 
     def _wrote(self, conn: sqlite3.Connection) -> None:
         self._writes += 1
