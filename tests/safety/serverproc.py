@@ -8,9 +8,11 @@ web workers and the sequencer with them).
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -126,6 +128,7 @@ class Server:
     starts: int = 0
 
     def start(self, timeout: float = 60) -> None:
+        _SERVED_HOMES.add(self.home)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         out = open(self.logs / f"serve-{self.starts}.out", "wb")
@@ -140,7 +143,11 @@ class Server:
         )
         out.close()
         err.close()
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.kill()  # never leave a server that did not come up running
+            raise
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -301,6 +308,17 @@ def shared_cache_dir(home: Path) -> Path:
     from tallylog.config import caches
 
     return Path(caches(home.resolve(), {})["default"].get("LOCATION", "/nonexistent/x")).parent
+
+
+# Every home a Server ran on: their shared caches on tmpfs are removed when the tests end
+# (kept until then: a test may restart a server and expect its counters).
+_SERVED_HOMES: set[Path] = set()
+
+
+@atexit.register
+def _forget_shared_caches() -> None:
+    for home in _SERVED_HOMES:
+        shutil.rmtree(shared_cache_dir(home), ignore_errors=True)
 
 
 @dataclass
