@@ -19,7 +19,11 @@ For each database (SQLite in the home, or a throwaway PostgreSQL server from
 
     python -m bench api [--seconds S] [--connections C] [--workers W] [--threads T]
                         [--database sqlite|postgresql|both] [--group-commit on|off|both]
-                        [--against REV [--rounds N]]
+                        [--against REV [--rounds N]] [--through-nginx]
+
+``--through-nginx`` runs each configuration twice, one after the other: straight to
+``tallylog serve``, then through Debian's nginx with TLS, configured with exactly the block
+docs/deploy.md prints (as tests/safety/test_nginx.py does; ``TALLYLOG_TRUSTED_PROXIES=1``).
 
 Besides wrk's figures it reports the CPU time of the server's processes (workers, master,
 sequencer) per answered request, read from /proc around the measured run.
@@ -44,11 +48,13 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,11 +176,44 @@ def _session_cpu(session: int) -> float:
     return total
 
 
-def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: Path = ROOT) -> dict[str, Any]:
+@contextlib.contextmanager
+def _nginx_front(home: Path, upstream: int) -> Iterator[int]:
+    """nginx with TLS and docs/deploy.md's block in front of 127.0.0.1:``upstream``; its port."""
+    from tests.safety.test_nginx import NGINX, make_certificate, nginx_conf
+
+    prefix = home / "nginx"
+    prefix.mkdir()
+    cert = make_certificate(home / "certs")
+    port = _free_port()
+    (prefix / "nginx.conf").write_text(nginx_conf(prefix, cert.parent, home, port, upstream))
+    with open(home / "nginx.log", "wb") as err:
+        proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], stderr=err, start_new_session=True)
+        try:
+            tls = ssl.create_default_context(cafile=str(cert))
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v1/log", timeout=2, context=tls) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def run_one(
+    database: str, group_commit: bool, args: argparse.Namespace, tree: Path = ROOT, through_nginx: bool = False
+) -> dict[str, Any]:
     """One server (of the source tree ``tree``), one load run, the checks; the figures."""
     home = Path(tempfile.mkdtemp(prefix="tallylog-bench-api-"))
     pg_dir = None
     server = None
+    front = contextlib.ExitStack()
     try:
         (home / "py").mkdir()
         (home / "py" / "bench_api_settings.py").write_text(SETTINGS.format(group_commit=group_commit))
@@ -190,6 +229,8 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: P
         )
         if database == "postgresql":
             env["DATABASE_URL"], pg_dir = _start_postgres(fsync=not args.pg_fsync_off)
+        if through_nginx:
+            env["TALLYLOG_TRUSTED_PROXIES"] = "1"
         cli = [sys.executable, "-m", "tallylog.cli"]
         # Run in the home: ``python -m`` and ``-c`` put the working directory first on the
         # path, which would otherwise import this checkout's tallylog whatever ``tree`` is.
@@ -210,6 +251,8 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: P
             start_new_session=True,
         )
         _wait_up(base + "/api/v1/log")
+        if through_nginx:
+            base = f"https://127.0.0.1:{front.enter_context(_nginx_front(home, port))}"
         run_wrk(base, 2, args.connections, home / "post.lua")  # warm-up (imports, connections)
         for f in home.glob("ids.*"):
             f.unlink()
@@ -248,6 +291,7 @@ def run_one(database: str, group_commit: bool, args: argparse.Namespace, tree: P
         )
         return got
     finally:
+        front.close()
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -304,6 +348,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="with --against: rounds of one run of each tree")
     parser.add_argument("--pg-fsync-off", action="store_true", help="keep pg-test.sh's fsync=off (not durable)")
     parser.add_argument("--keep", action="store_true", help="keep the homes (debugging)")
+    parser.add_argument("--through-nginx", action="store_true", help="each run also through nginx with TLS (docs/deploy.md)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -355,6 +400,10 @@ def main(argv: list[str]) -> int:
                 by_mode[mode] = r["created"] / args.seconds
                 print(_row(label(database), mode, r), flush=True)
                 failed = failed or not r["ok"]
+                if args.through_nginx:
+                    r = run_one(database, mode, args, through_nginx=True)
+                    print(_row(f"{label(database)}, through nginx (TLS)", mode, r), flush=True)
+                    failed = failed or not r["ok"]
             if len(by_mode) == 2 and by_mode[False]:
                 print(f"({database}: group commit on/off = {by_mode[True] / by_mode[False]:.2f}x accepted declarations per second)", flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

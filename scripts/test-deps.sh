@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the outside programs the test suite talks to, from Debian's packages, when they
 # are missing: Go with golang.org/x/mod (the independent tlog implementation), headless
-# Chromium (the browser test), PostgreSQL (the PostgreSQL path) and gettext.
+# Chromium (the browser test), PostgreSQL (the PostgreSQL path), nginx (the proxy test),
+# Redis (the shared rate limits; run from memory only by the tests) and gettext.
 # With --bench, also the benchmarks' tools: wrk (load generator) and faketime (bench web
 # builds its big homes one past day at a time).
 # Idempotent and quiet when everything is present. Needs root (CI and the dev machines are).
@@ -15,6 +16,8 @@ fi
 command -v go >/dev/null 2>&1 || need+=(golang-go)
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] || need+=(golang-golang-x-mod-dev)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if ((${#need[@]})); then

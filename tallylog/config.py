@@ -23,6 +23,7 @@ and one row in docs/configuration.md; tests/test_config.py keeps the two the sam
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import re
@@ -174,6 +175,22 @@ def replica_urls(raw: Any) -> list[dict[str, Any]]:
     return [postgres(url) for url in names(raw)]
 
 
+def site_url(raw: Any) -> str:
+    """An ``http://`` or ``https://`` URL with a host (the site's public base URL)."""
+    parts = urlsplit(text(raw))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return text(raw)
+
+
+def cache_url(raw: Any) -> str:
+    """A Redis URL (``redis://``, ``rediss://``, ``unix://``), or empty for the default."""
+    url = text(raw).strip()
+    if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return url
+
+
 def setting(name: str, default: Any, parse: Parser, check: str = "") -> Any:
     """A ``Config`` field read from setting ``name``."""
     return dataclasses.field(default=default, metadata={"setting": Setting(name, default, parse, check)})
@@ -189,7 +206,7 @@ class Config:
     """Tallylog's settings, typed and checked. Built by ``config()``; never changed."""
 
     home: Path = setting("TALLYLOG_HOME", DEFAULT_HOME, directory)  # noqa: RUF009 -- a field()
-    site_url: str = setting("TALLYLOG_SITE_URL", "http://127.0.0.1:8000", text)
+    site_url: str = setting("TALLYLOG_SITE_URL", "http://127.0.0.1:8000", site_url, "tallylog.E017")
     # The sequencer (docs/operating.md).
     sequencer_batch: int = setting("TALLYLOG_SEQUENCER_BATCH", 4096, integer(1, 65536), "tallylog.E004")
     sequencer_interval: float = setting("TALLYLOG_SEQUENCER_INTERVAL", 0.5, seconds(0, 60), "tallylog.E004")
@@ -213,7 +230,8 @@ DJANGO_ENVIRONMENT: tuple[Setting, ...] = (
     Setting("TALLYLOG_DEBUG", False, flag),
     Setting("TALLYLOG_SECRET_KEY", "", text, "tallylog.E001", secret=True),
     Setting("TALLYLOG_RECEIPT_KEY", "", text, "tallylog.E001", secret=True),
-    Setting("TALLYLOG_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"], names),
+    Setting("TALLYLOG_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"], names),
+    Setting("TALLYLOG_CACHE_URL", "", cache_url, "tallylog.E018", secret=True),
     Setting("DATABASE_URL", "", database_url, "tallylog.E010", secret=True),
     Setting("DATABASE_REPLICA_URLS", "", replica_urls, "tallylog.E010", secret=True),
     Setting("TALLYLOG_EMAIL_HOST", "localhost", text),
@@ -279,6 +297,52 @@ def databases(sqlite_path: Path, environ: Mapping[str, str] | None = None) -> di
     return result
 
 
+# Where the default cache keeps its data: a memory file system (tmpfs), never a disk.
+MEMORY_DIR = Path("/dev/shm")
+SHARED_MEMORY_CACHE = "tallylog.safety.sharedcache.MemoryFileCache"
+
+
+def caches(home: Path, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Django's ``CACHES``: the rate-limit counters, the daily hashing key, the flood screen
+    and the login throttle, shared by every worker (docs/safety.md, "Shared limits").
+
+    ``TALLYLOG_CACHE_URL`` set: that Redis, through Django's own Redis backend (shared by
+    every machine). Unset: an SQLite file on the memory file system ``MEMORY_DIR``, one per
+    home, shared by this machine's workers and kept across restarts of tallylog (not of the
+    machine). Without a memory file system, each process's local memory.
+    A bad URL gives the default here; check tallylog.E018 reports it."""
+    url = environ_value("TALLYLOG_CACHE_URL", environ)
+    if url:
+        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "tallylog"}}
+    if MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK):
+        name = hashlib.sha256(str(home).encode()).hexdigest()[:16]
+        location = MEMORY_DIR / f"tallylog-{os.getuid()}-{name}" / "cache.sqlite3"
+        return {"default": {"BACKEND": SHARED_MEMORY_CACHE, "LOCATION": str(location)}}
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def proxy_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Django's settings that follow from ``TALLYLOG_SITE_URL`` and
+    ``TALLYLOG_TRUSTED_PROXIES`` (docs/deploy.md, "Behind a proxy"): with a trusted proxy,
+    its ``X-Forwarded-Proto: https`` marks a request secure (so HSTS is sent and CSRF
+    compares https origins); an ``https://`` site sends its cookies ``Secure`` only and
+    trusts its own origin for CSRF. Check tallylog.E019 refuses an https site with no
+    trusted proxy (``tallylog serve`` speaks plain HTTP: TLS ends in the proxy)."""
+    url = environ_value("TALLYLOG_SITE_URL", environ)
+    https = urlsplit(url).scheme == "https"
+    parts = urlsplit(url)
+    result: dict[str, Any] = {
+        "SESSION_COOKIE_SECURE": https,
+        "CSRF_COOKIE_SECURE": https,
+        "LANGUAGE_COOKIE_SECURE": https,
+        "CSRF_TRUSTED_ORIGINS": [f"{parts.scheme}://{parts.netloc}"],
+        "SECURE_PROXY_SSL_HEADER": None,
+    }
+    if environ_value("TALLYLOG_TRUSTED_PROXIES", environ) >= 1:
+        result["SECURE_PROXY_SSL_HEADER"] = ("HTTP_X_FORWARDED_PROTO", "https")
+    return result
+
+
 def build(environ: Mapping[str, str] | None = None) -> tuple[Config, list[Problem]]:
     """A ``Config`` from the current Django settings and ``environ`` (default: this
     process's environment), its defaults standing in for bad values, and every bad value
@@ -300,6 +364,13 @@ def _combinations(built: Config, environ: Mapping[str, str]) -> list[Problem]:
     if _environ(SETTINGS["DATABASE_REPLICA_URLS"], environ) and not _environ(SETTINGS["DATABASE_URL"], environ):
         message = "DATABASE_REPLICA_URLS needs DATABASE_URL: replicas follow a PostgreSQL primary."
         found.append(Problem("DATABASE_REPLICA_URLS", "tallylog.E010", message))
+    if urlsplit(built.site_url).scheme == "https" and built.trusted_proxies == 0:
+        message = (
+            "TALLYLOG_SITE_URL is https:// but TALLYLOG_TRUSTED_PROXIES is 0: tallylog serve speaks plain "
+            "HTTP, so TLS ends in a proxy, which must be trusted (1) to say the request was https and whom "
+            "it came from (docs/deploy.md, \"Behind a proxy\")."
+        )
+        found.append(Problem("TALLYLOG_TRUSTED_PROXIES", "tallylog.E019", message))
     return found
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tallylog.config import caches as _caches
 from tallylog.config import databases as _databases
 from tallylog.config import environ_value as _env
+from tallylog.config import proxy_settings as _proxy_settings
 from tallylog.home import Home
 
 HOME = Home.from_env()
@@ -132,7 +134,18 @@ EMAIL_HOST = _env("TALLYLOG_EMAIL_HOST")
 EMAIL_PORT = _env("TALLYLOG_EMAIL_PORT")
 DEFAULT_FROM_EMAIL = _env("TALLYLOG_EMAIL_FROM")
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate limits, the daily hashing key, the flood screen, the login throttle: shared by every
+# worker, in memory only (Redis with TALLYLOG_CACHE_URL, else a file on tmpfs; safety.md).
+CACHES = _caches(HOME.path)
+
+# Behind a proxy (docs/deploy.md): SECURE_PROXY_SSL_HEADER with a trusted proxy; Secure
+# cookies and CSRF_TRUSTED_ORIGINS from TALLYLOG_SITE_URL.
+_proxy = _proxy_settings()
+SECURE_PROXY_SSL_HEADER = _proxy["SECURE_PROXY_SSL_HEADER"]
+SESSION_COOKIE_SECURE = _proxy["SESSION_COOKIE_SECURE"]
+CSRF_COOKIE_SECURE = _proxy["CSRF_COOKIE_SECURE"]
+LANGUAGE_COOKIE_SECURE = _proxy["LANGUAGE_COOKIE_SECURE"]
+CSRF_TRUSTED_ORIGINS = _proxy["CSRF_TRUSTED_ORIGINS"]
 
 # Logs never carry an IP address: the access log of `tallylog serve` is formatted without one.
 LOGGING = {

@@ -8,7 +8,12 @@ from tallylog.home import Home
 os.environ.setdefault("TALLYLOG_HOME", tempfile.mkdtemp(prefix="tallylog-test-"))
 Home.from_env().ensure()
 
-from tallylog.settings import *  # noqa: E402,F403
+from tallylog.settings import *
+
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+# In-process tests count in this process's memory (the shared cache is tested through real
+# servers: tests/safety/test_shared_limits.py).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; Argon2 in production
 

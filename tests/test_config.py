@@ -67,7 +67,7 @@ def test_defaults() -> None:
     assert c.site_url == "http://127.0.0.1:8000"
     assert c.home == Path(settings.TALLYLOG_HOME)
     assert environ_value("TALLYLOG_EMAIL_PORT", {}) == 25
-    assert environ_value("TALLYLOG_ALLOWED_HOSTS", {}) == ["localhost", "127.0.0.1", "[::1]", "testserver"]
+    assert environ_value("TALLYLOG_ALLOWED_HOSTS", {}) == ["localhost", "127.0.0.1", "[::1]"]  # no testserver
     assert environ_value("TALLYLOG_DEBUG", {}) is False
 
 
@@ -146,6 +146,8 @@ def test_databases_from_the_environment(tmp_path: Path) -> None:
         ("TALLYLOG_HSTS_SECONDS", "1y", "tallylog.E015"),
         ("TALLYLOG_CONSOLE_IDLE_SECONDS", "30m", "tallylog.E016"),
         ("TALLYLOG_CONSOLE_MAX_SECONDS", "0", "tallylog.E016"),
+        ("TALLYLOG_SITE_URL", "example.org", "tallylog.E017"),
+        ("TALLYLOG_CACHE_URL", "memcached://tl:hunter2@cache:11211", "tallylog.E018"),
     ],
 )
 def test_a_bad_value_is_its_check(environ: Callable[..., None], name: str, value: str, check: str) -> None:
@@ -163,6 +165,31 @@ def test_a_bad_value_is_its_check(environ: Callable[..., None], name: str, value
         elif not name.startswith("DATABASE_"):  # (those: the next test)
             # Django's own setting: its default stands in, and the check refuses to start.
             assert environ_value(name) == SETTINGS[name].parse(SETTINGS[name].default)
+
+
+def test_an_https_site_needs_a_trusted_proxy(environ: Callable[..., None]) -> None:
+    with override_settings():
+        environ(TALLYLOG_SITE_URL="https://example.org")
+        assert [e.id for e in check_configuration()] == ["tallylog.E019"]
+        environ(TALLYLOG_TRUSTED_PROXIES="1")
+        assert check_configuration() == []
+
+
+def test_proxy_settings_follow_the_site_url_and_the_proxies() -> None:
+    plain = config_module.proxy_settings({})
+    assert plain["SECURE_PROXY_SSL_HEADER"] is None and plain["SESSION_COOKIE_SECURE"] is False
+    https = config_module.proxy_settings({"TALLYLOG_SITE_URL": "https://example.org/", "TALLYLOG_TRUSTED_PROXIES": "1"})
+    assert https["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert https["SESSION_COOKIE_SECURE"] and https["CSRF_COOKIE_SECURE"] and https["LANGUAGE_COOKIE_SECURE"]
+    assert https["CSRF_TRUSTED_ORIGINS"] == ["https://example.org"]
+
+
+def test_caches_redis_when_configured_else_memory(tmp_path: Path) -> None:
+    redis = config_module.caches(tmp_path, {"TALLYLOG_CACHE_URL": "redis://127.0.0.1:6390/0"})["default"]
+    assert redis["BACKEND"] == "django.core.cache.backends.redis.RedisCache" and redis["LOCATION"] == "redis://127.0.0.1:6390/0"
+    default = config_module.caches(tmp_path, {})["default"]
+    assert default["BACKEND"] == config_module.SHARED_MEMORY_CACHE
+    assert default["LOCATION"].startswith("/dev/shm/") and str(tmp_path) not in default["LOCATION"]
 
 
 def test_a_bad_database_url_gives_no_database_at_all(tmp_path: Path) -> None:
@@ -256,7 +283,7 @@ def test_every_setting_is_documented_and_every_documented_setting_is_read() -> N
     for field in dataclasses.fields(Config):
         assert re.search(rf"config\(\)\.{field.name}\b", sources), f"Config.{field.name} is never read"
     for s in config_module.DJANGO_ENVIRONMENT:
-        if not s.name.startswith("DATABASE_"):  # config.databases() reads these two
+        if not s.name.startswith("DATABASE_") and s.name != "TALLYLOG_CACHE_URL":  # config.databases(), caches()
             assert re.search(rf"(_env|environ_value)\(\"{s.name}\"\)", sources), f"{s.name} is never read"
 
 

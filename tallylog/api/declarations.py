@@ -172,6 +172,11 @@ def list_declarations(
     campaign = _campaign(slug, declarations=True)
     rows = Declaration.objects.listed(campaign).select_related("campaign")
     if org:
+        # An unknown code answers at once, naming the known ones (never a walk of the index).
+        codes = sorted(campaign.organisations.values_list("code", flat=True))
+        if org not in codes:
+            message = f"Unknown organisation {org!r}: org must be one of {', '.join(codes)}."
+            raise ApiError(400, "unknown_filter", message, {"org": [f"one of {', '.join(codes)}"]})
         rows = rows.with_org(org)
     rows = rows.in_index_range(day, before=before)
     page = list(rows[: limit + 1])

@@ -37,6 +37,14 @@ class UnsupportedMediaType(Exception):
     """The request body is not ``application/json``."""
 
 
+class TooDeep(ValueError):
+    """The JSON body nests arrays and objects deeper than ``tallylog.api.bodies.MAX_DEPTH``."""
+
+
+def too_deep_response(limit: int) -> HttpResponse:
+    return error_response(400, "too_deep", f"The JSON body is nested too deeply: at most {limit} levels of arrays and objects.")
+
+
 def _field_name(loc: Any) -> str:
     """``["body", "payload", "alias"]`` → ``alias``; ``["query", "limit"]`` → ``limit``."""
     parts = [str(p) for p in (loc or ()) if p not in ("body", "query", "path", "payload", "filters")]
@@ -57,6 +65,8 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return error_response(415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json.")
     if isinstance(cause, RequestDataTooBig):
         return _too_large(request, cause)
+    if isinstance(cause, TooDeep):
+        return too_deep_response(int(str(cause)))
     if exc.status_code == 400:
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
     return error_response(exc.status_code, "error", str(exc))

@@ -18,10 +18,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from ninja import Router
 
+from tallylog.api.bodies import MAX_DEPTH, too_deep
+from tallylog.api.errors import too_deep_response
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.petitions import actions
 from tallylog.registry.petitions.models import Signature, is_open, petition_summary
 from tallylog.safety.errors import error_response
+from tallylog.safety.ratelimit import check_rate
 
 router = Router(tags=["petitions"])
 PAGE_MAX = 100
@@ -139,6 +142,8 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
         return error_response(404, "unknown_campaign", _("No petition with this name."))
     if request.content_type != "application/json":
         return error_response(415, "unsupported_media_type", _("Send the signature as application/json."))
+    if too_deep(request.body):
+        return too_deep_response(MAX_DEPTH)
     try:
         data = json.loads(request.body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -154,6 +159,8 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     if wrong:
         return error_response(400, "invalid", _("These fields must be strings: %(fields)s.") % {"fields": ", ".join(wrong)},
                       {f: [_("Must be a string.")] for f in wrong})
+    # The `sign` limit, as for the web form: per source, per email address and per petition.
+    check_rate(request, "sign", campaign.slug, subject=strings["email"].strip().lower() or None)
     try:
         signed = actions.sign_petition(
             campaign, show_name=data.get("show_name"), channel="api", language=get_language(),

@@ -56,7 +56,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = cmds.add_parser("token", help="issue a console API token (printed once)", parents=[common])
     p.add_argument("username")
     p.add_argument("--name", default="", help="what the token is for")
+    p.add_argument("--days", type=int, default=90, help="days the token is valid, 1 to 366 (default 90)")
     p.set_defaults(func=token)
+
+    p = cmds.add_parser("tokens", help="list console API tokens (number, user, name, issued, expires, state)", parents=[common])
+    p.add_argument("username", nargs="?", help="only this user's")
+    p.set_defaults(func=list_tokens)
+
+    p = cmds.add_parser("revoke-token", help="revoke a console API token at once", parents=[common])
+    p.add_argument("number", type=int, help="the token's number in `staff tokens`")
+    p.set_defaults(func=revoke_token)
 
     p = cmds.add_parser("roles", help="create or update the role groups and their permissions", parents=[common])
     p.set_defaults(func=roles)
@@ -194,8 +203,34 @@ def token(args: argparse.Namespace) -> int:
     staff = _staff(args.username)
     if not staff.user.is_active:
         raise CLIError(f"{args.username} is deactivated")
-    print(actions.issue_token(staff.user, args.name))
-    print("This token is shown once; only its digest is kept.", file=sys.stderr)
+    issued = _run(args, actions.issue_token, staff.user, args.name, args.days)
+    print(issued)
+    print(f"This token is shown once; only its digest is kept. It expires in {args.days} days.", file=sys.stderr)
+    return 0
+
+
+def list_tokens(args: argparse.Namespace) -> int:
+    setup_django(args)
+    from django.utils import timezone
+
+    from tallylog.registry.volunteers.models import ApiToken
+
+    tokens = ApiToken.objects.select_related("user").order_by("pk")
+    if args.username:
+        tokens = tokens.filter(user=_staff(args.username).user)
+    now = timezone.now()
+    for t in tokens:
+        state = "revoked" if t.revoked_at else "expired" if t.expires_at <= now else "active"
+        print(f"{t.pk}\t{t.user.get_username()}\t{t.name or '-'}\t{t.created_at:%Y-%m-%d}\t{t.expires_at:%Y-%m-%d}\t{state}")
+    return 0
+
+
+def revoke_token(args: argparse.Namespace) -> int:
+    setup_django(args)
+    from tallylog.registry.volunteers import actions
+
+    revoked = _run(args, actions.revoke_token, args.number)
+    print(f"token {revoked.pk} of {revoked.user.get_username()}: revoked")
     return 0
 
 

@@ -7,10 +7,8 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from tallylog.console import throttle
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX
 from tallylog.registry.volunteers.actions import ConsoleError
@@ -26,29 +24,13 @@ def add_console_errors(form: forms.Form, exc: ConsoleError) -> None:
 
 
 class ThrottledLoginForm(AuthenticationForm):
-    """Django's login form, refusing a username that failed too often from this client
-    (``throttle``) before any password is checked."""
+    """Django's login form for staff. Failed sign-ins are limited per source and per
+    account before the form runs (``tallylog.safety.logins``, in the middleware)."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "throttled": _("Too many failed logins. Wait fifteen minutes and try again."),
         "not_staff": _("This account has no place in the service centre console."),
     }
-
-    def clean(self) -> dict[str, Any]:
-        request: HttpRequest | None = self.request
-        username = self.data.get("username", "")[:150]
-        if request is not None and throttle.is_throttled(request, username):
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if request is not None:
-                throttle.note_failure(request, username)
-            raise
-        if request is not None:
-            throttle.clear(request, username)
-        return cleaned
 
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)

@@ -6,8 +6,8 @@ day that lives only in the Django cache (never in the database, a log or a file)
 forgotten a day later; ``count_in_window`` counts in the cache, per fixed window.
 
 Used by the flood screen (``tallylog.registry.declarations.flood``), and by the HTTP rate
-limits, the client-address hiding and the console's login throttle above the registry
-(``tallylog.safety.ratelimit``, ``tallylog.console.throttle``).
+limits, the client-address hiding and the staff sign-in limits above the registry
+(``tallylog.safety.ratelimit``, ``tallylog.safety.logins``).
 """
 
 from __future__ import annotations
@@ -48,9 +48,18 @@ def keyed_hash(*parts: str) -> str:
     return hmac.new(daily_key(), message, hashlib.sha256).hexdigest()[:32]
 
 
+def _window_key(name: str, seconds: int, now: float) -> str:
+    return f"{_COUNT_CACHE_PREFIX}{name}:{seconds}:{int(now // seconds)}"
+
+
+def peek_window(name: str, seconds: int, now: float) -> int:
+    """The cache counter ``name``'s count in the current ``seconds``-long window (no count added)."""
+    return int(cache.get(_window_key(name, seconds, now), 0))
+
+
 def count_in_window(name: str, seconds: int, now: float) -> int:
     """Add one to the cache counter ``name`` for the current ``seconds``-long window; the new count."""
-    key = f"{_COUNT_CACHE_PREFIX}{name}:{seconds}:{int(now // seconds)}"
+    key = _window_key(name, seconds, now)
     cache.add(key, 0, timeout=seconds + 1)
     try:
         return cache.incr(key)

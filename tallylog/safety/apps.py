@@ -6,4 +6,9 @@ class SafetyConfig(AppConfig):
     verbose_name = "trust and safety"
 
     def ready(self) -> None:
-        from tallylog.safety import checks  # noqa: F401  (registers the system checks)
+        from tallylog.safety import (
+            checks,  # noqa: F401  (registers the system checks)
+            logins,
+        )
+
+        logins.connect()

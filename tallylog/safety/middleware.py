@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from tallylog.config import config
 from tallylog.safety.errors import error_response as json_error_response
+from tallylog.safety.logins import LOGIN_PATH, check_login
 from tallylog.safety.ratelimit import RateLimited, check_rate, hide_client_address
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -94,7 +95,6 @@ RATE_RULES: tuple[tuple[frozenset[str], re.Pattern[str], str, str | None], ...] 
     (frozenset({"POST"}), re.compile(r"^/api/v1/campaigns/(?P<campaign>[^/]+)/declarations/?$"), "declare", "campaign"),
     (frozenset({"GET", "POST"}), re.compile(r"^/api/v1/receipts(?:/|$)"), "receipt", None),
     (frozenset({"POST", "PUT", "PATCH", "DELETE"}), re.compile(r"^/api/"), "api-write", None),
-    (frozenset({"POST"}), re.compile(r"^/(?:[a-z-]+/)?(?:admin|console)/login/?$"), "login", None),
 )
 
 
@@ -168,9 +168,18 @@ def error_response(request: HttpRequest, status: int, code: str, title: str, mes
 def rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     """The 429 answer: JSON ``{"error": {"code": "rate_limited", "message"}}`` under /api/, else HTML."""
     with translation.override(translation.get_language_from_request(request)):
-        message = _(
-            "Too many requests from your connection. Please wait %(seconds)s seconds and try again."
-        ) % {"seconds": exc.retry_after}
+        if exc.scope == "login-account":
+            message = _(
+                "Too many failed sign-ins to this account. Please wait %(minutes)s minutes and try again."
+            ) % {"minutes": -(-exc.retry_after // 60)}
+        elif exc.scope == "login":
+            message = _(
+                "Too many failed sign-ins from your connection. Please wait %(minutes)s minutes and try again."
+            ) % {"minutes": -(-exc.retry_after // 60)}
+        else:
+            message = _(
+                "Too many requests from your connection. Please wait %(seconds)s seconds and try again."
+            ) % {"seconds": exc.retry_after}
         response = error_response(request, 429, "rate_limited", _("Too many requests"), message)
     response.headers["Retry-After"] = str(exc.retry_after)
     return response
@@ -216,6 +225,9 @@ class SecurityHeadersMiddleware:
 
     @staticmethod
     def _apply_rules(request: HttpRequest) -> None:
+        if request.method == "POST" and LOGIN_PATH.match(request.path_info):
+            check_login(request, str(request.POST.get("username", "")))
+            return
         for methods, pattern, scope, group in RATE_RULES:
             match = pattern.match(request.path_info)
             if match and request.method in methods:

@@ -52,8 +52,10 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     # Receipt lookups (web page and API): a receipt code has 83 bits, guessing is hopeless;
     # this only bounds the load one source can cause.
     "receipt": (120, 600),
-    # Staff sign-in (admin, volunteer console): password guessing.
+    # Staff sign-in (admin, volunteer console): failed attempts only (tallylog.safety.logins),
+    # per source and per account across all sources (password guessing from many sources).
     "login": (10, 900),
+    "login-account": (20, 900),
     # Petition signatures and newsletter sign-ups each send a confirmation mail: bounded
     # per source, and per address ("subject", a keyed hash of the email) so that nobody
     # can use the forms to flood someone else's mailbox.

@@ -239,3 +239,23 @@ def test_api_posts_need_no_csrf_token(campaign) -> None:
     client = Client(enforce_csrf_checks=True)
     response = post_json(client, DECLARE, {"alias": "x", "orgs": ["party"]})
     assert response.status_code == 201
+
+
+def test_an_unknown_org_answers_400_naming_the_known_ones(client, campaign, declare) -> None:
+    declare()
+    path = f"{API}/campaigns/{campaign.slug}/declarations"
+    body = error(client.get(path + "?org=no-such-org"), 400, "unknown_filter")
+    assert "no-such-org" in body["message"] and "league, party, pioneers" in body["message"]
+    assert body["fields"] == {"org": ["one of league, party, pioneers"]}
+    assert client.get(path + "?org=party").status_code == 200
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_json_nested_too_deep_answers_400_before_parsing(client, campaign, depth) -> None:
+    body = b"[" * depth + b"]" * depth
+    response = client.post(f"{API}/campaigns/{campaign.slug}/declarations", body, content_type="application/json")
+    assert "32 levels" in error(response, 400, "too_deep")["message"]
+    # Brackets inside strings are not nesting; 32 levels are parsed as usual.
+    shallow = json.dumps({"alias": "A", "statement": '[{"\\' * 40, "orgs": ["party"]}).encode()
+    assert client.post(f"{API}/campaigns/{campaign.slug}/declarations", shallow, content_type="application/json").status_code == 201
+    assert client.post(f"{API}/campaigns/{campaign.slug}/declarations", b"[" * 32 + b"]" * 32, content_type="application/json").status_code == 422

@@ -106,3 +106,20 @@ def test_openapi_documents_the_endpoints() -> None:
     entry = _api.get_openapi_schema(path_prefix="/api/v1/")["paths"]["/api/v1/campaigns/{slug}/signatures"]
     assert set(entry) >= {"get", "post"}
     assert entry["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == ["name", "show_name", "country"]
+
+
+def test_the_api_is_within_the_sign_limit(open_petition) -> None:
+    from django.test import Client, override_settings
+
+    path = f"/api/v1/campaigns/{open_petition.slug}/signatures"
+    with override_settings(TALLYLOG_RATE_LIMITS="sign=3/86400"):
+        client = Client(REMOTE_ADDR="192.0.2.70", HTTP_ACCEPT_LANGUAGE="en")
+        codes = [client.post(path, json.dumps({"name": f"n{i}", "show_name": False, "country": "PT"}), content_type="application/json").status_code for i in range(5)]
+        assert codes == [201, 201, 201, 429, 429]
+        other = Client(REMOTE_ADDR="192.0.2.71")
+        assert other.post(path, json.dumps({"name": "m", "show_name": False, "country": "PT"}), content_type="application/json").status_code == 201
+
+
+def test_json_nested_too_deep_answers_400(api, open_petition) -> None:
+    response = post(api, open_petition.slug, "[" * 1000 + "]" * 1000)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "too_deep"

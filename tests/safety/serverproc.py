@@ -8,11 +8,14 @@ web workers and the sequencer with them).
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -89,9 +92,15 @@ def request(
     source: str = "127.0.0.1",
     headers: dict[str, str] | None = None,
     timeout: float = 10,
+    tls: ssl.SSLContext | None = None,
 ) -> Response:
-    """One HTTP request to 127.0.0.1:PORT from the loopback address ``source``."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    """One HTTP request to 127.0.0.1:PORT from the loopback address ``source`` (over TLS
+    with ``tls``)."""
+    conn: http.client.HTTPConnection
+    if tls is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0), context=tls)
     try:
         data = None
         all_headers = dict(headers or {})
@@ -119,6 +128,7 @@ class Server:
     starts: int = 0
 
     def start(self, timeout: float = 60) -> None:
+        _SERVED_HOMES.add(self.home)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         out = open(self.logs / f"serve-{self.starts}.out", "wb")
@@ -133,7 +143,11 @@ class Server:
         )
         out.close()
         err.close()
-        self.wait_ready(timeout)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.kill()  # never leave a server that did not come up running
+            raise
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -242,6 +256,7 @@ class WebClient:
     source: str = "127.0.0.1"
     cookies: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=lambda: {"Accept-Language": "zh-Hans"})
+    tls: ssl.SSLContext | None = None
 
     def _send(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None) -> Response:
         headers = dict(self.headers)
@@ -249,7 +264,7 @@ class WebClient:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if content_type:
             headers["Content-Type"] = content_type
-        response = request(self.port, method, path, body=body, source=self.source, headers=headers)
+        response = request(self.port, method, path, body=body, source=self.source, headers=headers, tls=self.tls)
         conn_cookies = [v for k, v in response.raw_headers if k.lower() == "set-cookie"]
         for cookie in conn_cookies:
             name, _, rest = cookie.partition("=")
@@ -288,3 +303,56 @@ class WebClient:
         else:
             response = self._send("GET", f"{action}?{encoded}")
         return self._follow(response)
+
+
+def shared_cache_dir(home: Path) -> Path:
+    """Where ``tallylog serve`` on ``home`` keeps its default shared cache (tmpfs)."""
+    from tallylog.config import caches
+
+    return Path(caches(home.resolve(), {})["default"].get("LOCATION", "/nonexistent/x")).parent
+
+
+# Every home a Server ran on: their shared caches on tmpfs are removed when the tests end
+# (kept until then: a test may restart a server and expect its counters).
+_SERVED_HOMES: set[Path] = set()
+
+
+@atexit.register
+def _forget_shared_caches() -> None:
+    for home in _SERVED_HOMES:
+        shutil.rmtree(shared_cache_dir(home), ignore_errors=True)
+
+
+@dataclass
+class RedisServer:
+    """Debian's redis-server on a free loopback port, memory only (no RDB, no AOF), its
+    working directory ``directory``; ``url(db)`` for ``TALLYLOG_CACHE_URL``."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout: float = 20) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--dir", str(self.directory), "--daemonize", "no", "--logfile", ""]  # fmt: skip
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(100).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None

@@ -83,3 +83,29 @@ def test_a_password_is_never_taken_from_the_command_line(db: None, capsys: pytes
         main(["staff", "add", "x", "--role", "moderator", "--password", PASSWORD])
     assert exit_.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_api_tokens_expire_and_are_listed_and_revoked(capsys, monkeypatch, db) -> None:  # type: ignore[no-untyped-def]
+    import datetime
+
+    from django.utils import timezone
+
+    from tallylog.registry.volunteers.models import ApiToken
+
+    assert run(capsys, monkeypatch, "staff", "add", "op", "--role", "operator", "--password-stdin", stdin=PASSWORD)[0] == 0
+    code, first, err = run(capsys, monkeypatch, "staff", "token", "op", "--name", "script")
+    assert code == 0 and "expires in 90 days" in err
+    second = run(capsys, monkeypatch, "staff", "token", "op", "--days", "1")[1].strip()
+    assert run(capsys, monkeypatch, "staff", "token", "op", "--days", "400")[0] == 1
+    rows = [line.split("\t") for line in run(capsys, monkeypatch, "staff", "tokens", "op")[1].splitlines()]
+    assert [(r[1], r[2], r[5]) for r in rows] == [("op", "script", "active"), ("op", "-", "active")]
+    # Revoked: refused at once.
+    assert run(capsys, monkeypatch, "staff", "revoke-token", rows[0][0])[0] == 0
+    assert user_for_token(first.strip()) is None
+    assert run(capsys, monkeypatch, "staff", "revoke-token", "999999")[0] == 1
+    # Expired: refused, and listed as such.
+    assert user_for_token(second) is not None
+    ApiToken.objects.filter(pk=rows[1][0]).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert user_for_token(second) is None
+    states = [line.split("\t")[5] for line in run(capsys, monkeypatch, "staff", "tokens")[1].splitlines()]
+    assert states == ["revoked", "expired"]

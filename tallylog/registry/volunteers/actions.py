@@ -207,12 +207,30 @@ def deactivate(staff: Staff, *, by: Staff | None = None) -> Staff:
     return staff
 
 
-def issue_token(user: AbstractBaseUser, name: str = "") -> str:
-    """A new bearer token for the console API, returned once; only its digest is kept
-    (``user_for_token`` is the inverse look-up)."""
+TOKEN_DAYS = 90
+TOKEN_DAYS_MAX = 366
+
+
+def issue_token(user: AbstractBaseUser, name: str = "", days: int = TOKEN_DAYS) -> str:
+    """A new bearer token for the console API, valid ``days`` days (1 to ``TOKEN_DAYS_MAX``),
+    returned once; only its digest is kept (``user_for_token`` is the inverse look-up)."""
+    if not 1 <= days <= TOKEN_DAYS_MAX:
+        raise ConsoleError({"days": [_("A token is valid from 1 to %(max)d days.") % {"max": TOKEN_DAYS_MAX}]})
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, name=name, digest=hashlib.sha256(token.encode()).hexdigest())
+    expires = timezone.now() + datetime.timedelta(days=days)
+    ApiToken.objects.create(user=user, name=name, digest=hashlib.sha256(token.encode()).hexdigest(), expires_at=expires)
     return token
+
+
+def revoke_token(token_id: int) -> ApiToken:
+    """Revoke token ``token_id`` (from ``tallylog staff tokens``) at once; revoking twice is no error."""
+    found = ApiToken.objects.select_related("user").filter(pk=token_id).first()
+    if found is None:
+        raise ConsoleError({"token": [_("No API token with this number.")]})
+    if found.revoked_at is None:
+        found.revoked_at = timezone.now()
+        found.save(update_fields=["revoked_at"])
+    return found
 
 
 def user_for_token(token: str) -> AbstractBaseUser | None:

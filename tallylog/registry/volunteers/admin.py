@@ -51,7 +51,7 @@ class AssistedDeclarationAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["user", "name", "created_at", "revoked_at"]
+    list_display = ["user", "name", "created_at", "expires_at", "revoked_at"]
     readonly_fields = ["user", "digest", "created_at"]
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.declarations.models import Declaration
@@ -234,7 +235,8 @@ class AssistedDeclaration(models.Model):
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def usable(self) -> "ApiTokenQuerySet":
-        return self.filter(revoked_at__isnull=True, user__is_active=True)
+        """Not revoked, not expired, of an active user."""
+        return self.filter(revoked_at__isnull=True, user__is_active=True, expires_at__gt=timezone.now())
 
 
 class ApiToken(models.Model):
@@ -244,6 +246,7 @@ class ApiToken(models.Model):
     digest = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()

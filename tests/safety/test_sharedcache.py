@@ -1,0 +1,67 @@
+"""The default shared cache (tallylog.safety.sharedcache): atomic across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from tallylog.safety.sharedcache import MemoryFileCache
+
+
+def _location() -> str:
+    return f"/dev/shm/tallylog-test-{uuid.uuid4().hex}/cache.sqlite3"
+
+
+def _count(location: str, n: int) -> None:
+    cache = MemoryFileCache(location, {})
+    for _ in range(n):
+        cache.add("counter", 0, 60)
+        cache.incr("counter")
+    cache.add("first", multiprocessing.current_process().name, 60)
+
+
+def test_add_and_incr_are_atomic_across_processes() -> None:
+    location = _location()
+    try:
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=_count, args=(location, 200), name=f"w{i}") for i in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        cache = MemoryFileCache(location, {})
+        assert cache.get("counter") == 800
+        assert cache.get("first") in {"w0", "w1", "w2", "w3"}
+    finally:
+        shutil.rmtree(Path(location).parent, ignore_errors=True)
+
+
+def test_expiry_and_the_cache_api() -> None:
+    location = _location()
+    try:
+        cache = MemoryFileCache(location, {})
+        assert cache.add("k", b"key", 60) and not cache.add("k", b"other", 60)
+        assert cache.get("k") == b"key" and cache.has_key("k")
+        cache.set("gone", 1, -1)
+        assert cache.get("gone", "default") == "default" and cache.add("gone", 2, 60)
+        assert cache.incr("gone", 5) == 7 and cache.touch("gone", 60)
+        assert cache.delete("gone") and cache.get("gone") is None
+        try:
+            cache.incr("gone")
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("incr of a missing key must raise ValueError")
+        # Expiry is the time of setting plus the timeout (the daily key must go after two days).
+        cache.set("day", b"k", 2 * 86400)
+        (expires,) = sqlite3.connect(location).execute("SELECT expires FROM cache WHERE key LIKE '%day'").fetchone()
+        assert abs(expires - (time.time() + 2 * 86400)) < 60
+        cache.clear()
+        assert cache.get("k") is None
+        assert oct(Path(location).stat().st_mode)[-3:] == "600"
+    finally:
+        shutil.rmtree(Path(location).parent, ignore_errors=True)
