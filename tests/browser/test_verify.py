@@ -50,11 +50,12 @@ def tampered(site: Path, where: Path, change) -> Path:
 
 
 def flip_tile_byte(log_dir: Path) -> None:
-    # The level-0 tile holding entry 700 (full: 700 < 1024); flip a byte of entry 701's
-    # leaf hash, a sibling on 700's path to the root.
-    path = log_dir / tile_path(Tile(0, 700 // 256))
+    # The level-1 tile (partial: 1300 entries are 5 full blocks of 256); its hash 3 is
+    # that of entries 768…1023, the sibling of entry 700's block on its path to the root.
+    # (Level-0 hashes of the entry's own block the page computes from its bundle.)
+    path = log_dir / tile_path(Tile(1, 0, SIZE // 256))
     data = bytearray(path.read_bytes())
-    data[(701 % 256) * 32] ^= 1
+    data[3 * 32] ^= 1
     path.write_bytes(bytes(data))
 
 

@@ -182,12 +182,17 @@ async function merkle(hashes) {
   return hashes[0];
 }
 
-// RFC 6962 §2.1 MTH(D[lo:hi]) where entry `index` (leaf hash `leaf`) lies; every complete
-// subtree that does not hold it is read from the tiles (level 8·L hashes in tile level L).
-async function treeHash(log, size, lo, hi, index, leaf) {
+// RFC 6962 §2.1 MTH(D[lo:hi]) where entry `index` lies. `leaves` holds the leaf hashes of
+// the entries of its bundle (from `block` on), computed here: the level-0 hashes of its
+// own 256-entry block. Every other complete subtree is read from the tiles (level 8·L
+// hashes in tile level L).
+async function treeHash(log, size, lo, hi, index, leaves, block) {
   const count = hi - lo;
-  if (count === 1 && lo === index) return leaf;
+  if (count === 1 && lo === index) return leaves[index - block];
   const k = Math.log2(count);
+  if (Number.isInteger(k) && k < 8 && lo >= block && lo < block + TILE) {
+    return merkle(leaves.slice(lo - block, hi - block));
+  }
   if (Number.isInteger(k) && (index < lo || index >= hi)) {
     const level = Math.floor(k / 8);
     const r = k - 8 * level;
@@ -201,8 +206,8 @@ async function treeHash(log, size, lo, hi, index, leaf) {
   let split = 1;
   while (split * 2 < count) split *= 2;
   const [l, r] = await Promise.all([
-    treeHash(log, size, lo, lo + split, index, leaf),
-    treeHash(log, size, lo + split, hi, index, leaf),
+    treeHash(log, size, lo, lo + split, index, leaves, block),
+    treeHash(log, size, lo + split, hi, index, leaves, block),
   ]);
   return node(l, r);
 }
@@ -266,13 +271,16 @@ export async function check(root, digits, day) {
   const values = { day, size: cp.size, origin: cp.origin, root: btoa(ascii(cp.root)) };
   if (start >= end) return { status: "not-found", key: "noday", values, bytes: log.bytes };
   try {
-    // Every tile any entry of the day could need, fetched whichever entry is the reader's.
+    // Every hash tile any entry of the day could need, fetched whichever entry is the
+    // reader's: the right edge of the tree at each level, and above level 0 the tiles
+    // spanning the day (level-0 hashes of the entry's own block come from its bundle).
     const tiles = [];
     for (let level = 0; Math.floor(cp.size / TILE ** level) > 0; level++) {
       const span = TILE ** (level + 1);
       const last = Math.floor((cp.size - 1) / span);
-      for (let n = Math.floor(start / span); n <= Math.floor((end - 1) / span); n++) tiles.push([level, n]);
-      if (last > Math.floor((end - 1) / span) && log.width(cp.size, level, last) > 0) tiles.push([level, last]);
+      const from = Math.floor(start / span), to = Math.floor((end - 1) / span);
+      if (level > 0) for (let n = from; n <= to; n++) tiles.push([level, n]);
+      if ((level === 0 || last > to) && log.width(cp.size, level, last) > 0) tiles.push([level, last]);
     }
     const first = Math.floor(start / TILE) * TILE;
     const bundles = [];
@@ -286,8 +294,10 @@ export async function check(root, digits, day) {
     const found = await findEntry(entries, first, start, end, digits);
     await prefetch;
     if (found < 0) return { status: "not-found", key: "notfound", values, bytes: log.bytes };
-    const leaf = await sha256(concat(Uint8Array.of(0), entries[found - first]));
-    const got = await treeHash(log, cp.size, 0, cp.size, found, leaf);
+    const block = found - (found % TILE);
+    const own = entries.slice(block - first, Math.min(block + TILE, first + entries.length) - first);
+    const leaves = await Promise.all(own.map((e) => sha256(concat(Uint8Array.of(0), e))));
+    const got = await treeHash(log, cp.size, 0, cp.size, found, leaves, block);
     values.index = found;
     if (!equal(got, cp.root)) return { status: "invalid", key: "tiles", values, bytes: log.bytes };
     return { status: "included", key: "included", values, bytes: log.bytes };
