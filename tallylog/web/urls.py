@@ -5,7 +5,7 @@ URL names live in the ``web`` namespace: ``{% url 'web:home' %}``.
 
 from django.urls import path, re_path
 
-from tallylog.web import flows, logfiles, views
+from tallylog.web import certificate, flows, logfiles, views
 
 app_name = "web"
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("withdraw/", flows.withdraw, name="withdraw"),
     path("transparency/", views.transparency, name="transparency"),
     path("verify/", views.verify, name="verify"),
+    path("certificate/", certificate.certificate_by_receipt, name="certificate_by_receipt"),
+    path("certificate/<int:index>/", certificate.certificate, name="certificate"),
     path("c/<slug:slug>/", views.home, name="campaign"),
     path("c/<slug:slug>/declare/", flows.declare, name="campaign_declare"),
     path("c/<slug:slug>/declarations/", views.declarations, name="campaign_declarations"),
