@@ -10,6 +10,9 @@ or invalid. A flipped byte in a hash tile or in the checkpoint's signature is in
 from __future__ import annotations
 
 import base64
+import dataclasses
+import html
+import json
 import re
 import shutil
 import time
@@ -19,6 +22,12 @@ from pathlib import Path
 import pytest
 
 from tallylog.cli import main
+from tallylog.tlog.cosignature import (
+    CosignatureSigner,
+    append_cosignatures,
+    generate_witness_key,
+    split_checkpoint_note,
+)
 from tallylog.tlog.tiles import Tile, tile_path
 from tests.browser.chromium import Visit, browser
 from tests.browser.verifysite import build_log, render_verify_page, run_check, serve
@@ -203,3 +212,63 @@ def test_the_live_server_checks_a_fresh_declaration_at_verify(live: Server, chro
     wrong = run_check(page, f"{origin}/verify/#{UNKNOWN}")
     assert wrong.status == "not-found", wrong
     context.close()
+
+
+def with_witnesses(site: Path, where: Path, cosigners: int, quorum: int, *, bad: bool = False) -> Path:
+    """A copy of ``site`` whose page requires ``quorum`` of two witnesses and whose
+    checkpoint carries ``cosigners`` of their cosignatures (the first altered if ``bad``)."""
+    copy = where / "witnessed"
+    shutil.copytree(site, copy)
+    keys = [generate_witness_key(f"witness{i}.example") for i in range(2)]
+    note = (copy / "log/checkpoint").read_bytes()
+    body, _ = split_checkpoint_note(note)
+    cosigs = [CosignatureSigner(skey).cosign(body, 1_764_000_000 + i) for i, (skey, _) in enumerate(keys[:cosigners])]
+    if bad:
+        cosigs[0] = dataclasses.replace(cosigs[0], timestamp=cosigs[0].timestamp + 1)
+    (copy / "log/checkpoint").write_bytes(append_cosignatures(note, cosigs))
+    attrs = f'data-witnesses="{html.escape(json.dumps([v for _, v in keys]))}" data-quorum="{quorum}"'
+    for page in copy.glob("*/verify/index.html"):
+        page.write_text(page.read_text().replace('data-witnesses="[]" data-quorum="0"', attrs))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("cosigners", "quorum", "bad", "status"),
+    [(2, 2, False, "included"), (1, 1, False, "included"), (1, 2, False, "invalid"), (2, 1, True, "invalid")],
+    ids=["2-of-2", "1-of-2", "too-few", "altered"],
+)
+def test_witness_cosignatures_and_their_quorum(static_site: Path, tmp_path: Path, chromium, cosigners, quorum, bad, status) -> None:
+    site = with_witnesses(static_site, tmp_path, cosigners, quorum, bad=bad)
+    with serve(site) as origin:
+        context = chromium.new_context()
+        page = context.new_page()
+        outcome = run_check(page, f"{origin}/en/verify/#{CODE_V2}/{DAY2}")
+        assert outcome.status == status, outcome
+        if status == "invalid":
+            assert "witnesses" in outcome.text, outcome.text
+        context.close()
+
+
+# Make WebCrypto refuse Ed25519, as browsers without it do: the page must fall back to the
+# vendored @noble/ed25519 (assets/ed25519.js).
+NO_WEBCRYPTO_ED25519 = """
+const importKey = crypto.subtle.importKey.bind(crypto.subtle);
+crypto.subtle.importKey = (format, key, algorithm, ...rest) =>
+  (algorithm && (algorithm === "Ed25519" || algorithm.name === "Ed25519"))
+    ? Promise.reject(new DOMException("Ed25519 is not supported", "NotSupportedError"))
+    : importKey(format, key, algorithm, ...rest);
+"""
+
+
+@pytest.mark.parametrize("change", [None, flip_signature_byte], ids=["good", "bad-signature"])
+def test_without_webcrypto_ed25519_the_vendored_library_verifies(static_site: Path, tmp_path: Path, chromium, change) -> None:
+    site = tampered(static_site, tmp_path, change) if change else static_site
+    with serve(site) as origin:
+        context = chromium.new_context()
+        context.add_init_script(NO_WEBCRYPTO_ED25519)
+        page = context.new_page()
+        visit = Visit(page)
+        outcome = run_check(page, f"{origin}/en/verify/#{CODE_V2}/{DAY2}")
+        assert outcome.status == ("included" if change is None else "invalid"), outcome
+        assert any(r.url.endswith("/assets/ed25519.js") for r in visit.requests)
+        context.close()
