@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import html
 import json
 import re
@@ -272,3 +273,24 @@ def test_without_webcrypto_ed25519_the_vendored_library_verifies(static_site: Pa
         assert outcome.status == ("included" if change is None else "invalid"), outcome
         assert any(r.url.endswith("/assets/ed25519.js") for r in visit.requests)
         context.close()
+
+
+def test_the_pages_own_sha256_matches_hashlib_at_every_length_over_two_blocks(static_site: Path, chromium) -> None:
+    """verify.js hashes the day's tags with its own synchronous SHA-256 (FIPS 180-4)."""
+    with serve(static_site) as origin:
+        page = chromium.new_page()
+        page.goto(f"{origin}/en/verify/")
+        got = page.evaluate(
+            """async () => {
+                const m = await import("../../assets/verify.js");
+                const out = [];
+                for (let n = 0; n < 200; n++) {
+                    const data = new Uint8Array(n).map((_, i) => (i * 31 + n) & 255);
+                    out.push(Array.from(m.sha256Sync(data), (x) => x.toString(16).padStart(2, "0")).join(""));
+                }
+                return out;
+            }"""
+        )
+        want = [hashlib.sha256(bytes((i * 31 + n) & 255 for i in range(n))).hexdigest() for n in range(200)]
+        assert got == want
+        page.close()

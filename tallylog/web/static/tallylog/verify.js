@@ -212,6 +212,53 @@ async function treeHash(log, size, lo, hi, index, leaves, block) {
   return node(l, r);
 }
 
+// FIPS 180-4 SHA-256, synchronous, for the tags: one 65-byte message per entry of the day.
+// WebCrypto's digest is a promise per call; for 60,000 small messages this is ~10x faster.
+const K = Uint32Array.from([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+const W = new Uint32Array(64);
+
+export function sha256Sync(data) {
+  const bits = data.length * 8;
+  const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
+  padded.set(data);
+  padded[data.length] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(padded.length - 8, Math.floor(bits / 2 ** 32));
+  view.setUint32(padded.length - 4, bits >>> 0);
+  const h = Uint32Array.of(0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19);
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let i = 0; i < 16; i++) W[i] = view.getUint32(off + 4 * i);
+    for (let i = 16; i < 64; i++) {
+      const a = W[i - 15], b = W[i - 2];
+      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
+      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
+      W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
+    }
+    let [a, b, c, d, e, f, g, hh] = h;
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+  const out = new Uint8Array(32);
+  const ov = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) ov.setUint32(4 * i, h[i]);
+  return out;
+}
+
 // The v2 leaf's fixed end: … "tag":"<64 hex>","tag_salt":"<32 hex>","v":2}
 const V2_TAIL = /"tag":"([0-9a-f]{64})","tag_salt":"([0-9a-f]{32})","v":2}$/;
 const V2_TAIL_BYTES = '"tag":"","tag_salt":"","v":2}'.length + 96;
@@ -223,20 +270,21 @@ async function findEntry(entries, first, start, end, digits) {
   const v1Tag = hex(await sha256(enc.encode("tallylog receipt tag v1\n" + digits)));
   const v1Needle = `"tag":"${v1Tag}"`;
   const prefix = enc.encode("tallylog receipt tag v2\n");
-  const code = enc.encode(digits);
-  const BATCH = 4096;
-  for (let s = start; s < end; s += BATCH) {
-    const jobs = [];
-    for (let i = s; i < Math.min(end, s + BATCH); i++) {
-      const e = entries[i - first];
-      const tail = ascii(e.subarray(Math.max(0, e.length - V2_TAIL_BYTES)));
-      const m = V2_TAIL.exec(tail);
-      if (m) jobs.push(sha256(concat(prefix, unhex(m[2]), code)).then((h) => (hex(h) === m[1] ? i : -1)));
-      else if (ascii(e).includes(v1Needle) && tail.endsWith('"v":1}')) jobs.push(i);
+  // prefix ‖ 16 salt bytes ‖ 25 digits, the salt filled in per entry.
+  const message = concat(prefix, new Uint8Array(16), enc.encode(digits));
+  for (let i = start; i < end; i++) {
+    const e = entries[i - first];
+    const tail = ascii(e.subarray(Math.max(0, e.length - V2_TAIL_BYTES)));
+    const m = V2_TAIL.exec(tail);
+    let hit;
+    if (m) {
+      for (let j = 0; j < 16; j++) message[prefix.length + j] = parseInt(m[2].substr(2 * j, 2), 16);
+      hit = hex(sha256Sync(message)) === m[1];
+    } else {
+      hit = tail.endsWith('"v":1}') && ascii(e).includes(v1Needle);
     }
-    for (const i of await Promise.all(jobs)) {
-      if (i >= 0 && isLeaf(entries[i - first])) return i;
-    }
+    if (hit && isLeaf(e)) return i;
+    if ((i - start) % 8192 === 8191) await new Promise((r) => setTimeout(r, 0)); // let the page breathe
   }
   return -1;
 }
