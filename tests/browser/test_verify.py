@@ -17,7 +17,6 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from tallylog.tlog.cosignature import (
 from tallylog.tlog.tiles import Tile, tile_path
 from tests.browser.chromium import Visit, browser
 from tests.browser.verifysite import build_log, render_verify_page, run_check, serve
-from tests.safety.serverproc import Server, init_home
+from tests.safety.serverproc import Server
 
 pytestmark = pytest.mark.slow
 
@@ -77,12 +76,6 @@ def flip_signature_byte(log_dir: Path) -> None:
     raw = bytearray(base64.b64decode(b64))
     raw[10] ^= 1
     path.write_text(f"{body}\n\n{name} {base64.b64encode(bytes(raw)).decode()}\n")
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
 
 
 def test_a_static_copy_finds_v1_and_v2_entries_and_says_when_a_code_is_not_there(static_site: Path, chromium) -> None:
@@ -172,20 +165,8 @@ def test_export_static_writes_a_verify_page_that_finds_a_declaration(tmp_path: P
         assert missing.status == "not-found", missing
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("verify-live")
-    init_home(base / "home")
-    server = Server(base / "home", base / "logs", env_extra={"TALLYLOG_SEQUENCER_INTERVAL": "0.1"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_the_live_server_checks_a_fresh_declaration_at_verify(live: Server, chromium) -> None:
-    origin = f"http://127.0.0.1:{live.port}"
+def test_the_live_server_checks_a_fresh_declaration_at_verify(site: Server, chromium) -> None:
+    origin = f"http://127.0.0.1:{site.port}"
     context = chromium.new_context(locale="zh-CN", base_url=origin, java_script_enabled=False)
     page = context.new_page()
     page.goto("/declare/")
@@ -195,7 +176,7 @@ def test_the_live_server_checks_a_fresh_declaration_at_verify(live: Server, chro
     page.wait_for_load_state("load")
     code = RECEIPT.findall(page.inner_text("body"))[0]
     deadline = time.monotonic() + 30
-    while live.get(f"/api/v1/receipts/{code}").json().get("index") is None:
+    while site.get(f"/api/v1/receipts/{code}").json().get("index") is None:
         assert time.monotonic() < deadline, "declaration not sequenced within 30 s"
         time.sleep(0.2)
     context.close()
