@@ -35,7 +35,8 @@ def build(root: Path, size: int, per_day: int) -> tuple[str, str, int]:
     from tests.browser.verifysite import build_log, render_verify_page
 
     first = datetime.date(2026, 10, 1)
-    days, left = [], size
+    days: list[tuple[str, int]] = []
+    left = size
     while left > 0:
         n = min(per_day, left)
         days.append(((first + datetime.timedelta(days=len(days))).isoformat(), n))
