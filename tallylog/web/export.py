@@ -3,11 +3,12 @@
 The tree it writes can be put on any static host (or opened from disk)::
 
     DIR/index.html                 chooses a language (zh-hans by default)
-    DIR/assets/site.css   the stylesheet
+    DIR/assets/site.css   the stylesheet; DIR/assets/*.js the scripts of /verify/
     DIR/log/checkpoint             the log, as C2SP tlog-tiles lays it out
     DIR/log/tile/…  DIR/log/day-index.json
     DIR/<lang>/index.html          home (the tally), for lang in zh-hans, zh-hant, en
     DIR/<lang>/transparency/index.html
+    DIR/<lang>/verify/index.html   the receipt check in the browser (assets/verify.js)
     DIR/<lang>/declarations/index.html, …/declarations/before/<N>/index.html  (older pages)
     DIR/<lang>/declarations/<id>/index.html   one page per published declaration
 
@@ -43,7 +44,7 @@ from tallylog.registry.entries.published import CheckpointInfo, read_checkpoint
 from tallylog.web import assets
 from tallylog.web.public import default_campaign
 
-_LINK = re.compile(r'(?P<attr>href|src|action)="(?P<url>[/?][^"]*)"')
+_LINK = re.compile(r'(?P<attr>href|src|action|data-log)="(?P<url>[/?][^"]*)"')
 _BEFORE = re.compile(r"[0-9]{1,18}")
 
 
@@ -87,7 +88,7 @@ def page_file(url: str) -> str | None:
         return None
     if path == "/":
         return "index.html"
-    if path in ("/transparency/", "/declarations/") or re.fullmatch(r"/declarations/[0-9]+/", path):
+    if path in ("/transparency/", "/declarations/", "/verify/") or re.fullmatch(r"/declarations/[0-9]+/", path):
         return path.strip("/") + "/index.html"
     return None
 
@@ -97,6 +98,8 @@ def shared_file(url: str) -> str | None:
     path = urlsplit(url).path
     if path == "/" + assets.STYLESHEET_PATH:
         return assets.STYLESHEET_PATH
+    if path.startswith("/assets/") and path.removeprefix("/assets/") in assets.SCRIPTS:
+        return path.lstrip("/")
     if path.startswith("/log/") and ".." not in path.split("/"):
         return path.lstrip("/")
     return None
@@ -221,10 +224,12 @@ def export_static(target: Path, *, progress: Callable[[str], None] | None = None
     note = _copy_log(log.log_dir, target / "log", report)
     checkpoint = read_checkpoint(note, log.verifier_key) if note is not None else None
     report.bytes += _write(target / assets.STYLESHEET_PATH, assets.stylesheet()[0])
+    for name in assets.SCRIPTS:
+        report.bytes += _write(target / "assets" / name, assets.script(name)[0])
     langs = [(code, name) for code, name in settings.LANGUAGES]
     report.bytes += _write(target / "index.html", _chooser(langs))
 
-    urls = ["/", "/transparency/", *_list_urls(campaign)]
+    urls = ["/", "/transparency/", "/verify/", *_list_urls(campaign)]
     exported = {page_file(u) for u in urls} | {page_file(u) for u in _declaration_urls(campaign)}
     exported.discard(None)
 

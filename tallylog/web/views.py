@@ -9,6 +9,7 @@ lists from the declaration queryset methods.
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 from django.conf import settings
@@ -261,6 +262,41 @@ def stylesheet(request: HttpRequest) -> HttpResponse:
     else:
         response["Cache-Control"] = "public, max-age=300"
     return response
+
+
+@require_safe
+def script(request: HttpRequest, name: str) -> HttpResponse:
+    """A first-party script (``assets.SCRIPTS``); immutable when asked for by its versioned URL."""
+    try:
+        data, digest = assets.script(name)
+    except KeyError:
+        raise Http404("no such script") from None
+    response = HttpResponse(data, content_type="text/javascript; charset=utf-8")
+    immutable = request.GET.get("v") == digest
+    response["Cache-Control"] = "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
+    return response
+
+
+@require_safe
+def verify(request: HttpRequest) -> HttpResponse:
+    """Check a receipt in the browser (issue 14 §3): the page carries the log's address
+    (``data-log``, made relative by the static export), its verifier key and the witness
+    policy; ``verify.js`` does the rest without sending the code anywhere."""
+    return verify_page(request, get_log().verifier_key)
+
+
+def verify_page(request: HttpRequest, verifier_key: str) -> HttpResponse:
+    """The /verify/ page for the log signed by ``verifier_key``."""
+    witnesses, quorum = witness_policy()
+    context = {"verifier_key": verifier_key, "witnesses": json.dumps(witnesses), "quorum": quorum}
+    return render(request, "web/verify.html", context)
+
+
+def witness_policy() -> tuple[list[str], int]:
+    """The witnesses' verifier keys (``name+hexid+base64(0x04‖key)``) whose cosignatures the
+    browser check requires, and how many of them (the quorum). None yet: the sequencer's
+    witnesses (issue 14 §1, branch witnessint) fill this in."""
+    return [], 0
 
 
 @require_safe

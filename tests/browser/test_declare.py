@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import Visit, browser
-from tests.safety.serverproc import Server, init_home
+from tests.browser.chromium import Visit
+from tests.safety.serverproc import Server
 
 pytestmark = pytest.mark.slow
 
 RECEIPT = re.compile(r"\d{5}-\d{5}-\d{5}-\d{5}-\d{5}")
 WEIGHT_LIMIT = 30 * 1024
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("browser")
-    init_home(base / "home")
-    server = Server(base / "home", base / "logs", env_extra={"TALLYLOG_SEQUENCER_INTERVAL": "0.1"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
 
 
 def submit(page) -> None:

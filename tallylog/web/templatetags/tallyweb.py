@@ -1,6 +1,7 @@
 """Template tags of the public pages: ``{% load tallyweb %}``.
 
 - ``{% stylesheet_url %}``: the one first-party stylesheet, versioned by its content hash.
+- ``{% script_url "verify.js" %}``: a first-party script, versioned the same way.
 - ``{% lang_switcher %}``: links to this page in the other languages (no JavaScript, no
   form, so no cookie until a reader picks a language).
 - ``{% site_name %}``: the site's name in the current language.
@@ -32,6 +33,11 @@ HTML_LANG = {"zh-hans": "zh-Hans", "zh-hant": "zh-Hant", "en": "en"}
 @register.simple_tag
 def stylesheet_url() -> str:
     return assets.stylesheet_url()
+
+
+@register.simple_tag
+def script_url(name: str) -> str:
+    return assets.script_url(name)
 
 
 @register.filter

@@ -1,0 +1,96 @@
+"""The receipt check in the browser (/verify/, issue 14 §3): its time and the bytes it
+downloads, in Debian's Chromium (headless), from a static copy on a plain file server.
+
+    python -m bench browsercheck                          # 10,000 and 1,000,000 entries
+    python -m bench browsercheck --sizes 10000 --repeat 1
+
+For each size it builds a log with ``tallylog.tlog.Appender`` in a temporary directory,
+the entries spread over days of at most ``--per-day`` (60,000) entries, with the
+declarant's v2 entry two thirds into the last full day; renders the verify page as
+``tallylog export-static`` does; serves the directory with ``http.server`` on loopback;
+and opens ``/en/verify/#CODE/DAY`` in a fresh browser context each time (no cache).
+"check" is the page's own timing (``data-ms``: from reading the code to the verdict,
+signature and tiles included); "load + check" adds the page load; "bytes" are the log
+files the page downloaded (bodies, ``data-bytes``) and everything on the wire
+(Playwright's sizes, headers included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CODE = "31415-92653-58979-32384-62643"
+
+
+def build(root: Path, size: int, per_day: int) -> tuple[str, str, int]:
+    """A log of ``size`` entries in ``root/log`` and the verify page; returns the day
+    searched, the verifier key and the index of the declarant's entry."""
+    from tests.browser.verifysite import build_log, render_verify_page
+
+    first = datetime.date(2026, 10, 1)
+    days: list[tuple[str, int]] = []
+    left = size
+    while left > 0:
+        n = min(per_day, left)
+        days.append(((first + datetime.timedelta(days=len(days))).isoformat(), n))
+        left -= n
+    full = [i for i, (_, n) in enumerate(days) if n == max(n for _, n in days)]
+    target = full[-1]
+    start = sum(n for _, n in days[:target])
+    index = start + 2 * days[target][1] // 3
+    vkey = build_log(root / "log", days, {index: (CODE, 2)})
+    render_verify_page(root, vkey, langs=("en",))
+    return days[target][0], vkey, index
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench browsercheck")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--per-day", type=int, default=60_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    from tests.browser.chromium import Visit, browser
+    from tests.browser.verifysite import run_check, serve
+
+    print(f"{'entries':>10} {'day size':>9} {'build s':>8} {'check ms (best/median)':>23} "
+          f"{'load+check ms':>14} {'log bytes':>11} {'wire bytes':>11}")
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-browsercheck-") as tmp:
+            root = Path(tmp)
+            started = time.perf_counter()
+            day, _vkey, index = build(root, size, args.per_day)
+            built = time.perf_counter() - started
+            day_size = min(args.per_day, size)
+            checks, totals, log_bytes, wire = [], [], 0, 0
+            with serve(root) as origin, browser() as b:
+                for _ in range(args.repeat):
+                    context = b.new_context()
+                    page = context.new_page()
+                    visit = Visit(page)
+                    t0 = time.perf_counter()
+                    outcome = run_check(page, f"{origin}/en/verify/#{CODE}/{day}")
+                    totals.append((time.perf_counter() - t0) * 1000)
+                    if outcome.status != "included" or outcome.index != index:
+                        print(f"bench browsercheck: the check said {outcome}", file=sys.stderr)
+                        return 1
+                    checks.append(outcome.ms)
+                    log_bytes, wire = outcome.bytes, visit.transferred()
+                    context.close()
+            print(f"{size:>10,} {day_size:>9,} {built:>8.1f} {min(checks):>11,} / {statistics.median(checks):>9,.0f} "
+                  f"{min(totals):>14,.0f} {log_bytes:>11,} {wire:>11,}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
