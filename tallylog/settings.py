@@ -112,6 +112,11 @@ TIME_ZONE = "UTC"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = str(HOME.path / "static")
+# Files Django writes (collectstatic into the home) get the process's umask (0077: private,
+# issue 15) and the directory's default ACL (docs/deploy.md lets nginx read static/), not
+# Django's default chmod to 0644 (which also reset the ACL mask).
+FILE_UPLOAD_PERMISSIONS = None
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = None
 
 SESSION_COOKIE_AGE = 8 * 3600
 SESSION_COOKIE_HTTPONLY = True
