@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tallylog.cli import CLIError, setup_django
-from tallylog.cli.auditcmds import b64
+from tallylog.cli.auditcmds import b64, quorum_of, witnesses_of
 from tallylog.cli.logcmds import natural, positive, read_signer, read_verifier
 from tallylog.cli.logcmds import path as expand_path
 
@@ -204,22 +204,6 @@ def _witness_signer(path: str) -> Any:
         raise CLIError(f"{path} is not a witness key: {exc}") from None
 
 
-def _witness_verifier(vkey: str) -> Any:
-    from tallylog.tlog.cosignature import CosignatureVerifier
-
-    try:
-        return CosignatureVerifier(vkey.strip())
-    except ValueError as exc:
-        raise CLIError(f"bad witness verifier key {vkey!r}: {exc}") from None
-
-
-def _quorum(quorum: int | None, n: int) -> int:
-    q = n if quorum is None else quorum
-    if q > n:
-        raise CLIError(f"--quorum {q} is more than the {n} witnesses given")
-    return q
-
-
 # --- witness keygen, serve -----------------------------------------------------------------
 
 
@@ -343,7 +327,7 @@ def cmd_log_cosign(args: argparse.Namespace) -> int:
             raise CLIError(f"bad --witness {spec!r}: {exc}") from None
     if len({w.name for w in witnesses}) != len(witnesses):
         raise CLIError("a witness is given twice")
-    quorum = _quorum(args.quorum, len(witnesses))
+    quorum = quorum_of(args.quorum, len(witnesses))
     try:
         log = client.LogClient.open(expand_path(args.dir), signer.verifier)
     except (OSError, ValueError, VerificationError) as exc:
@@ -389,10 +373,7 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     from tallylog.tlog.proof import parse_proof, verify_proof
 
     log = read_verifier(args.key)
-    witnesses = [_witness_verifier(v) for v in args.witness]
-    if len({(w.name, w.key_id) for w in witnesses}) != len(witnesses):
-        raise CLIError("a witness key is given twice")
-    quorum = _quorum(args.quorum, len(witnesses))
+    witnesses, quorum = witnesses_of(args)
     entry = _read_file(args.entry, "the entry") if args.entry else None
     try:
         proof = parse_proof(_read_file(args.file, "the proof"))
