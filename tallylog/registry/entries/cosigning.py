@@ -22,6 +22,7 @@ Configuration: ``add_witness``/``remove_witness`` (``tallylog witness add/remove
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -245,3 +246,58 @@ def after_publish(ls: LogServices) -> None:
             cosigner = _cosigners[key] = Cosigner(ls)
             cosigner.start()
     cosigner.wake()
+
+
+@dataclass(frozen=True)
+class WitnessStatus:
+    """What the transparency page and the API show of one configured witness: the size it
+    last cosigned, how many entries that is ``behind`` the published checkpoint, when, its
+    last error, and whether its valid cosignature is on the published checkpoint."""
+
+    name: str
+    vkey: str
+    url: str
+    cosigned_size: int
+    behind: int
+    cosigned_at: Any
+    last_error: str
+    on_checkpoint: bool
+
+
+def witness_report(note: bytes | None, verifier_key: str) -> list[WitnessStatus]:
+    """The configured witnesses against the published checkpoint ``note`` (signed by
+    ``verifier_key``; None before the first), by name."""
+    rows = list(Witness.objects.order_by("name"))
+    if not rows:
+        return []
+    size, on = _cosigned_by(note, verifier_key, tuple(w.vkey for w in rows)) if note else (0, frozenset())
+    return [
+        WitnessStatus(
+            w.name, w.vkey, w.url, w.cosigned_size, max(0, size - w.cosigned_size),
+            w.cosigned_at, w.last_error, w.vkey in on,
+        )
+        for w in rows
+    ]
+
+
+@functools.lru_cache(maxsize=8)
+def _cosigned_by(note: bytes, verifier_key: str, vkeys: tuple[str, ...]) -> tuple[int, frozenset[str]]:
+    """The checkpoint's size and the keys (of ``vkeys``) whose cosignature on it verifies."""
+    from tallylog.tlog import FormatError, VerificationError
+    from tallylog.tlog.cosignature import CosignatureVerifier, open_cosigned
+    from tallylog.tlog.note import Verifier
+
+    verifiers = {CosignatureVerifier(v): v for v in vkeys}
+    try:
+        opened = open_cosigned(note, Verifier(verifier_key), list(verifiers))
+    except (FormatError, VerificationError):
+        # A bad cosignature by a configured witness: count none of that note's, but still
+        # report the size the log signed.
+        from tallylog.tlog import open_checkpoint
+
+        try:
+            return open_checkpoint(note, Verifier(verifier_key)).size, frozenset()
+        except (FormatError, VerificationError):
+            return 0, frozenset()
+    keys = {v for w, v in verifiers.items() if any(w.matches(c) for c in opened.cosignatures)}
+    return opened.checkpoint.size, frozenset(keys)
