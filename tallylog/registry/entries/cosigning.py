@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, close_old_connections, connections
+from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from tallylog.composition import CHECKPOINT_PATH, LogServices
@@ -76,7 +76,7 @@ def add_witness(vkey: str, url: str) -> Witness:
     except ValueError as exc:
         raise WitnessConfigError(str(exc)) from None
     try:
-        with write_turn():
+        with write_turn(), transaction.atomic():
             return Witness.objects.create(name=verifier.name, vkey=vkey.strip(), url=url)
     except IntegrityError:
         raise WitnessConfigError(f"a witness named {verifier.name} is configured already") from None
