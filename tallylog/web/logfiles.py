@@ -28,7 +28,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
-from tallylog.registry.entries.published import current_checkpoint
+from tallylog.registry.entries.published import current_checkpoint, entry_tlog_proof
 from tallylog.tlog.tiles import TILE_HEIGHT, Tile, TilePathError, parse_tile_path
 
 TILE_CACHE = "public, max-age=31536000, immutable"
@@ -113,5 +113,21 @@ def log_file(request: HttpRequest, path: str) -> HttpResponse:
     if path.startswith("tile/entries/"):
         response["Vary"] = "Accept-Encoding"
     response["Cache-Control"] = cache_control
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_safe
+def log_proof(request: HttpRequest, index: int) -> HttpResponse:
+    """``/log-proof/<index>``: entry ``index``'s C2SP tlog-proof file against the published
+    (cosigned) checkpoint, as a download named ``entry-<index>.tlog-proof`` (the receipt
+    page links to it; entries are public, so the URL reveals no secret). Never cached: the
+    checkpoint it carries changes with every batch."""
+    data = entry_tlog_proof(index)
+    if data is None:
+        return _not_served("no such entry in the published checkpoint")
+    response = HttpResponse(data, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="entry-{index}.tlog-proof"'
+    response["Cache-Control"] = "no-store"
     response["Access-Control-Allow-Origin"] = "*"
     return response

@@ -22,5 +22,6 @@ urlpatterns = [
     path("c/<slug:slug>/declarations/", views.declarations, name="campaign_declarations"),
     path("lang/<str:code>/", views.set_language, name="set_language"),
     path("assets/site.css", views.stylesheet, name="stylesheet"),
+    path("log-proof/<int:index>", logfiles.log_proof, name="log_proof"),
     re_path(r"^log/(?P<path>[A-Za-z0-9._/-]{1,200})$", logfiles.log_file, name="log_file"),
 ]
