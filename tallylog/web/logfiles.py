@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 
 from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
@@ -93,7 +94,7 @@ def _not_served(message: str) -> HttpResponse:
 
 
 @require_safe
-def log_file(request: HttpRequest, path: str) -> HttpResponse:
+def log_file(request: HttpRequest, path: str) -> HttpResponseBase:
     if path.startswith("tile/"):
         checkpoint = current_checkpoint()
         headers = log_file_headers(path, checkpoint.size if checkpoint else 0)
@@ -106,7 +107,7 @@ def log_file(request: HttpRequest, path: str) -> HttpResponse:
     content_type, cache_control = headers
     target = _open_inside(get_log().log_dir, path)
     if path.startswith("tile/entries/") and accepts_gzip(request):
-        response: HttpResponse = HttpResponse(gzip.compress(target.read_bytes(), 6, mtime=0), content_type=content_type)
+        response: HttpResponseBase = HttpResponse(gzip.compress(target.read_bytes(), 6, mtime=0), content_type=content_type)
         response["Content-Encoding"] = "gzip"
     else:
         response = FileResponse(target.open("rb"), content_type=content_type)

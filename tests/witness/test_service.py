@@ -120,7 +120,7 @@ def test_each_checkpoint_is_cosigned_and_verifies(site: tuple[Server, str, str, 
 
 
 def test_a_witness_that_is_down_stops_nothing(site: tuple[Server, str, str, Served, Path]) -> None:
-    server, vkey, wvkey, witness, home = site
+    server, _, wvkey, witness, home = site
     name = wvkey.split("+")[0]
     declare(server, 1)
     poll("the first checkpoint cosigned", lambda: (
