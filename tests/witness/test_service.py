@@ -37,11 +37,12 @@ def poll(what: str, check: Callable[[], Any]) -> Any:
     raise AssertionError(f"not within {DEADLINE}s: {what}")
 
 
-def declare(server: Server, n: int) -> None:
+def declare(server: Server, n: int) -> str:
     alias = "".join(LETTERS[(n * 7 + i * 3) % len(LETTERS)] for i in range(8))
     r = request(server.port, "POST", f"/api/v1/campaigns/{CAMPAIGN}/declarations",
                 body={"alias": alias, "orgs": ["party"]}, source=f"127.95.{n // 200}.{n % 200 + 2}")
     assert r.status == 201, r.body
+    return str(r.json()["receipt"])
 
 
 def checkpoint(server: Server) -> bytes:
@@ -77,8 +78,9 @@ def site(tmp_path: Path) -> Iterator[tuple[Server, str, str, Served, Path]]:
 def test_each_checkpoint_is_cosigned_and_verifies(site: tuple[Server, str, str, Served, Path], tmp_path: Path) -> None:
     server, vkey, wvkey, _, home = site
     name = wvkey.split("+")[0]
+    receipts = []
     for n in range(1, 4):
-        declare(server, n)
+        receipts.append(declare(server, n))
         note = poll(f"checkpoint {n} cosigned by {name}", lambda n=n: (
             (cp := checkpoint(server)) and size_of(cp) >= n and f"\u2014 {name} ".encode() in cp and cp))
     url = f"http://127.0.0.1:{server.port}/log"
@@ -112,6 +114,14 @@ def test_each_checkpoint_is_cosigned_and_verifies(site: tuple[Server, str, str, 
     proof.write_text(made.stdout)
     checked = run_cli(home, "verify-proof", str(proof), "--key", vkey, "--witness", wvkey)
     assert checked.returncode == 0, checked.stderr
+
+    saved = tmp_path / "mine.tlog-proof"
+    found = run_cli(home, "check-receipt", receipts[1], "--source", url, "--key", vkey,
+                    "--witness", wvkey, "--quorum", "1", "--save", str(saved))
+    assert found.returncode == 0, found.stderr
+    assert f"cosigned by {name}" in found.stdout
+    checked = run_cli(home, "verify-proof", str(saved), "--key", vkey, "--witness", wvkey)
+    assert checked.returncode == 0 and "entry 1 is in" in checked.stdout, checked.stderr
 
     api = server.get("/api/v1/log").json()
     assert [w["name"] for w in api["witnesses"]] == [name]
