@@ -359,6 +359,8 @@ def recover(log_services: LogServices, *, wait: bool = True) -> None:
             or checkpoint_size(log_services, state.checkpoint) != state.size
         ):
             _publish(log_services, appender, state.size)
+        else:
+            cosigning.after_publish(log_services)  # a checkpoint published before a restart
         write_day_index(log_services)
 
 
