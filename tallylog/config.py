@@ -210,6 +210,8 @@ class Config:
     # The sequencer (docs/operating.md).
     sequencer_batch: int = setting("TALLYLOG_SEQUENCER_BATCH", 4096, integer(1, 65536), "tallylog.E004")
     sequencer_interval: float = setting("TALLYLOG_SEQUENCER_INTERVAL", 0.5, seconds(0, 60), "tallylog.E004")
+    # Witnesses (docs/witness.md): cosignatures needed to publish the cosigned checkpoint.
+    witness_quorum: int = setting("TALLYLOG_WITNESS_QUORUM", 1, integer(1, 64), "tallylog.E020")
     # Writes (docs/api-submissions.md).
     group_commit: bool = setting("TALLYLOG_GROUP_COMMIT", True, switch, "tallylog.E012")
     # Safety (docs/safety.md).

@@ -30,9 +30,11 @@ from tallylog.api.schemas import (
     TallyOut,
 )
 from tallylog.composition import get_log
+from tallylog.config import config
 from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
 from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.cosigning import witness_report
 from tallylog.registry.entries.published import current_checkpoint, entry_proof
 from tallylog.registry.entries.tally import tally
 from tallylog.safety.errors import ErrorOut
@@ -81,11 +83,25 @@ def declaration_out(d: Declaration) -> dict[str, Any]:
 def get_log_info(request: HttpRequest) -> dict[str, Any]:
     log = get_log()
     checkpoint = current_checkpoint()
+    witnesses = witness_report(checkpoint.text.encode("utf-8") if checkpoint else None, log.verifier_key)
     return {
         "origin": log.origin,
         "verifier_key": log.verifier_key,
         "size": checkpoint.size if checkpoint else 0,
         "checkpoint": checkpoint.text if checkpoint else None,
+        "witness_quorum": config().witness_quorum,
+        "witnesses": [
+            {
+                "name": w.name,
+                "verifier_key": w.vkey,
+                "cosigned_size": w.cosigned_size,
+                "behind": w.behind,
+                "cosigned_at": w.cosigned_at,
+                "on_checkpoint": w.on_checkpoint,
+                "last_error": w.last_error,
+            }
+            for w in witnesses
+        ],
     }
 
 

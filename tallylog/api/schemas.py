@@ -8,11 +8,25 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 
+class WitnessOut(Schema):
+    name: str = Field(description="the witness's name")
+    verifier_key: str = Field(description="its cosignature/v1 verifier key: pass it to `tallylog verify --witness`")
+    cosigned_size: int = Field(description="the tree size it last cosigned")
+    behind: int = Field(description="entries between that size and the published checkpoint's")
+    cosigned_at: datetime.datetime | None = Field(description="when it last cosigned, or null")
+    on_checkpoint: bool = Field(description="its valid cosignature is on the published checkpoint")
+    last_error: str = Field(description="why the last attempt failed, or empty")
+
+
 class LogOut(Schema):
     origin: str = Field(description="the checkpoint's origin line")
     verifier_key: str = Field(description="C2SP signed-note verifier key: pass it to `tallylog verify --key`")
     size: int = Field(description="tree size of the latest published checkpoint")
-    checkpoint: str | None = Field(description="the latest signed checkpoint note, or null before the first")
+    checkpoint: str | None = Field(
+        description="the latest checkpoint note, signed, with the witnesses' cosignature lines once they cosigned; null before the first"
+    )
+    witness_quorum: int = Field(description="cosignatures the log waits for before it publishes the cosigned checkpoint")
+    witnesses: list[WitnessOut] = Field(description="the witnesses asked to cosign each checkpoint (C2SP tlog-witness)")
 
 
 class OrganisationOut(Schema):

@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "no fork), then remember the new one.",
     )
     _source_args(p)
+    witness_args(p)
     p.add_argument("--state", metavar="FILE", help="the last verified checkpoint (read, then updated)")
     p.add_argument("--jobs", type=positive, metavar="N", help="worker processes (default: all cores)")
     p.set_defaults(func=cmd_verify)
@@ -57,7 +58,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "current signed checkpoint.",
     )
     _source_args(p)
+    witness_args(p)
     p.add_argument("--index", required=True, type=natural, metavar="I", help="the entry's index")
+    p.add_argument(
+        "--format",
+        choices=("json", "tlog-proof"),
+        default="json",
+        help="json (default) or tlog-proof: a c2sp.org/tlog-proof@v1 file carrying the entry",
+    )
     p.set_defaults(func=cmd_prove)
 
     p = sub.add_parser(
@@ -86,12 +94,106 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--source", required=True, metavar="MIRROR", help="log directory or base URL")
     p.add_argument("--key", required=True, metavar="VKEY", help="the log's verifier key")
     p.add_argument("--day", metavar="YYYY-MM-DD", help="the day you declared (downloads only that day)")
+    witness_args(p)
+    p.add_argument("--save", metavar="FILE", help="write the entry's c2sp.org/tlog-proof@v1 proof to FILE")
     p.set_defaults(func=cmd_check_receipt)
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", help="log directory or base URL")
     p.add_argument("--key", required=True, metavar="VKEY", help="the log's verifier key (name+hexid+base64)")
+
+
+def witness_args(p: argparse.ArgumentParser) -> None:
+    """``--witness WVKEY`` (repeatable) and ``--quorum N``: the checkpoint must carry valid
+    cosignatures (C2SP tlog-cosignature) of at least N of the given witnesses."""
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="WVKEY",
+        help="a witness's verifier key (repeatable)",
+    )
+    p.add_argument(
+        "--quorum",
+        type=natural,
+        metavar="N",
+        help="cosignatures needed (default: every witness given)",
+    )
+
+
+def witness_verifier(vkey: str) -> Any:
+    """The cosignature verifier of witness key ``vkey``, or a CLI error."""
+    from tallylog.tlog.cosignature import CosignatureVerifier
+
+    try:
+        return CosignatureVerifier(vkey.strip())
+    except ValueError as exc:
+        raise CLIError(f"bad witness verifier key {vkey!r}: {exc}") from None
+
+
+def quorum_of(quorum: int | None, n: int) -> int:
+    """``--quorum`` (default: all ``n`` witnesses given), at most ``n``."""
+    q = n if quorum is None else quorum
+    if q > n:
+        raise CLIError(f"--quorum {q} is more than the {n} witnesses given")
+    return q
+
+
+def witnesses_of(args: argparse.Namespace) -> tuple[list[Any], int]:
+    """The ``--witness`` verifiers and the quorum of ``args``."""
+    witnesses = [witness_verifier(v) for v in args.witness]
+    if len({(w.name, w.key_id) for w in witnesses}) != len(witnesses):
+        raise CLIError("a witness key is given twice")
+    return witnesses, quorum_of(args.quorum, len(witnesses))
+
+
+def check_cosigned(client: LogClient, args: argparse.Namespace) -> list[str]:
+    """Check that the checkpoint ``client`` verified carries valid cosignatures of at least
+    ``--quorum`` of the ``--witness`` keys; the names of those that cosigned."""
+    from tallylog.tlog.cosignature import (
+        InvalidCosignatureError,
+        QuorumError,
+        verify_cosigned,
+    )
+
+    witnesses, quorum = witnesses_of(args)
+    if not witnesses:
+        return []
+    try:
+        cosigned = verify_cosigned(client.note, client.verifier, witnesses, quorum)
+    except InvalidCosignatureError as exc:
+        raise CLIError(f"bad cosignature on the checkpoint of size {client.size}: {exc}") from None
+    except QuorumError as exc:
+        raise CLIError(f"not enough witnesses cosigned the checkpoint of size {client.size}: {exc}") from None
+    except log_errors() as exc:
+        raise CLIError(str(exc)) from None
+    return cosigned.witnesses
+
+
+def print_cosigned(names: list[str], size: int) -> None:
+    if names:
+        print(f"OK: the checkpoint of size {size} is cosigned by {', '.join(names)}")
+
+
+def write_proof(client: LogClient, index: int, entry: bytes, out: str) -> None:
+    """Write entry ``index``'s c2sp.org/tlog-proof@v1 proof (the entry in its extra line,
+    the checkpoint with its cosignatures) to ``out`` (``-``: standard output)."""
+    from tallylog.tlog.proof import format_proof, make_proof
+
+    try:
+        data = format_proof(make_proof(client.note, index, client.reader, entry))
+    except log_errors() as exc:
+        raise CLIError(f"couldn't make the proof of entry {index}: {exc}") from None
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        with open(path(out), "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise CLIError(f"couldn't write {out}: {exc.strerror}") from None
 
 
 def b64(data: bytes) -> str:
@@ -123,12 +225,13 @@ def _where(location: str) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """The full audit; with ``--state``, consistency with the last verified checkpoint."""
-    result, _ = _run_audit(args, tally=False)
+    result, _, cosigned = _run_audit(args, tally=False)
     cp = result.checkpoint
     print(
         f"OK: {cp.origin} at size {cp.size}, root {b64(cp.root)}: "
         f"signature, {result.files} tiles and the tree recomputed from every entry all verify"
     )
+    print_cosigned(cosigned, cp.size)
     if result.previous is not None:
         print(f"OK: consistent with the checkpoint verified before, at size {result.previous}")
     return 0
@@ -136,7 +239,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_recount(args: argparse.Namespace) -> int:
     """The audit, then the tally recomputed from the entries."""
-    result, tally = _run_audit(args, tally=True)
+    result, tally, _ = _run_audit(args, tally=True)
     if args.json:
         json.dump(tally, sys.stdout, indent=1, sort_keys=True, ensure_ascii=False)
         print()
@@ -153,10 +256,11 @@ def cmd_recount(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_audit(args: argparse.Namespace, *, tally: bool) -> tuple[Any, dict[str, Any]]:
+def _run_audit(args: argparse.Namespace, *, tally: bool) -> tuple[Any, dict[str, Any], list[str]]:
     from tallylog.tlog.audit import audit
 
     client = open_log(args.source, args.key)
+    cosigned = check_cosigned(client, args) if hasattr(args, "witness") else []  # recount: none
     state = getattr(args, "state", None)
     counts: Counter[tuple[str, ...]] = Counter()
     with _progress_bar(sys.stderr.isatty(), client.size) as bar:
@@ -178,7 +282,7 @@ def _run_audit(args: argparse.Namespace, *, tally: bool) -> tuple[Any, dict[str,
             )
         except log_errors() as exc:
             raise CLIError(str(exc)) from None
-    return result, tally_json(client.size, counts)
+    return result, tally_json(client.size, counts), cosigned
 
 
 class _progress_bar:
@@ -257,6 +361,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from tallylog.tlog import VerificationError
 
     client = open_log(args.source, args.key)
+    cosigned = check_cosigned(client, args)
     index = args.index
     try:
         entry = client.entries(index, index + 1)[0] if index < client.size else None
@@ -267,7 +372,13 @@ def cmd_prove(args: argparse.Namespace) -> int:
         raise CLIError(f"the inclusion proof of entry {index} does not verify against the signed root: {exc}") from None
     except log_errors() as exc:
         raise CLIError(str(exc)) from None
-    json.dump(proof_json(client, index, entry, proof), sys.stdout, indent=1)
+    if args.format == "tlog-proof":
+        write_proof(client, index, entry, "-")
+        return 0
+    result = proof_json(client, index, entry, proof)
+    if cosigned:
+        result["cosigned_by"] = cosigned
+    json.dump(result, sys.stdout, indent=1)
     print()
     return 0
 
@@ -281,6 +392,7 @@ def cmd_check_receipt(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(f"bad receipt code: {exc}") from None
     client = open_log(args.source, args.key)
+    cosigned = check_cosigned(client, args)
     start, end = day_range(client, args.day) if args.day else (0, client.size)
     end = min(end, client.size)
     if start >= end:
@@ -302,6 +414,10 @@ def cmd_check_receipt(args: argparse.Namespace) -> int:
     result["entry"] = parse_leaf(entry)
     print(json.dumps(result, indent=1, ensure_ascii=False))
     print(f"OK: your entry is number {index} of {client.size}, and its inclusion proof verifies")
+    print_cosigned(cosigned, client.size)
+    if args.save:
+        write_proof(client, index, entry, args.save)
+        print(f"saved its c2sp.org/tlog-proof@v1 proof to {args.save} (check it with `tallylog verify-proof`)")
     return 0
 
 

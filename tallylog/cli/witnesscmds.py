@@ -4,13 +4,15 @@
   mode 0600; prints the witness's verifier key (type 0x04) as the last line.
 - ``tallylog witness serve --key FILE --log VKEY [--log …] --port P [--host H] [--state DB]``:
   a witness speaking tlog-witness (POST /add-checkpoint), its state in SQLite.
+- ``tallylog witness add VKEY URL``, ``witness list``, ``witness remove NAME``: the witnesses
+  this home's sequencer asks to cosign each new checkpoint (``tallylog.registry.entries.cosigning``).
 - ``tallylog log cosign DIR --key KEYFILE --witness VKEY=URL [--witness …] [--quorum N]``:
   submit the log's current checkpoint to the witnesses; when at least N cosigned, rewrite
   DIR/checkpoint atomically with their cosignatures appended; otherwise leave it and exit 1.
 - ``tallylog verify-proof FILE --key VKEY [--witness WVKEY …] [--quorum N] [--entry FILE]``:
   check a ``c2sp.org/tlog-proof@v1`` file offline.
 
-``--quorum`` defaults to every witness given. None of these commands loads Django.
+``--quorum`` defaults to every witness given. Only ``witness add/list/remove`` load Django.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tallylog.cli import CLIError
-from tallylog.cli.auditcmds import b64
+from tallylog.cli import CLIError, setup_django
+from tallylog.cli.auditcmds import b64, quorum_of, witnesses_of
 from tallylog.cli.logcmds import natural, positive, read_signer, read_verifier
 from tallylog.cli.logcmds import path as expand_path
 
@@ -76,6 +78,37 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--quiet", action="store_true", help="no access log")
     p.set_defaults(func=cmd_witness_serve)
+
+    p = wsub.add_parser(
+        "add",
+        parents=[common],
+        help="ask a witness to cosign this site's checkpoints",
+        description="Configure a witness for this home's log: the sequencer submits each new "
+        "checkpoint to it (C2SP tlog-witness) and publishes the cosigned checkpoint when "
+        "TALLYLOG_WITNESS_QUORUM witnesses cosigned.",
+    )
+    p.add_argument("vkey", metavar="VKEY", help="the witness's verifier key (cosignature/v1)")
+    p.add_argument("url", metavar="URL", help="its submission prefix, http(s)://host[:port][/prefix]")
+    p.set_defaults(func=cmd_witness_add)
+
+    p = wsub.add_parser(
+        "list",
+        parents=[common],
+        help="list this site's witnesses",
+        description="Each configured witness: name, URL, the size it last cosigned and how far "
+        "behind the published checkpoint that is, when, and its last error.",
+    )
+    p.set_defaults(func=cmd_witness_list)
+
+    p = wsub.add_parser(
+        "remove",
+        parents=[common],
+        help="stop asking a witness",
+        description="Remove the witness NAME from this home's log; checkpoints already "
+        "cosigned keep its cosignature.",
+    )
+    p.add_argument("name", metavar="NAME", help="the witness's name (as `witness list` shows it)")
+    p.set_defaults(func=cmd_witness_remove)
 
     log_parser = sub.choices["log"]  # registered by tallylog.cli.logcmds
     log_sub = next(
@@ -171,22 +204,6 @@ def _witness_signer(path: str) -> Any:
         raise CLIError(f"{path} is not a witness key: {exc}") from None
 
 
-def _witness_verifier(vkey: str) -> Any:
-    from tallylog.tlog.cosignature import CosignatureVerifier
-
-    try:
-        return CosignatureVerifier(vkey.strip())
-    except ValueError as exc:
-        raise CLIError(f"bad witness verifier key {vkey!r}: {exc}") from None
-
-
-def _quorum(quorum: int | None, n: int) -> int:
-    q = n if quorum is None else quorum
-    if q > n:
-        raise CLIError(f"--quorum {q} is more than the {n} witnesses given")
-    return q
-
-
 # --- witness keygen, serve -----------------------------------------------------------------
 
 
@@ -246,6 +263,53 @@ def cmd_witness_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- witness add, list, remove (this home's log) -------------------------------------------
+
+
+def cmd_witness_add(args: argparse.Namespace) -> int:
+    setup_django(args)
+    from tallylog.registry.entries.cosigning import WitnessConfigError, add_witness
+
+    try:
+        w = add_witness(args.vkey, args.url)
+    except WitnessConfigError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"witness {w.name} added at {w.url}; it is asked to cosign each new checkpoint")
+    return 0
+
+
+def cmd_witness_list(args: argparse.Namespace) -> int:
+    setup_django(args)
+    from tallylog.config import config
+    from tallylog.registry.entries.models import LogState, Witness
+
+    size = LogState.current().size
+    rows = Witness.objects.behind(size)
+    if not rows:
+        print("no witness is configured (add one with `tallylog witness add VKEY URL`)")
+        return 0
+    print(f"log size {size}; quorum {config().witness_quorum} of {len(rows)}")
+    for w, behind in rows:
+        when = w.cosigned_at.strftime("%Y-%m-%d %H:%M:%S UTC") if w.cosigned_at else "never"
+        print(f"{w.name}\t{w.url}\tcosigned size {w.cosigned_size} ({behind} behind), last {when}")
+        print(f"  {w.vkey}")
+        if w.last_error:
+            print(f"  last error: {w.last_error}")
+    return 0
+
+
+def cmd_witness_remove(args: argparse.Namespace) -> int:
+    setup_django(args)
+    from tallylog.registry.entries.cosigning import WitnessConfigError, remove_witness
+
+    try:
+        remove_witness(args.name)
+    except WitnessConfigError as exc:
+        raise CLIError(str(exc)) from None
+    print(f"witness {args.name} removed")
+    return 0
+
+
 # --- log cosign ----------------------------------------------------------------------------
 
 
@@ -263,7 +327,7 @@ def cmd_log_cosign(args: argparse.Namespace) -> int:
             raise CLIError(f"bad --witness {spec!r}: {exc}") from None
     if len({w.name for w in witnesses}) != len(witnesses):
         raise CLIError("a witness is given twice")
-    quorum = _quorum(args.quorum, len(witnesses))
+    quorum = quorum_of(args.quorum, len(witnesses))
     try:
         log = client.LogClient.open(expand_path(args.dir), signer.verifier)
     except (OSError, ValueError, VerificationError) as exc:
@@ -309,10 +373,7 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     from tallylog.tlog.proof import parse_proof, verify_proof
 
     log = read_verifier(args.key)
-    witnesses = [_witness_verifier(v) for v in args.witness]
-    if len({(w.name, w.key_id) for w in witnesses}) != len(witnesses):
-        raise CLIError("a witness key is given twice")
-    quorum = _quorum(args.quorum, len(witnesses))
+    witnesses, quorum = witnesses_of(args)
     entry = _read_file(args.entry, "the entry") if args.entry else None
     try:
         proof = parse_proof(_read_file(args.file, "the proof"))

@@ -5,7 +5,10 @@ The tree it writes can be put on any static host (or opened from disk)::
     DIR/index.html                 chooses a language (zh-hans by default)
     DIR/assets/site.css   the stylesheet; DIR/assets/*.js the scripts of /verify/
     DIR/log/checkpoint             the log, as C2SP tlog-tiles lays it out
-    DIR/log/tile/…  DIR/log/day-index.json
+    DIR/log/tile/…  DIR/log/day-index.json   (only the tiles the checkpoint covers)
+    DIR/_headers                   content types and caching of DIR/log/ for Netlify and
+                                   Cloudflare Pages (``tallylog.web.logfiles.log_file_headers``)
+    DIR/nginx-log.conf             the same as an nginx ``location /log/`` block
     DIR/<lang>/index.html          home (the tally), for lang in zh-hans, zh-hant, en
     DIR/<lang>/transparency/index.html
     DIR/<lang>/verify/index.html   the receipt check in the browser (assets/verify.js)
@@ -17,8 +20,10 @@ the tree works under any path prefix and from ``file://``. Pages that take input
 (declare, receipt, withdraw) are not exported, and the pages leave out their links.
 
 Consistency: the checkpoint is read first and written last; the tiles copied in between
-cover it (full tiles never change, partial ones are written before any checkpoint that
-needs them), and every proof on the pages is computed against that same checkpoint.
+are the ones it covers (a tile beyond it may still be rewritten by the sequencer, so it is
+never exported: every exported tile is immutable), and every proof on the pages is
+computed against that same checkpoint. The hosting hints assume DIR is served at the
+root of its site, so the log is at ``/log/``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.published import CheckpointInfo, read_checkpoint
 from tallylog.web import assets
+from tallylog.web.logfiles import log_file_headers
 from tallylog.web.public import default_campaign
 
 _LINK = re.compile(r'(?P<attr>href|src|action|data-log)="(?P<url>[/?][^"]*)"')
@@ -133,14 +139,18 @@ def _write(path: Path, data: bytes) -> int:
 
 
 def _copy_log(log_dir: Path, target: Path, report: ExportReport) -> bytes | None:
-    """Copy the log: the checkpoint read first, the tiles and day index, the checkpoint
-    written last. Returns the checkpoint's bytes (None when the log is empty)."""
-    note = get_log().checkpoint()
+    """Copy the log: the checkpoint read first, the tiles it covers and the day index, the
+    checkpoint written last. Returns the checkpoint's bytes (None when the log is empty)."""
+    log = get_log()
+    note = log.checkpoint()
+    size = read_checkpoint(note, log.verifier_key).size if note is not None else 0
     tiles = log_dir / "tile"
     if tiles.is_dir():
         for src in sorted(tiles.rglob("*")):
             if src.is_file() and not src.is_symlink():
                 rel = src.relative_to(log_dir)
+                if log_file_headers(rel.as_posix(), size) is None:
+                    continue  # beyond the checkpoint, or not a tile (a temporary file)
                 dst = target / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
@@ -154,6 +164,54 @@ def _copy_log(log_dir: Path, target: Path, report: ExportReport) -> bytes | None
         report.bytes += _write(target / CHECKPOINT_PATH, note)
         report.log_files += 1
     return note
+
+
+HEADERS_FILE = "_headers"
+NGINX_FILE = "nginx-log.conf"
+
+
+def hosting_hints(target: Path) -> dict[str, bytes]:
+    """The content types and caching of ``/log/`` for static hosts, from
+    ``log_file_headers`` (every exported tile is covered by the exported checkpoint):
+    ``_headers`` (Netlify, Cloudflare Pages: a path, then indented ``Name: value`` lines)
+    and an nginx ``location /log/`` block serving ``target/log/``."""
+    rules = [
+        ("/log/" + CHECKPOINT_PATH, log_file_headers(CHECKPOINT_PATH)),
+        ("/log/" + DAY_INDEX_PATH, log_file_headers(DAY_INDEX_PATH)),
+        ("/log/tile/*", log_file_headers("tile/entries/000")),
+    ]
+    headers = "".join(
+        f"{path}\n  Content-Type: {h[0]}\n  Cache-Control: {h[1]}\n  Access-Control-Allow-Origin: *\n"
+        for path, h in rules
+        if h is not None
+    )
+    ctype, cache = log_file_headers(CHECKPOINT_PATH) or ("", "")
+    dtype, dcache = log_file_headers(DAY_INDEX_PATH) or ("", "")
+    ttype, tcache = log_file_headers("tile/entries/000") or ("", "")
+    root = (target / "log").resolve()
+    nginx = f"""# tallylog export-static: the log in {root}, served at /log/
+location /log/ {{
+    alias {root}/;
+    default_type {ttype};
+    gzip on;
+    gzip_types {ttype};
+    add_header Cache-Control "{tcache}" always;
+    add_header Access-Control-Allow-Origin "*" always;
+    location = /log/{CHECKPOINT_PATH} {{
+        alias {root}/{CHECKPOINT_PATH};
+        default_type "{ctype}";
+        add_header Cache-Control "{cache}" always;
+        add_header Access-Control-Allow-Origin "*" always;
+    }}
+    location = /log/{DAY_INDEX_PATH} {{
+        alias {root}/{DAY_INDEX_PATH};
+        default_type {dtype};
+        add_header Cache-Control "{dcache}" always;
+        add_header Access-Control-Allow-Origin "*" always;
+    }}
+}}
+"""
+    return {HEADERS_FILE: headers.encode(), NGINX_FILE: nginx.encode()}
 
 
 def _list_urls(campaign: Any) -> list[str]:
@@ -223,6 +281,8 @@ def export_static(target: Path, *, progress: Callable[[str], None] | None = None
     log = get_log()
     note = _copy_log(log.log_dir, target / "log", report)
     checkpoint = read_checkpoint(note, log.verifier_key) if note is not None else None
+    for name, data in hosting_hints(target).items():
+        report.bytes += _write(target / name, data)
     report.bytes += _write(target / assets.STYLESHEET_PATH, assets.stylesheet()[0])
     for name in assets.SCRIPTS:
         report.bytes += _write(target / "assets" / name, assets.script(name)[0])
@@ -253,4 +313,4 @@ def export_static(target: Path, *, progress: Callable[[str], None] | None = None
     return report
 
 
-__all__ = ["ExportError", "ExportReport", "export_static", "page_file", "rewrite_links"]
+__all__ = ["ExportError", "ExportReport", "export_static", "hosting_hints", "page_file", "rewrite_links"]

@@ -4,8 +4,12 @@ tlog-tiles lays them out.
 - ``checkpoint``: the signed checkpoint note (C2SP tlog-checkpoint), ``text/plain;
   charset=utf-8``, never cached (it changes with every batch);
 - ``tile/<L>/<N>[.p/<W>]`` and ``tile/entries/<N>[.p/<W>]``: hash tiles and entry bundles,
-  ``application/octet-stream``; full tiles never change (``immutable``, cached a year),
-  partial tiles are cached briefly;
+  ``application/octet-stream``. A tile the published checkpoint covers never changes, full
+  or partial (C2SP tlog-tiles): ``immutable``, cached a year. A tile beyond it is not
+  served (404, ``no-store``): the sequencer writes tiles before it commits them and may
+  write them again after a crash, so nothing may cache one before a checkpoint covers it.
+  Entry bundles are sent gzip-compressed to a client that accepts it (tlog-tiles: SHOULD);
+
 - ``day-index.json``: which log indexes each UTC day's entries hold (for
   ``tallylog check-receipt --day``).
 
@@ -16,24 +20,38 @@ file of the home.
 
 from __future__ import annotations
 
+import gzip
+import re
 from pathlib import Path
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 
 from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
-from tallylog.tlog.tiles import TilePathError, parse_tile_path
+from tallylog.registry.entries.published import current_checkpoint, entry_tlog_proof
+from tallylog.tlog.tiles import TILE_HEIGHT, Tile, TilePathError, parse_tile_path
 
-FULL_TILE_CACHE = "public, max-age=31536000, immutable"
-PARTIAL_TILE_CACHE = "public, max-age=60"
+TILE_CACHE = "public, max-age=31536000, immutable"
 DAY_INDEX_CACHE = "public, max-age=60"
 CHECKPOINT_CACHE = "no-store"
+TILE_TYPE = "application/octet-stream"
 
 
-def log_file_headers(path: str) -> tuple[str, str] | None:
+def covered(tile: Tile, size: int) -> bool:
+    """Whether the tree of ``size`` leaves holds all of ``tile`` (C2SP tlog-tiles: tile N
+    of level L, width W, holds the level-8L hashes N·256 … N·256+W-1, each over 2^(8L)
+    leaves; an entry bundle is a level-0 tile's entries)."""
+    level = max(tile.level, 0)
+    return ((tile.n << TILE_HEIGHT) + tile.width) << (TILE_HEIGHT * level) <= size
+
+
+def log_file_headers(path: str, size: int | None = None) -> tuple[str, str] | None:
     """``(Content-Type, Cache-Control)`` for a log path (``checkpoint``, ``tile/…``,
-    ``day-index.json``), or None when ``path`` is not one the log serves. Shared by the
-    view and by ``tallylog export-static`` (which writes them into hosting hints)."""
+    ``day-index.json``) when the published checkpoint has ``size`` leaves, or None when
+    ``path`` is not one the log serves: not a log path, or a tile beyond ``size`` (None:
+    every tile path). Shared by the view and ``tallylog export-static`` (its ``_headers``
+    file and nginx snippet)."""
     if path == CHECKPOINT_PATH:
         return "text/plain; charset=utf-8", CHECKPOINT_CACHE
     if path == DAY_INDEX_PATH:
@@ -41,11 +59,22 @@ def log_file_headers(path: str) -> tuple[str, str] | None:
     if not path.startswith("tile/"):
         return None
     try:
-        parse_tile_path(path)
+        tile = parse_tile_path(path)
     except TilePathError:
         return None
-    partial = ".p/" in path
-    return "application/octet-stream", PARTIAL_TILE_CACHE if partial else FULL_TILE_CACHE
+    if size is not None and not covered(tile, size):
+        return None
+    return TILE_TYPE, TILE_CACHE
+
+
+def accepts_gzip(request: HttpRequest) -> bool:
+    """The client accepts ``Content-Encoding: gzip`` (RFC 9110 §12.5.3; ``gzip;q=0`` refuses)."""
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = re.search(r"q\s*=\s*([0-9.]+)", params)
+            return not (q and float(q.group(1) or 0) == 0)
+    return False
 
 
 def _open_inside(root: Path, path: str) -> Path:
@@ -57,14 +86,49 @@ def _open_inside(root: Path, path: str) -> Path:
     return target
 
 
+def _not_served(message: str) -> HttpResponse:
+    response = HttpResponse(message + "\n", status=404, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"  # it may exist, or be different, a moment later
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
 @require_safe
-def log_file(request: HttpRequest, path: str) -> HttpResponse:
-    headers = log_file_headers(path)
+def log_file(request: HttpRequest, path: str) -> HttpResponseBase:
+    if path.startswith("tile/"):
+        checkpoint = current_checkpoint()
+        headers = log_file_headers(path, checkpoint.size if checkpoint else 0)
+        if headers is None and log_file_headers(path) is not None:
+            return _not_served("no such tile in the published checkpoint")
+    else:
+        headers = log_file_headers(path)
     if headers is None:
         raise Http404("not a log path")
     content_type, cache_control = headers
     target = _open_inside(get_log().log_dir, path)
-    response = FileResponse(target.open("rb"), content_type=content_type)
+    if path.startswith("tile/entries/") and accepts_gzip(request):
+        response: HttpResponseBase = HttpResponse(gzip.compress(target.read_bytes(), 6, mtime=0), content_type=content_type)
+        response["Content-Encoding"] = "gzip"
+    else:
+        response = FileResponse(target.open("rb"), content_type=content_type)
+    if path.startswith("tile/entries/"):
+        response["Vary"] = "Accept-Encoding"
     response["Cache-Control"] = cache_control
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_safe
+def log_proof(request: HttpRequest, index: int) -> HttpResponse:
+    """``/log-proof/<index>``: entry ``index``'s C2SP tlog-proof file against the published
+    (cosigned) checkpoint, as a download named ``entry-<index>.tlog-proof`` (the receipt
+    page links to it; entries are public, so the URL reveals no secret). Never cached: the
+    checkpoint it carries changes with every batch."""
+    data = entry_tlog_proof(index)
+    if data is None:
+        return _not_served("no such entry in the published checkpoint")
+    response = HttpResponse(data, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="entry-{index}.tlog-proof"'
+    response["Cache-Control"] = "no-store"
     response["Access-Control-Allow-Origin"] = "*"
     return response

@@ -26,5 +26,6 @@ urlpatterns = [
     path("lang/<str:code>/", views.set_language, name="set_language"),
     path("assets/site.css", views.stylesheet, name="stylesheet"),
     path("assets/<str:name>", views.script, name="script"),
+    path("log-proof/<int:index>", logfiles.log_proof, name="log_proof"),
     re_path(r"^log/(?P<path>[A-Za-z0-9._/-]{1,200})$", logfiles.log_file, name="log_file"),
 ]

@@ -23,7 +23,9 @@ from django.views.decorators.http import require_safe
 
 from tallylog import leaf
 from tallylog.composition import get_log
+from tallylog.config import config
 from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.entries.cosigning import witness_report
 from tallylog.registry.entries.published import CheckpointInfo, entry_proof
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
@@ -235,6 +237,8 @@ def transparency(request: HttpRequest) -> HttpResponse:
         (channel_name(code), n) for code, n in sorted(counts.by_channel.items(), key=lambda kv: -kv[1])
     ]
     lag = sequencing_lag()
+    checkpoint = page_checkpoint(request)
+    witnesses = witness_report(checkpoint.text.encode("utf-8") if checkpoint else None, log.verifier_key)
     return render(
         request,
         "web/transparency.html",
@@ -242,7 +246,9 @@ def transparency(request: HttpRequest) -> HttpResponse:
             "log_url": log_url(request),
             "origin": log.origin,
             "verifier_key": log.verifier_key,
-            "checkpoint": page_checkpoint(request),
+            "checkpoint": checkpoint,
+            "witnesses": witnesses,
+            "quorum": min(config().witness_quorum, len(witnesses)) if witnesses else 0,
             "campaign": campaign,
             "tally": counts,
             "channels": channels,

@@ -37,6 +37,7 @@ def client() -> Client:
 def test_log(client, log, declare, sequence) -> None:
     assert client.get(API + "/log").json() == {
         "origin": log.origin, "verifier_key": log.verifier_key, "size": 0, "checkpoint": None,
+        "witness_quorum": 1, "witnesses": [],
     }
     declare()
     sequence()

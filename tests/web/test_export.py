@@ -83,3 +83,23 @@ def test_refuses_a_non_empty_directory(tmp_path: Path, log, capsys) -> None:
     assert main(["export-static", str(tmp_path)]) == 1
     assert "is not an empty directory" in capsys.readouterr().err
     assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_hosting_hints_and_only_covered_tiles(tmp_path: Path, log, declare, sequence) -> None:
+    for i in range(3):
+        declare(alias=f"h{i}")
+    sequence()
+    stray = log.log_dir / "tile/entries/000.p/9"  # beyond the checkpoint (a crashed pass)
+    stray.write_bytes(b"\0\1x" * 9)
+    out = tmp_path / "site"
+    assert main(["export-static", str(out), "--quiet"]) == 0
+    assert not (out / "log/tile/entries/000.p/9").exists()
+    assert (out / "log/tile/entries/000.p/3").is_file()
+    headers = (out / "_headers").read_text()
+    assert "/log/checkpoint\n  Content-Type: text/plain; charset=utf-8\n  Cache-Control: no-store\n" in headers
+    assert "/log/tile/*\n  Content-Type: application/octet-stream\n  Cache-Control: public, max-age=31536000, immutable\n" in headers
+    assert "/log/day-index.json\n  Content-Type: application/json\n" in headers
+    nginx = (out / "nginx-log.conf").read_text()
+    assert f"alias {(out / 'log').resolve()}/;" in nginx
+    assert "gzip_types application/octet-stream;" in nginx
+    assert 'add_header Cache-Control "no-store" always;' in nginx

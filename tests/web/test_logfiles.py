@@ -18,7 +18,7 @@ def test_checkpoint_is_text_and_never_cached(log, declare, sequence) -> None:
     assert b"".join(response.streaming_content) == log.checkpoint()
 
 
-def test_full_tiles_are_immutable_and_partial_tiles_short_lived(log, declare, sequence) -> None:
+def test_tiles_the_checkpoint_covers_are_immutable(log, declare, sequence) -> None:
     for i in range(257):
         declare(alias=f"a{i}")
     sequence()
@@ -32,9 +32,47 @@ def test_full_tiles_are_immutable_and_partial_tiles_short_lived(log, declare, se
     assert bundle.status_code == 200 and bundle["Cache-Control"] == "public, max-age=31536000, immutable"
     partial = client.get("/log/tile/0/001.p/1")
     assert partial.status_code == 200
-    assert partial["Cache-Control"] == "public, max-age=60"
+    assert partial["Cache-Control"] == "public, max-age=31536000, immutable"  # tlog-tiles: it never changes
     assert len(b"".join(partial.streaming_content)) == 32
     assert client.get("/log/tile/entries/001.p/1").status_code == 200
+
+
+def test_a_tile_beyond_the_checkpoint_is_not_served(log, declare, sequence) -> None:
+    """The sequencer writes tiles before it commits and may rewrite them after a crash:
+    one the published checkpoint does not cover is never served (so never cached)."""
+    for i in range(3):
+        declare(alias=f"b{i}")
+    sequence()
+    # What a pass that crashed before publishing leaves: tiles of a larger tree.
+    for path in ("tile/0/000.p/5", "tile/entries/000.p/5", "tile/0/000", "tile/1/000.p/1"):
+        (log.log_dir / path).parent.mkdir(parents=True, exist_ok=True)
+        (log.log_dir / path).write_bytes(b"\0" * 32)
+    client = Client()
+    assert client.get("/log/tile/0/000.p/3").status_code == 200
+    for path in ("tile/0/000.p/5", "tile/entries/000.p/5", "tile/0/000", "tile/1/000.p/1"):
+        response = client.get("/log/" + path)
+        assert response.status_code == 404, path
+        assert response["Cache-Control"] == "no-store"
+
+
+def test_entry_bundles_are_gzipped_for_a_client_that_accepts_it(log, declare, sequence) -> None:
+    import gzip
+
+    for i in range(3):
+        declare(alias=f"g{i}")
+    sequence()
+    raw = (log.log_dir / "tile/entries/000.p/3").read_bytes()
+    client = Client()
+    zipped = client.get("/log/tile/entries/000.p/3", HTTP_ACCEPT_ENCODING="gzip, deflate")
+    assert zipped["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped["Vary"]
+    assert gzip.decompress(zipped.content) == raw
+    plain = client.get("/log/tile/entries/000.p/3")
+    assert "Content-Encoding" not in plain and "Accept-Encoding" in plain["Vary"]
+    assert b"".join(plain.streaming_content) == raw
+    refused = client.get("/log/tile/entries/000.p/3", HTTP_ACCEPT_ENCODING="gzip;q=0, identity")
+    assert "Content-Encoding" not in refused
+    # Hash tiles are random bytes: never compressed.
+    assert "Content-Encoding" not in client.get("/log/tile/0/000.p/3", HTTP_ACCEPT_ENCODING="gzip")
 
 
 def test_day_index(log, declare, sequence) -> None:

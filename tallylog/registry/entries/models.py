@@ -162,3 +162,37 @@ class Milestone(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "threshold"], name="milestone_unique"),
         ]
+
+
+class WitnessQuerySet(models.QuerySet["Witness"]):
+    def behind(self, size: int) -> list[tuple["Witness", int]]:
+        """Each witness, by name, with how many entries its last cosigned size is behind ``size``."""
+        return [(w, max(0, size - w.cosigned_size)) for w in self.order_by("name")]
+
+
+class Witness(models.Model):
+    """A witness the sequencer asks to cosign each new checkpoint (C2SP tlog-witness).
+
+    ``vkey`` is its cosignature/v1 verifier key (``name+hexid+base64(0x04 ‖ key)``), ``url``
+    its submission prefix. ``cosigned_size`` is the size it last cosigned (the old size of
+    the next request; from its 409 answer too), ``cosigned_at`` when it last cosigned, and
+    ``last_error`` why the last attempt failed ("" after a success). Written by
+    ``tallylog.registry.entries.cosigning``; configured with ``tallylog witness add/remove``.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    vkey = models.CharField(max_length=400)
+    url = models.URLField(max_length=400)
+    added_at = models.DateTimeField(auto_now_add=True)
+    cosigned_size = models.PositiveBigIntegerField(default=0)
+    cosigned_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = WitnessQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -96,3 +96,24 @@ def entry_proof(entry: LogEntry | None, checkpoint: CheckpointInfo | None = None
         proof=get_log().inclusion_proof(entry.log_index, checkpoint.size, base64.b64decode(checkpoint.root_b64)),
         checkpoint=checkpoint,
     )
+
+
+def entry_tlog_proof(index: int) -> bytes | None:
+    """The C2SP tlog-proof (``c2sp.org/tlog-proof@v1``) of entry ``index`` against the
+    published checkpoint, cosignatures included, the entry in its extra line (what
+    ``tallylog verify-proof`` checks offline); None when no published checkpoint covers it."""
+    from tallylog.tlog.proof import format_proof, make_proof
+    from tallylog.tlog.tiles import TileHashReader
+
+    log = get_log()
+    note = log.checkpoint()
+    if note is None:
+        return None
+    checkpoint = read_checkpoint(note, log.verifier_key)
+    if not 0 <= index < checkpoint.size:
+        return None
+    leaf = LogEntry.objects.filter(log_index=index).values_list("leaf", flat=True).first()
+    if leaf is None:
+        return None
+    reader = TileHashReader(checkpoint.size, base64.b64decode(checkpoint.root_b64), log.store)
+    return format_proof(make_proof(note, index, reader, bytes(leaf)))

@@ -38,6 +38,7 @@ from tallylog.composition import LogServices
 from tallylog.config import config
 from tallylog.fastpath import update_rows, write_turn
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.entries import cosigning
 from tallylog.registry.entries.lease import SequencerLease
 from tallylog.registry.entries.models import (
     EMPTY_ROOT,
@@ -287,7 +288,8 @@ def _publish(ls: LogServices, appender: Any, size: int) -> None:
         note = existing
     else:
         try:
-            note = appender.publish()
+            with cosigning.publishing():
+                note = appender.publish()
         except Exception as exc:
             raise SequencerError(f"couldn't publish the checkpoint: {exc}") from exc
     text = note.decode("utf-8") if isinstance(note, bytes) else str(note)
@@ -298,6 +300,7 @@ def _publish(ls: LogServices, appender: Any, size: int) -> None:
             create_defaults={"size": 0, "root": EMPTY_ROOT, "checkpoint": text},
         )
         Milestone.objects.filter(checkpoint="", tree_size__lte=size).update(checkpoint=text)
+    cosigning.after_publish(ls)  # the witnesses are asked in another thread, never here
 
 
 def _heartbeat(state: LogState) -> None:
@@ -356,6 +359,8 @@ def recover(log_services: LogServices, *, wait: bool = True) -> None:
             or checkpoint_size(log_services, state.checkpoint) != state.size
         ):
             _publish(log_services, appender, state.size)
+        else:
+            cosigning.after_publish(log_services)  # a checkpoint published before a restart
         write_day_index(log_services)
 
 
