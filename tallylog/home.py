@@ -63,7 +63,7 @@ class Home:
     path: Path
 
     @classmethod
-    def from_env(cls, explicit: str | os.PathLike[str] | None = None) -> "Home":
+    def from_env(cls, explicit: str | os.PathLike[str] | None = None) -> Home:
         """The home named by ``explicit``, else ``$TALLYLOG_HOME``, else ``./var``."""
         raw = explicit or os.environ.get(ENV_VAR) or DEFAULT_HOME
         return cls(Path(raw).expanduser().resolve())

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 import xml.etree.ElementTree as ET
 from datetime import timedelta
+from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
 from django.utils import timezone
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tallylog.registry.news.markdown import render_markdown
 from tallylog.registry.news.models import Post

@@ -16,7 +16,6 @@ from django.test import Client
 
 from tallylog.safety.middleware import CONTENT_SECURITY_POLICY
 
-
 FORM_PAGES = ["/declare/", "/receipt/", "/withdraw/"]
 
 

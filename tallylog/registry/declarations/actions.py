@@ -25,6 +25,8 @@ from django.utils.translation import gettext as _
 from tallylog import leaf
 from tallylog.leaf import new_receipt_code  # a name here, so tests can make codes collide
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.committer import save_declaration
+from tallylog.registry.declarations.flood import flood_suspected
 from tallylog.registry.declarations.models import (
     REASON_MAX,
     Channel,
@@ -37,9 +39,7 @@ from tallylog.registry.declarations.validation import (  # noqa: F401 (re-export
     clean_text,
     validate_declaration,
 )
-from tallylog.registry.declarations.committer import save_declaration
 from tallylog.registry.entries.actions import enqueue_entry, new_entry
-from tallylog.registry.declarations.flood import flood_suspected
 
 # Volunteers (phone) and bulk import are trusted staff paths: only public submissions are
 # screened for floods.

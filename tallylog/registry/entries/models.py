@@ -18,11 +18,11 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 class LogEntryQuerySet(models.QuerySet["LogEntry"]):
-    def awaiting_sequence(self) -> "LogEntryQuerySet":
+    def awaiting_sequence(self) -> LogEntryQuerySet:
         """Published entries without a log index, in the fixed order the sequencer takes them."""
         return self.filter(log_index__isnull=True).order_by("id")
 
-    def sequenced(self) -> "LogEntryQuerySet":
+    def sequenced(self) -> LogEntryQuerySet:
         return self.filter(log_index__isnull=False)
 
 
@@ -72,7 +72,7 @@ class LogState(models.Model):
     last_pass_at = models.DateTimeField(null=True, blank=True)
 
     @classmethod
-    def current(cls) -> "LogState":
+    def current(cls) -> LogState:
         """The committed state (size 0 and the empty root before the first batch)."""
         state = cls.objects.filter(pk=1).first()
         if state is None:
@@ -142,7 +142,7 @@ class TallyCount(models.Model):
 
 
 class MilestoneQuerySet(models.QuerySet["Milestone"]):
-    def for_campaign(self, campaign: Campaign) -> "MilestoneQuerySet":
+    def for_campaign(self, campaign: Campaign) -> MilestoneQuerySet:
         return self.filter(campaign=campaign).order_by("threshold")
 
 

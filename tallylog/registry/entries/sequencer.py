@@ -177,7 +177,7 @@ def leaf_day(day: datetime.date | None = None) -> datetime.date:
     """The leaf day of a pass: ``day`` or today (UTC), never before the last logged day
     (``ValueError`` when an explicit ``day`` is)."""
     last = LogDay.objects.order_by("-day").values_list("day", flat=True).first()
-    chosen = day or timezone.now().astimezone(datetime.timezone.utc).date()
+    chosen = day or timezone.now().astimezone(datetime.UTC).date()
     if last is not None and chosen < last:
         if day is not None:
             raise ValueError(f"day {day} is before the last sequenced day {last}")

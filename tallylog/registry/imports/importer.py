@@ -253,7 +253,7 @@ def _analyse() -> None:
 def _guess_day(day: datetime.date | None) -> datetime.date:
     """The leaf day workers encode with (today, UTC, unless given); ``_direct_batch``
     re-checks it against the log's last day, as every pass does."""
-    return day or timezone.now().astimezone(datetime.timezone.utc).date()
+    return day or timezone.now().astimezone(datetime.UTC).date()
 
 
 # A JSON Lines batch before parsing: ``(line number, the line's bytes)``, None for a line
@@ -540,7 +540,7 @@ class _Report:
         self.count = 0
         self._file: IO[str] | None = None
 
-    def __enter__(self) -> "_Report":
+    def __enter__(self) -> _Report:
         self._file = open(self.path, "a" if self.resume else "w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._file)
         if not self.resume:
@@ -570,7 +570,7 @@ class _Receipts:
         self.enabled = path is not None
         self._fd: int | None = None
 
-    def __enter__(self) -> "_Receipts":
+    def __enter__(self) -> _Receipts:
         if self.path is not None:
             new = not self.path.exists()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -20,14 +20,14 @@ def site_language(language_code: str | None) -> str:
 
 
 class PostQuerySet(models.QuerySet["Post"]):
-    def published(self, now: "timezone.datetime | None" = None) -> "PostQuerySet":
+    def published(self, now: timezone.datetime | None = None) -> PostQuerySet:
         """Posts whose publication date has come (drafts have none)."""
         return self.filter(published_at__lte=now or timezone.now())
 
-    def in_language(self, language_code: str) -> "PostQuerySet":
+    def in_language(self, language_code: str) -> PostQuerySet:
         return self.filter(language=site_language(language_code))
 
-    def newest_first(self) -> "PostQuerySet":
+    def newest_first(self) -> PostQuerySet:
         return self.order_by("-published_at", "-id")
 
 
@@ -70,12 +70,12 @@ class Post(models.Model):
     def is_published(self) -> bool:
         return self.published_at is not None and self.published_at <= timezone.now()
 
-    def family(self) -> list["Post"]:
+    def family(self) -> list[Post]:
         """This post with all its translations (the original and its other translations)."""
         root = self.translation_of or self
         return [root, *root.translations.all()]
 
-    def version_for(self, language_code: str) -> "Post":
+    def version_for(self, language_code: str) -> Post:
         """The published version of this post in ``language_code``, else this post."""
         wanted = site_language(language_code)
         now = timezone.now()

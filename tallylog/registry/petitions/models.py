@@ -40,7 +40,7 @@ class Petition(models.Model):
         return str(self.campaign)
 
     @classmethod
-    def options_for(cls, campaign: Campaign) -> "Petition":
+    def options_for(cls, campaign: Campaign) -> Petition:
         """The stored options of ``campaign``, or the defaults (unsaved)."""
         try:
             return cls.objects.get(campaign=campaign)
@@ -69,14 +69,14 @@ def petition_summary(campaign: Campaign) -> dict[str, object]:
 
 
 class SignatureQuerySet(models.QuerySet["Signature"]):
-    def counted(self) -> "SignatureQuerySet":
+    def counted(self) -> SignatureQuerySet:
         """Signatures that count: confirmed (or not needing confirmation) and logged."""
         return self.filter(status=Signature.Status.COUNTED)
 
-    def for_campaign(self, campaign: Campaign) -> "SignatureQuerySet":
+    def for_campaign(self, campaign: Campaign) -> SignatureQuerySet:
         return self.filter(campaign=campaign)
 
-    def recent_public(self) -> "SignatureQuerySet":
+    def recent_public(self) -> SignatureQuerySet:
         """Counted signatures whose signers chose to show their name, newest first."""
         return self.counted().filter(show_name=True).order_by("-counted_at", "-id")
 
@@ -88,7 +88,7 @@ class SignatureQuerySet(models.QuerySet["Signature"]):
         )
         return sorted(rows, key=lambda row: (-row[1], row[0]))
 
-    def unconfirmed_before(self, when: datetime) -> "SignatureQuerySet":
+    def unconfirmed_before(self, when: datetime) -> SignatureQuerySet:
         return self.filter(status=Signature.Status.PENDING, created_at__lt=when)
 
 

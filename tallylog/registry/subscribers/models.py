@@ -18,7 +18,7 @@ from tallylog.registry.news.models import LANGUAGE_CHOICES, Post
 
 
 class ConsentStatementQuerySet(models.QuerySet["ConsentStatement"]):
-    def current(self) -> "ConsentStatement":
+    def current(self) -> ConsentStatement:
         """The statement shown on the sign-up form: the latest one in force."""
         statement = self.filter(in_force_from__lte=timezone.now()).order_by("-in_force_from", "-id").first()
         if statement is None:
@@ -51,10 +51,10 @@ def new_key() -> str:
 
 
 class SubscriberQuerySet(models.QuerySet["Subscriber"]):
-    def confirmed(self) -> "SubscriberQuerySet":
+    def confirmed(self) -> SubscriberQuerySet:
         return self.filter(status=Subscriber.Status.CONFIRMED)
 
-    def unconfirmed_before(self, when: "timezone.datetime") -> "SubscriberQuerySet":
+    def unconfirmed_before(self, when: timezone.datetime) -> SubscriberQuerySet:
         """Sign-ups never confirmed and older than ``when`` (their link has expired)."""
         return self.filter(status=Subscriber.Status.PENDING, created_at__lt=when)
 

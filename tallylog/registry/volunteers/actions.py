@@ -257,7 +257,7 @@ def record_declaration(
     statement: str = "",
     region: str = "",
     campaign: Campaign | None = None,
-) -> "Submission":
+) -> Submission:
     """Record a caller's declaration during ``call`` through ``submit_declaration`` with
     channel ``phone``; returns its ``Submission`` (declaration and receipt code).
 
