@@ -413,7 +413,7 @@ def child_queries() -> None:
     result: dict[str, str] = {}
     plans = []
     for name, path in paths:
-        def get() -> int:
+        def get(path: str = path) -> int:
             if path.startswith("POST "):
                 _, url, code = path.split(" ")
                 return client.post(url, {"code": code}).status_code

@@ -126,7 +126,7 @@ def test_post_page_renders_safely_with_translations_and_share_links(en, db) -> N
     assert 'href="/news/launch-zh/"' in page
     links = re.findall(r'<a class="share-(\w+)" href="([^"]+)"([^>]*)>', page)
     assert [k for k, _h, _a in links] == ["facebook", "x", "linkedin", "telegram", "whatsapp", "weibo", "email"]
-    for key, href, attrs in links:
+    for _key, _href, attrs in links:
         assert 'rel="noopener noreferrer nofollow"' in attrs and 'referrerpolicy="no-referrer"' in attrs
     facebook = parse_qs(urlsplit(links[0][1].replace("&amp;", "&")).query)
     assert facebook["u"] == ["http://testserver/news/launch/"]

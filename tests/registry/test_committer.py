@@ -190,7 +190,7 @@ def test_a_failing_database_fails_the_rest_without_waiting_again(
         raise OperationalError("injected: database is locked")
 
     monkeypatch.setattr(committer, "write_rows", write_rows)
-    results, errors = run_threads(n, lambda i: submit_declaration(campaign, alias=f"o{i}", orgs=["party"]))
+    _results, errors = run_threads(n, lambda i: submit_declaration(campaign, alias=f"o{i}", orgs=["party"]))
     assert calls == [1, n - 1, 1]  # the batch, then ONE item alone; the others not retried
     assert sum(e is None for e in errors) == 1
     assert all(isinstance(e, OperationalError) for e in errors if e is not None)

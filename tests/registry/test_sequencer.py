@@ -422,9 +422,8 @@ def holding_the_lease(home: Home) -> Iterator[None]:
 def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> None:
     with holding_the_lease(home), pytest.raises(LeaseBusy), SequencerLease(log.home, wait=False):
         pass
-    with SequencerLease(log.home, wait=False):
-        with SequencerLease(log.home, wait=False):  # re-entrant within the process
-            pass
+    with SequencerLease(log.home, wait=False), SequencerLease(log.home, wait=False):  # re-entrant within the process
+        pass
 
 
 def test_read_queries_are_constant(campaign: Campaign, log: LogServices, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]

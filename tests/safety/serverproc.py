@@ -121,18 +121,18 @@ class Server:
     def start(self, timeout: float = 60) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        out = open(self.logs / f"serve-{self.starts}.out", "wb")
-        err = open(self.logs / f"serve-{self.starts}.err", "wb")
-        self.proc = subprocess.Popen(
-            [*tallylog_command(), "serve", "--port", str(self.port), "--home", str(self.home), *self.args],
-            env=server_env(self.home, **self.env_extra),
-            stdout=out,
-            stderr=err,
-            cwd=REPO,
-            start_new_session=True,
-        )
-        out.close()
-        err.close()
+        with (
+            open(self.logs / f"serve-{self.starts}.out", "wb") as out,
+            open(self.logs / f"serve-{self.starts}.err", "wb") as err,
+        ):
+            self.proc = subprocess.Popen(
+                [*tallylog_command(), "serve", "--port", str(self.port), "--home", str(self.home), *self.args],
+                env=server_env(self.home, **self.env_extra),
+                stdout=out,
+                stderr=err,
+                cwd=REPO,
+                start_new_session=True,
+            )
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:

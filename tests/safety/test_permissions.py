@@ -43,8 +43,8 @@ def admin_urls() -> Iterator[tuple[str, str, str]]:
     for model in admin.site._registry:
         label = f"{model._meta.app_label}.{model._meta.model_name}"
         info = (model._meta.app_label, model._meta.model_name)
-        yield label, "changelist", reverse("admin:%s_%s_changelist" % info)
-        yield label, "add", reverse("admin:%s_%s_add" % info)
+        yield label, "changelist", reverse("admin:{}_{}_changelist".format(*info))
+        yield label, "add", reverse("admin:{}_{}_add".format(*info))
         obj = model._default_manager.order_by("pk").first()
         if obj is not None:
             for action in ("change", "delete", "history"):

@@ -132,7 +132,7 @@ class Declaration(models.Model):
     tag = models.CharField(max_length=64)  # leaf tag, tallylog.leaf.receipt_tag(code, tag_salt), hex
     # The leaf's public tag salt (32 hex digits); NULL for declarations made before leaf v2,
     # whose tag is unsalted (tallylog.leaf.receipt_tag_v1). Nullable: adding it rewrites no table.
-    tag_salt = models.CharField(max_length=32, null=True, blank=True)
+    tag_salt = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (NULL: before v2)
     # Life cycle.
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reject_reason = models.CharField(max_length=REASON_MAX, blank=True)

@@ -71,6 +71,9 @@ class LogState(models.Model):
     # HEARTBEAT seconds while it runs), for the transparency page's sequencing lag.
     last_pass_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"log state: size {self.size}"
+
     @classmethod
     def current(cls) -> LogState:
         """The committed state (size 0 and the empty root before the first batch)."""
@@ -106,6 +109,9 @@ class LogDay(models.Model):
     class Meta:
         ordering = ["day"]
 
+    def __str__(self) -> str:
+        return f"{self.day}: [{self.start}, {self.end})"
+
 
 class TallyCountQuerySet(models.QuerySet["TallyCount"]):
     def for_campaign(self, campaign: Campaign, dimension: str) -> dict[str, int]:
@@ -140,6 +146,9 @@ class TallyCount(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.dimension} {self.key!r}: {self.count}"
+
 
 class MilestoneQuerySet(models.QuerySet["Milestone"]):
     def for_campaign(self, campaign: Campaign) -> MilestoneQuerySet:
@@ -162,3 +171,6 @@ class Milestone(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "threshold"], name="milestone_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"milestone {self.threshold} at tree size {self.tree_size}"

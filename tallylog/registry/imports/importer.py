@@ -50,6 +50,7 @@ import collections
 import contextlib
 import csv
 import datetime
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -178,7 +179,7 @@ def import_file(
             lines_before = run.lines_done
             if direct and prepared.declarations:
                 assert log is not None
-                sequenced += sequencer.run_pass(log, lambda: _direct_batch(run, campaign, prepared, day), day_index=False)
+                sequenced += sequencer.run_pass(log, functools.partial(_direct_batch, run, campaign, prepared, day), day_index=False)
             else:
                 # Beside a running server: its submissions queue behind the batch on the
                 # write turn rather than sleeping in SQLite's busy handler.

@@ -157,3 +157,7 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["mailing", "subscriber"], name="delivery_once"),
         ]
         indexes = [models.Index(fields=["mailing", "state", "id"], name="delivery_state_idx")]
+
+    def __str__(self) -> str:
+        # Ids, not the address: the admin's list may be seen by more people than the subscriber list.
+        return f"mailing {self.mailing_id} to subscriber {self.subscriber_id}: {self.state}"

@@ -44,10 +44,7 @@ def looks_like_phone_number(text: str) -> bool:
     """True when ``text`` holds a run of ``MIN_PHONE_DIGITS`` or more digits, however
     written (see the module docstring)."""
     folded = _DATE.sub(" ", unicodedata.normalize("NFKC", text).translate(_CHINESE_DIGITS))
-    for run in _DIGIT_RUN.finditer(folded):
-        if sum(ch.isdigit() for ch in run.group()) >= MIN_PHONE_DIGITS:
-            return True
-    return False
+    return any(sum(ch.isdigit() for ch in run.group()) >= MIN_PHONE_DIGITS for run in _DIGIT_RUN.finditer(folded))
 
 
 def reject_phone_number(text: str) -> None:
