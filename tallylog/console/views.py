@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import logout
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -81,7 +82,7 @@ class ConsoleLoginView(LoginView):
     template_name = "volunteers/login.html"
     redirect_authenticated_user = False
 
-    def form_valid(self, form: ThrottledLoginForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         start_console_session(self.request)
         return response
@@ -172,8 +173,9 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
     if not form.is_bound:
         form.fields["once"].initial = _issue_once(request)
     elif not form.data.get("once"):  # sent without a token: give the form one to send again
-        form.data = form.data.copy()
-        form.data["once"] = _issue_once(request)
+        data = request.POST.copy()  # what the form is bound to
+        data["once"] = _issue_once(request)
+        form.data = data
     context = {"call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign, "twice": twice}
     return render(request, "volunteers/intake.html", context, status=status)
 
@@ -299,7 +301,7 @@ def centres(request: HttpRequest) -> HttpResponse:
                 add_console_errors(form, exc)
             else:
                 return redirect("console:centres")
-    listed = Centre.objects.all() if staff.role == Role.OPERATOR else Centre.objects.filter(pk=staff.centre_id)
+    listed = Centre.objects.all() if staff.role == Role.OPERATOR else Centre.objects.filter(pk=staff.centre_id)  # type: ignore[misc]  # None: no rows
     context = {"form": form, "may_create": may_create, "centres": listed}
     return render(request, "volunteers/centres.html", context, status=422 if form.errors else 200)
 

@@ -241,7 +241,7 @@ def _open_with_own_sync(conn: BaseDatabaseWrapper) -> str | None:
     fsync (``synchronous=NORMAL``: the committer syncs the write-ahead log itself once it
     has left the write turn) and return the log's path."""
     conn.ensure_connection()
-    if conn.is_in_memory_db():
+    if conn.is_in_memory_db():  # type: ignore[attr-defined]  # SQLite's wrapper only
         return None
     with conn.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")

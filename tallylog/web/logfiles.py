@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_safe
 
 from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
@@ -58,7 +58,7 @@ def _open_inside(root: Path, path: str) -> Path:
 
 
 @require_safe
-def log_file(request: HttpRequest, path: str) -> HttpResponse:
+def log_file(request: HttpRequest, path: str) -> FileResponse:
     headers = log_file_headers(path)
     if headers is None:
         raise Http404("not a log path")

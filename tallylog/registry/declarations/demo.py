@@ -130,7 +130,7 @@ def fill_demo(
     days: int,
     seed: int | None = None,
     today: datetime.date | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> DemoFill:
     """Submit ``count`` declarations spread over the last ``days`` days (more recently
     than long ago), each day's sequenced as that day; returns how many were added, on

@@ -165,7 +165,7 @@ class Declaration(models.Model):
     @property
     def log_index(self) -> int | None:
         """The entry's index in the log, or None until it is sequenced."""
-        return self.entry.log_index if self.entry_id is not None else None
+        return self.entry.log_index if self.entry is not None else None
 
     @property
     def is_redacted(self) -> bool:

@@ -8,6 +8,7 @@ transaction per batch (ARCHITECTURE.md, "The sequencer's commit protocol", step 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from django.db import models
 
@@ -85,7 +86,7 @@ class LogState(models.Model):
 
 
 class LogDayQuerySet(models.QuerySet["LogDay"]):
-    def index(self) -> list[dict[str, object]]:
+    def index(self) -> list[dict[str, Any]]:
         """The public day index: ``[{"day": "YYYY-MM-DD", "start": n, "end": m}, …]`` (end exclusive)."""
         return [
             {"day": d.isoformat(), "start": start, "end": end}

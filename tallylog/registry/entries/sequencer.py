@@ -130,7 +130,7 @@ def _pass(ls: LogServices, take: Callable[[], Batch | None], day_index: bool) ->
     # appender there (it checks the stored edge tiles against it, and refuses when they
     # disagree with history). A crash here leaves nothing behind.
     state = LogState.current()
-    appender = ls.appender(state.size, state.root)
+    appender = ls.appender(state.size, bytes(state.root))
     if checkpoint_size(ls, state.checkpoint) != state.size:
         # A previous pass committed (step 4) but crashed before publishing (step 5).
         _publish(ls, appender, state.size)
@@ -346,7 +346,7 @@ def recover(log_services: LogServices, *, wait: bool = True) -> None:
         log_services.forget_appender()
         state = LogState.current()
         try:
-            appender = log_services.appender(state.size, state.root)
+            appender = log_services.appender(state.size, bytes(state.root))
         except LogInconsistentError as exc:
             appender = _restage_from_database(log_services, state, exc)
         published = log_services.checkpoint()
@@ -380,6 +380,7 @@ def _restage_from_database(ls: LogServices, state: LogState, cause: Exception) -
             for data in LogEntry.objects.filter(log_index__gte=start, log_index__lt=end)
             .order_by("log_index")
             .values_list("leaf", flat=True)
+            if data is not None  # a missing leaf is caught by the count below
         ]
         if len(leaves) != end - start:
             raise AssertionError("_restage_from_database: a sequenced entry lacks its leaf")

@@ -56,7 +56,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -361,7 +361,8 @@ def _prepare(task: _Task) -> _Prepared:
     when ``jobs`` ≥ 1."""
     campaign = task.rules.campaign
     clean = task.rules.clean
-    rows = task.rows if not task.rows or isinstance(task.rows[0], Row) else _parse(task.rows)  # type: ignore[arg-type]
+    raw = task.rows  # Rows, or the raw lines a worker process parses here
+    rows = cast("list[Row]", raw) if not raw or isinstance(raw[0], Row) else _parse(raw)
     day = task.day.isoformat() if task.day else None
     problems: list[tuple[int, str, str]] = []
     rejected = 0
@@ -387,13 +388,14 @@ def _prepare(task: _Task) -> _Prepared:
         if task.with_receipts:
             made, code = new_declaration(campaign, fields)
             codes.append((row.line, code))
+            assert made.salt is not None and made.tag_salt is not None  # new_declaration sets both (leaf v2)
             salt, tag, tag_salt = bytes(made.salt), made.tag, made.tag_salt
             hashes.append(bytes(made.receipt_hash))
         else:  # a tag no receipt code hashes to; the receipt hash comes with the entry id
             r = randomness[64 * i : 64 * i + 64]
             salt, tag, tag_salt = r[:16], r[16:48].hex(), r[48:].hex()
         staged = _Staged(fields, salt, tag, tag_salt)
-        body = entry_body(staged)
+        body = entry_body(staged)  # type: ignore[arg-type]  # _Staged has the fields entry_body reads
         if day is None:
             bodies.append(json.dumps({"campaign": campaign.slug, **body}, ensure_ascii=False))
         else:

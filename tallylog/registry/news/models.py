@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +22,7 @@ def site_language(language_code: str | None) -> str:
 
 
 class PostQuerySet(models.QuerySet["Post"]):
-    def published(self, now: timezone.datetime | None = None) -> PostQuerySet:
+    def published(self, now: datetime.datetime | None = None) -> PostQuerySet:
         """Posts whose publication date has come (drafts have none)."""
         return self.filter(published_at__lte=now or timezone.now())
 

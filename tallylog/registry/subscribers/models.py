@@ -7,6 +7,7 @@ records); nothing else about a subscriber is stored, and never an IP address.
 
 from __future__ import annotations
 
+import datetime
 import secrets
 
 from django.db import models
@@ -54,7 +55,7 @@ class SubscriberQuerySet(models.QuerySet["Subscriber"]):
     def confirmed(self) -> SubscriberQuerySet:
         return self.filter(status=Subscriber.Status.CONFIRMED)
 
-    def unconfirmed_before(self, when: timezone.datetime) -> SubscriberQuerySet:
+    def unconfirmed_before(self, when: datetime.datetime) -> SubscriberQuerySet:
         """Sign-ups never confirmed and older than ``when`` (their link has expired)."""
         return self.filter(status=Subscriber.Status.PENDING, created_at__lt=when)
 

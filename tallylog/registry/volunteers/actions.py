@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser
@@ -36,9 +36,11 @@ from tallylog.registry.volunteers.permissions import sync_roles
 from tallylog.registry.volunteers.validators import looks_like_phone_number
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from tallylog.registry.declarations.actions import Submission
 
-PASSWORD_VALIDATORS = [
+PASSWORD_VALIDATORS: list[dict[str, Any]] = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -185,7 +187,7 @@ def deactivate(staff: Staff, *, by: Staff | None = None) -> Staff:
     return staff
 
 
-def issue_token(user: AbstractBaseUser, name: str = "") -> str:
+def issue_token(user: User, name: str = "") -> str:
     """A new bearer token for the console API, returned once; only its digest is kept
     (``user_for_token`` is the inverse look-up)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
