@@ -107,7 +107,7 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
         "target": campaign.target,
         "count": summary["count"],
         "in_log": summary["in_log"],
-        "by_country": dict(summary["by_country"]),  # type: ignore[call-overload]
+        "by_country": dict(summary["by_country"]),
         "signatures": [
             {
                 "id": s.pk,

@@ -71,12 +71,13 @@ __all__ = ["MAX_BATCH", "GroupCommitter", "RowWriter"]
 MAX_BATCH = 256
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
-class RowWriter(Protocol[T]):  # type: ignore[misc]
+class RowWriter(Protocol[T_contra]):
     """Inserts a batch of items inside the open transaction of database ``using``."""
 
-    def __call__(self, batch: Sequence[T], *, using: str) -> None: ...
+    def __call__(self, batch: Sequence[T_contra], *, using: str) -> None: ...
 
 
 @dataclass(eq=False)

@@ -226,8 +226,8 @@ def export_static(target: Path, *, progress: Callable[[str], None] | None = None
     report.bytes += _write(target / "index.html", _chooser(langs))
 
     urls = ["/", "/transparency/", *_list_urls(campaign)]
-    exported = {page_file(u) for u in urls} | {page_file(u) for u in _declaration_urls(campaign)}
-    exported.discard(None)
+    files = [page_file(u) for u in [*urls, *_declaration_urls(campaign)]]
+    exported = {f for f in files if f is not None}
 
     def pages() -> Iterator[str]:
         yield from urls
@@ -241,7 +241,7 @@ def export_static(target: Path, *, progress: Callable[[str], None] | None = None
             here = posixpath.dirname(posixpath.join(lang, rel))
             hrefs = {other: posixpath.relpath(posixpath.join(other, rel), here) for other, _ in langs}
             marker = ExportMarker(checkpoint=checkpoint, lang_hrefs=hrefs)
-            page = rewrite_links(_render(url, lang, marker), lang=lang, url=url, exported=exported)  # type: ignore[arg-type]
+            page = rewrite_links(_render(url, lang, marker), lang=lang, url=url, exported=exported)
             report.bytes += _write(target / lang / rel, page.encode("utf-8"))
             report.pages += 1
         if progress is not None:

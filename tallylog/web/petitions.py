@@ -34,7 +34,7 @@ def petition_list(request: HttpRequest) -> HttpResponse:
 def _page(request: HttpRequest, campaign: Campaign, form: SignatureForm, status: int = 200) -> HttpResponse:
     summary = petition_summary(campaign)
     language = get_language()
-    rows = [(code, country_name(code, language), n) for code, n in summary["by_country"]]  # type: ignore[attr-defined]
+    rows = [(code, country_name(code, language), n) for code, n in summary["by_country"]]
     context = {
         "campaign": campaign,
         "title": campaign.localized("title", language),

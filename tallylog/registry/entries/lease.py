@@ -124,7 +124,7 @@ class _ProcessLock:
             key = (cls, *ident)
             if key not in _ProcessLock._shared:
                 _ProcessLock._shared[key] = cls(*args)
-            return _ProcessLock._shared[key]  # type: ignore[return-value]
+            return _ProcessLock._shared[key]  # type: ignore[return-value]  # the entry for (cls, …) is a cls
 
     def acquire(self, *, wait: bool = True, poll: float | None = None) -> None:
         """Take the lock (blocking, retrying every ``poll`` seconds, unless ``wait`` is

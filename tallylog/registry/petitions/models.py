@@ -9,6 +9,7 @@ a salted commitment to ``{"country", "name"}`` and the receipt tag — never the
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
 from django.db import models
 from django.utils import timezone
@@ -58,7 +59,14 @@ def is_open(campaign: Campaign, now: datetime | None = None) -> bool:
     )
 
 
-def petition_summary(campaign: Campaign) -> dict[str, object]:
+class PetitionSummary(TypedDict):
+    count: int
+    in_log: int
+    percent: int | None
+    by_country: list[tuple[str, int]]
+
+
+def petition_summary(campaign: Campaign) -> PetitionSummary:
     """Count, progress and counts by country of a petition (for the page and the API)."""
     signatures = Signature.objects.for_campaign(campaign)
     by_country = signatures.by_country()
