@@ -29,10 +29,13 @@ run: install
 test-deps:
 	@bash scripts/test-deps.sh
 
-# The static checks: the import layers of docs/architecture.md (import-linter, contracts
-# in pyproject.toml).
+# The static checks (docs/architecture.md, "The lint gate"): the import layers
+# (import-linter), ruff's rule set and mypy (tallylog.tlog strict), all configured in
+# pyproject.toml.
 lint: install
 	$(BIN)/lint-imports
+	$(BIN)/ruff check tallylog tests bench
+	$(BIN)/mypy
 
 # The static checks, the whole suite on the embedded SQLite database, then again on a
 # throwaway PostgreSQL server on loopback (scripts/pg-test.sh starts it, sets

@@ -242,14 +242,15 @@ def run_one(
         vkey = re.search(r"verifier key: (\S+)", init.stdout).group(1)  # type: ignore[union-attr]
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [*cli, "serve", "--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads)],
-            env=env,
-            cwd=home,
-            stdout=subprocess.DEVNULL,
-            stderr=open(home / "serve.log", "w"),
-            start_new_session=True,
-        )
+        with open(home / "serve.log", "w") as serve_log:  # the child keeps its own descriptor
+            server = subprocess.Popen(
+                [*cli, "serve", "--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads)],
+                env=env,
+                cwd=home,
+                stdout=subprocess.DEVNULL,
+                stderr=serve_log,
+                start_new_session=True,
+            )
         _wait_up(base + "/api/v1/log")
         if through_nginx:
             base = f"https://127.0.0.1:{front.enter_context(_nginx_front(home, port))}"

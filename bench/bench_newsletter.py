@@ -163,7 +163,7 @@ def send(home: str, post_id: int, port: int, batch: int, total: int, commands: C
     )
     argv = [sys.executable, "-m", "tallylog.cli", "newsletter", "send", str(post_id),
             "--home", home, "--batch", str(batch), "--no-progress"]
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (read after the child exits, then dropped)
     started = time.perf_counter()
     child = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     first_tenth_rss = 0

@@ -153,7 +153,7 @@ def one_size(n: int, args: argparse.Namespace, tmp: Path, go: Path | None, key: 
     log = tmp / f"log-{n}"
     py = sys.executable
     print(f"-- {n:,} entries of {args.entry_size} bytes, batches of {args.batch}")
-    elapsed, peak, out = timed(
+    _elapsed, peak, out = timed(
         [py, "-m", "bench.bench_tlog", "_append", str(log), str(key), str(n), str(args.batch), str(args.entry_size)],
         cwd=ROOT,
     )

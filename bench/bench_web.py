@@ -311,7 +311,7 @@ def _targets(home: Path, base: str) -> list[tuple[str, str, Path | None]]:
         ("`GET /declarations/?org=pioneers`", "/declarations/?org=pioneers", None),
         ("`GET /declarations/?org=party&before=…` (deep)", f"/declarations/?org=party&before={size // 20}", None),
         (f"`GET /declarations/ID/` (random of {hi - lo + 1:,})", "/", scripts / "page.lua"),
-        (f"`GET /api/v1/declarations/ID` (random)", "/", scripts / "api.lua"),
+        ("`GET /api/v1/declarations/ID` (random)", "/", scripts / "api.lua"),
         ("`GET /api/v1/campaigns/three-withdrawals/tally`", "/api/v1/campaigns/three-withdrawals/tally", None),
     ]
     codes = _receipt_codes(home)
@@ -358,7 +358,7 @@ def child_facts() -> None:
     ids = Declaration.objects.visible().aggregate(lo=Min("id"), hi=Max("id"))
     days = list(LogDay.objects.order_by("day").values_list("day", "start", "end"))
     if not days:  # an empty home: the day pages are empty pages
-        days = [(datetime.datetime.now(datetime.timezone.utc).date(), 0, 0)]
+        days = [(datetime.datetime.now(datetime.UTC).date(), 0, 0)]
     print(json.dumps({
         "size": LogState.current().size,
         "lo": ids["lo"] or 1,
@@ -380,7 +380,6 @@ def _csrf_token(base: str) -> str:
 def _query_counts(home: Path, targets: list[tuple[str, str, Path | None]]) -> dict[str, str]:
     """Queries per page and in-process time (Django test client, one thread), with the
     query plans written to ``plans.txt`` in the home; in a child process on the home."""
-    import json
 
     paths = []
     for name, path, script in targets:
@@ -414,7 +413,7 @@ def child_queries() -> None:
     result: dict[str, str] = {}
     plans = []
     for name, path in paths:
-        def get() -> int:
+        def get(path: str = path) -> int:
             if path.startswith("POST "):
                 _, url, code = path.split(" ")
                 return client.post(url, {"code": code}).status_code

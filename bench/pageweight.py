@@ -27,7 +27,7 @@ def arguments(name: str, doc: str, argv: list[str], *, count: int, counted: str)
 def write_results(heading: str, name: str, count: int, setup: str, text: str) -> None:
     """Append ``text`` to bench/RESULTS.md under ``## heading``, after a line saying when, on
     how many cores and with which command it was measured, followed by ``setup``."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     with RESULTS.open("a", encoding="utf-8") as out:
         out.write(
             f"\n## {heading}\n\n{stamp}, {os.cpu_count()} cores, "

@@ -10,11 +10,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tallylog.home import Home, write_private
 from tallylog.tlog.dayindex import DAY_INDEX_PATH
 from tallylog.tlog.storage import CHECKPOINT_PATH
+
+if TYPE_CHECKING:  # imported where used: the web and CLI start without loading cryptography
+    from tallylog.tlog.appender import Appender
+    from tallylog.tlog.note import Signer
+    from tallylog.tlog.storage import TileStore
 
 __all__ = [
     "CHECKPOINT_PATH",
@@ -45,18 +50,18 @@ class LogServices:
     """
 
     home: Home
-    store: Any  # tallylog.tlog.storage.FileStore
-    signer: Any  # tallylog.tlog.note signer
+    store: TileStore  # a tallylog.tlog.storage.FileStore in the home's log directory
+    signer: Signer
     verifier_key: str
     origin: str
-    _appender: Any = field(default=None, repr=False)
+    _appender: Appender | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def log_dir(self) -> Path:
         return self.home.log_dir
 
-    def appender(self, committed_size: int, committed_root: bytes) -> Any:
+    def appender(self, committed_size: int, committed_root: bytes) -> Appender:
         """The log's ``tallylog.tlog.Appender`` at the committed state (for the sequencer only).
 
         Reuses the open appender when it already stands at that state, else reopens it
@@ -70,14 +75,14 @@ class LogServices:
             if current is not None and current.size == committed_size and current.root == committed_root:
                 return current
             self._appender = None
-            self._appender = Appender.open(
+            self._appender = opened = Appender.open(
                 self.store,
                 self.signer,
                 self.origin,
                 committed_size=committed_size,
                 committed_root=committed_root,
             )
-            return self._appender
+            return opened
 
     def forget_appender(self) -> None:
         """Drop the cached appender (after a failed pass: the next one reopens from the store)."""

@@ -408,7 +408,7 @@ def config() -> Config:
     # override_settings swaps the settings holder (and sends setting_changed); a setting
     # deleted inside ``override_settings()`` sends nothing, but its holder is new too.
     settings.DEBUG  # noqa: B018 -- sets the settings up, so that the holder below is theirs
-    holder = settings._wrapped
+    holder = settings._wrapped  # type: ignore[misc]  # LazySettings' holder: private in the stubs
     current = _current
     if current is not None and current[0] is holder:
         return current[1]

@@ -63,7 +63,7 @@ class Home:
     path: Path
 
     @classmethod
-    def from_env(cls, explicit: str | os.PathLike[str] | None = None) -> "Home":
+    def from_env(cls, explicit: str | os.PathLike[str] | None = None) -> Home:
         """The home named by ``explicit``, else ``$TALLYLOG_HOME``, else ``./var``."""
         raw = explicit or os.environ.get(ENV_VAR) or DEFAULT_HOME
         return cls(Path(raw).expanduser().resolve())
@@ -156,7 +156,7 @@ class Home:
             return {}
 
 
-def write_private(path: Path, data: bytes) -> None:
+def write_private(path: str | Path, data: bytes) -> None:
     """Write ``data`` to a new file readable only by its owner (mode 0600), durably."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -35,8 +35,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tallylog.leaf import KINDS, MAX_LEAF_BYTES, LeafError
-
-LEAF_VERSION = 1  # at e1c9b16 (leaf v2 came with issue 15)
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.contact import (
     CONTACT_CHECKED_CHANNELS,
@@ -47,6 +45,8 @@ from tallylog.registry.declarations.regions import is_region
 from tallylog.registry.declarations.validation import EARLIEST_DECLARED_ON, DeclarationInvalid
 from tallylog.registry.imports.formats import FIELDS, MAX_LINE_BYTES, Row
 from tallylog.registry.imports.validation import CampaignRules, RowInvalid
+
+LEAF_VERSION = 1  # at e1c9b16 (leaf v2 came with issue 15)
 
 # --- tallylog/registry/declarations/validation.py at e1c9b16. --------------------------------
 

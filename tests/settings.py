@@ -8,9 +8,9 @@ from tallylog.home import Home
 os.environ.setdefault("TALLYLOG_HOME", tempfile.mkdtemp(prefix="tallylog-test-"))
 Home.from_env().ensure()
 
-from tallylog.settings import *
+from tallylog.settings import *  # noqa: E402, F403 (the production settings, after the home exists)
 
-ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405 (from the star import)
 # In-process tests count in this process's memory (the shared cache is tested through real
 # servers: tests/safety/test_shared_limits.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -61,8 +61,7 @@ def _campaign(slug: str, *, declarations: bool = False) -> Campaign:
 
 
 def declaration_out(d: Declaration) -> dict[str, Any]:
-    entry = d.entry
-    sequenced = entry is not None and entry.log_index is not None
+    entry = d.entry if d.entry is not None and d.entry.log_index is not None else None  # None: not sequenced
     return {
         "id": d.pk,
         "campaign": d.campaign.slug,
@@ -71,10 +70,10 @@ def declaration_out(d: Declaration) -> dict[str, Any]:
         "region": d.region,
         "orgs": list(d.orgs),
         "channel": d.channel,
-        "day": entry.day if sequenced else None,
-        "index": entry.log_index if sequenced else None,
+        "day": entry.day if entry else None,
+        "index": entry.log_index if entry else None,
         "redacted": d.is_redacted,
-        "leaf": bytes(entry.leaf).decode("utf-8") if sequenced and entry.leaf is not None else None,
+        "leaf": bytes(entry.leaf).decode("utf-8") if entry and entry.leaf is not None else None,
         "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else None,
     }
 
@@ -200,7 +199,7 @@ def list_declarations(
     page = page[:limit]
     return {
         "items": [declaration_out(d) for d in page],
-        "next_before": page[-1].entry.log_index if more else None,
+        "next_before": page[-1].log_index if more else None,
     }
 
 

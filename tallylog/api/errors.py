@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
 from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 
@@ -95,12 +95,17 @@ def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def install_handlers(api: NinjaAPI) -> None:
     """Make every error ``api`` answers a JSON error body."""
-    api.add_exception_handler(ValidationError, _validation)
-    api.add_exception_handler(HttpError, _http_error)
-    api.add_exception_handler(RequestDataTooBig, _too_large)
-    api.add_exception_handler(DeclarationInvalid, _declaration_invalid)
-    api.add_exception_handler(ApiError, _api_error)
-    api.add_exception_handler(Http404, _not_found)
+    # ninja types a handler's argument as "the exception or its class"; ours get the instance.
+    handlers: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]]] = [
+        (ValidationError, _validation),
+        (HttpError, _http_error),
+        (RequestDataTooBig, _too_large),
+        (DeclarationInvalid, _declaration_invalid),
+        (ApiError, _api_error),
+        (Http404, _not_found),
+    ]
+    for exc_class, handler in handlers:
+        api.add_exception_handler(exc_class, handler)
 
 
 def json_404(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

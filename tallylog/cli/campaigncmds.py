@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 from tallylog.cli import CLIError, setup_django
@@ -182,11 +183,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     campaign = Campaign.objects.petitions().filter(slug=args.slug).first()
     if campaign is None:
         raise CLIError(f"no petition with slug {args.slug!r}")
-    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-    try:
+    with open(args.output, "w", encoding="utf-8", newline="") if args.output else nullcontext(sys.stdout) as out:
         for line in signatures_csv(campaign):
             out.write(line)
-    finally:
-        if args.output:
-            out.close()
     return 0

@@ -83,9 +83,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     from tallylog.composition import SigningKeyMissing, get_log
     from tallylog.registry.campaigns.models import Campaign
     from tallylog.registry.imports.formats import ImportFileError
-    from tallylog.tlog import LogInconsistentError
     from tallylog.registry.imports.importer import ImportConflict, import_file
     from tallylog.registry.imports.validation import CampaignClosed
+    from tallylog.tlog import LogInconsistentError
 
     campaign = Campaign.objects.filter(slug=args.campaign).first()
     if campaign is None:

@@ -362,11 +362,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log_services = _ready_log(args)
     if not args.no_sequencer:
         _recover_or_fail(log_services, wait=False)
+    from django.conf import settings
     from django.db import connections
 
     from tallylog.wsgi import application
-
-    from django.conf import settings
 
     static_root = Path(settings.STATIC_ROOT)
     static_root.mkdir(mode=0o700, parents=True, exist_ok=True)

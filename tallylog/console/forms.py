@@ -16,7 +16,7 @@ from tallylog.registry.volunteers.models import NOTE_MAX, Call, Centre, Role
 from tallylog.registry.volunteers.validators import latest_today, region_choices
 
 
-def add_console_errors(form: forms.Form, exc: ConsoleError) -> None:
+def add_console_errors(form: forms.BaseForm, exc: ConsoleError) -> None:
     """Show an action's errors on ``form``: on the field they name, else above it."""
     for field, messages in exc.errors.items():
         for message in messages:
@@ -101,7 +101,7 @@ class IntakeForm(forms.Form):
 
     def __init__(self, campaign: Campaign, *args: Any, language: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["orgs"].choices = [
+        self.fields["orgs"].choices = [  # type: ignore[attr-defined]  # a ChoiceField
             (org.code, org.localized("name", language)) for org in campaign.organisations.all()
         ]
         self.fields["orgs"].widget.attrs["accesskey"] = "w"
@@ -134,6 +134,7 @@ class StaffForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # Form.clean returns cleaned_data
         if cleaned.get("password1") != cleaned.get("password2"):
             self.add_error("password2", _("The two passwords differ."))
         return cleaned

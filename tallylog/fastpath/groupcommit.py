@@ -71,12 +71,13 @@ __all__ = ["MAX_BATCH", "GroupCommitter", "RowWriter"]
 MAX_BATCH = 256
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
-class RowWriter(Protocol[T]):  # type: ignore[misc]
+class RowWriter(Protocol[T_contra]):
     """Inserts a batch of items inside the open transaction of database ``using``."""
 
-    def __call__(self, batch: Sequence[T], *, using: str) -> None: ...
+    def __call__(self, batch: Sequence[T_contra], *, using: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -241,7 +242,7 @@ def _open_with_own_sync(conn: BaseDatabaseWrapper) -> str | None:
     fsync (``synchronous=NORMAL``: the committer syncs the write-ahead log itself once it
     has left the write turn) and return the log's path."""
     conn.ensure_connection()
-    if conn.is_in_memory_db():
+    if conn.is_in_memory_db():  # type: ignore[attr-defined]  # SQLite's wrapper only
         return None
     with conn.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")

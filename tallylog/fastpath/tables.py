@@ -26,7 +26,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 
 
-def _converter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:  # type: ignore[type-arg]
+def _converter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:
     """How a non-null value of ``field`` becomes what the driver of ``db`` sends (JSON as
     text, SQLite dates as ISO text); None when it is sent as it is."""
     kind = field.get_internal_type()
@@ -41,7 +41,7 @@ def _converter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:  # 
     return None
 
 
-def db_value(field: models.Field, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:  # type: ignore[type-arg]
+def db_value(field: models.Field, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:
     """``value`` of ``field`` as the driver sends it (JSON as text, SQLite dates as ISO text)."""
     convert = _converter(field, connections[using])
     return value if value is None or convert is None else convert(value)
@@ -89,7 +89,7 @@ class TableWriter:
         ]
         q = connection.ops.quote_name  # the same quoting on SQLite and PostgreSQL
         self.table = q(model._meta.db_table)
-        self.columns = ", ".join(q(f.column) for f in [*self.varying, *self.fixed])
+        self.columns = ", ".join(q(f.column) for f in [*self.varying, *self.fixed])  # type: ignore[arg-type]  # concrete: has a column
         self._auto_now = [f.attname for f in self.varying if _is_auto_now(f)]
         # Per database alias: (attribute name, converter) of each of ``columns``, made once
         # (``values_of`` runs for every submitted declaration).
@@ -148,7 +148,7 @@ class TableWriter:
                     cursor.execute(f"INSERT INTO {self.table} ({self.columns}) VALUES {marks}", params)
 
     @staticmethod
-    def _shared(field: models.Field, values: dict[str, Any], now: Any) -> Any:  # type: ignore[type-arg]
+    def _shared(field: models.Field, values: dict[str, Any], now: Any) -> Any:
         if field.attname in values:
             return values[field.attname]
         if _is_auto_now(field):
@@ -156,7 +156,7 @@ class TableWriter:
         return field.get_default()
 
 
-def _is_auto_now(field: models.Field) -> bool:  # type: ignore[type-arg]
+def _is_auto_now(field: models.Field) -> bool:
     """Whether saving sets ``field`` to the current time (``auto_now``/``auto_now_add``)."""
     return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
 
@@ -205,7 +205,7 @@ def reserve_keys(
         else:
             parts.append(
                 f"max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
-                f"COALESCE((SELECT max({q(pk)}) FROM {q(table)}), 0))"
+                f"COALESCE((SELECT max({q(pk)}) FROM {q(table)}), 0))"  # type: ignore[arg-type]  # a pk has a column
             )
             params.append(table)
     with db.cursor() as cursor:
@@ -257,7 +257,7 @@ def update_rows(
         cursor.executemany(sql, [shared + row for row in rows] if shared else rows)
 
 
-def _adapted(field: models.Field, value: Any, db: Any) -> Any:  # type: ignore[type-arg]
+def _adapted(field: models.Field, value: Any, db: Any) -> Any:
     """``value`` of ``field`` as the ORM sends it in a query (dates and times adapted)."""
     kind = field.get_internal_type()
     if kind == "DateField":

@@ -43,7 +43,7 @@ def write_turn(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     conn = connections[using]
     name = str(conn.settings_dict.get("NAME") or "")
     fd = None
-    if depth == 0 and conn.vendor == "sqlite" and name and not conn.is_in_memory_db():
+    if depth == 0 and conn.vendor == "sqlite" and name and not conn.is_in_memory_db():  # type: ignore[attr-defined]  # SQLite's wrapper only
         fd = os.open(f"{name}.write-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.core.cache import cache
 
@@ -31,7 +31,7 @@ def daily_key(now: float | None = None) -> bytes:
     Two processes racing to make it agree through ``cache.add`` (first writer wins).
     The key expires a day after its day ends, and with it any way to link or test hashes.
     """
-    day = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc).date()
+    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
     name = _KEY_CACHE_PREFIX + day.isoformat()
     key = cache.get(name)
     if key is None:

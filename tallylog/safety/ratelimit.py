@@ -100,10 +100,10 @@ def parse_limits(value: object) -> dict[str, Limit] | None:
         for part in value.split(","):
             if not part.strip():
                 continue
-            scope, sep, rate = part.partition("=")
+            scope, sep, text = part.partition("=")
             if not sep:
                 raise ValueError(f"TALLYLOG_RATE_LIMITS: {part!r} is not scope=N/SECONDS")
-            items.append((scope.strip(), rate.strip()))
+            items.append((scope.strip(), text.strip()))
     elif isinstance(value, Mapping):
         items = list(value.items())
     else:

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 
 from tallylog.config import config
 
+
 def _session_limits() -> tuple[int, int]:
     return (
         config().console_idle_seconds,

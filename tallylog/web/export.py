@@ -265,7 +265,7 @@ def _chooser(langs: list[tuple[str, str]]) -> bytes:
         f'<meta http-equiv="refresh" content="0; url={first}/index.html">'
         f'<link rel="stylesheet" href="{assets.STYLESHEET_PATH}"><title>tallylog</title></head>'
         f"<body><main><ul>{links}</ul></main></body></html>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def export_static(target: Path, *, progress: Callable[[str], None] | None = None) -> ExportReport:

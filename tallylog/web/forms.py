@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils import translation
@@ -18,13 +19,16 @@ from tallylog.registry.declarations.regions import REGIONS
 from tallylog.registry.petitions.countries import country_choices
 from tallylog.registry.petitions.models import NAME_MAX
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 class PublicForm(forms.Form):
     """Labels without Django's ":" suffix, which is wrong in Chinese ("：") and not needed."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
 
 
 class DeclarationForm(PublicForm):
@@ -51,11 +55,11 @@ class DeclarationForm(PublicForm):
         help_text=_("A province at most, never a city. Shown publicly."),
     )
 
-    def __init__(self, campaign: Campaign, organisations: Iterable[object], *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, campaign: Campaign, organisations: Iterable[object], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         lang = translation.get_language()
         self.fields["orgs"].choices = [(o.code, o.localized("name", lang)) for o in organisations]  # type: ignore[attr-defined]
-        self.fields["region"].choices = [("", "—")] + [(r.code, r.name(lang)) for r in REGIONS]
+        self.fields["region"].choices = [("", "—")] + [(r.code, r.name(lang)) for r in REGIONS]  # type: ignore[attr-defined]
         self.fields["statement"].help_text = _(
             "Shown publicly under your alias. At most %(max)d characters."
         ) % {"max": STATEMENT_MAX}
@@ -107,10 +111,10 @@ class ListFilterForm(PublicForm):
     org = forms.ChoiceField(label=_("Organisation"), required=False)
     before = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
-    def __init__(self, organisations: Iterable[object], *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, organisations: Iterable[object], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         lang = translation.get_language()
-        self.fields["org"].choices = [("", _("All"))] + [
+        self.fields["org"].choices = [("", _("All"))] + [  # type: ignore[attr-defined]  # a ChoiceField
             (o.code, o.localized("name", lang)) for o in organisations  # type: ignore[attr-defined]
         ]
 
@@ -124,7 +128,7 @@ class ListFilterForm(PublicForm):
 # Petitions: the signing form. It collects; ``petitions.actions.sign_petition`` validates and saves.
 
 
-def _country_options() -> list[tuple[str, str]]:
+def _country_options() -> list[tuple[str, StrOrPromise]]:
     return [("", _("— choose —")), *country_choices()]
 
 

@@ -36,7 +36,7 @@ def _page(
 ) -> HttpResponse:
     summary = petition_summary(campaign)
     language = get_language()
-    rows = [(code, country_name(code, language), n) for code, n in summary["by_country"]]  # type: ignore[attr-defined]
+    rows = [(code, country_name(code, language), n) for code, n in summary["by_country"]]
     context = {
         "campaign": campaign,
         "title": campaign.localized("title", language),

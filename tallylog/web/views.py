@@ -48,7 +48,7 @@ PAGE_SIZE = 50
 
 def channel_name(code: str) -> str:
     """How an entry arrived, in the reader's language (``web``, ``phone``, ``api``, ``import``)."""
-    names = {
+    names: dict[str, str] = {
         Channel.WEB: _("web form"),
         Channel.PHONE: _("phone, through a volunteer"),
         Channel.API: _("API"),

@@ -144,7 +144,7 @@ def test_kill_9_in_the_middle_of_an_import_then_resume_imports_each_row_once(tmp
 
 
 @pytest.fixture
-def signed_home(tmp_path: Path) -> Iterator["Home"]:
+def signed_home(tmp_path: Path) -> Iterator[Home]:
     """A home with a signing key, the settings pointing at it (for ``--sequence``)."""
     from django.test import override_settings
 
@@ -162,7 +162,7 @@ def signed_home(tmp_path: Path) -> Iterator["Home"]:
 
 @pytest.mark.django_db(transaction=True)
 def test_import_then_sequence_logs_every_row_with_its_historical_date(
-    tmp_path: Path, signed_home: "Home", capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, signed_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tallylog import leaf
     from tallylog.registry.campaigns.defaults import ensure_default_campaign
@@ -187,7 +187,7 @@ def test_import_then_sequence_logs_every_row_with_its_historical_date(
 
 @pytest.mark.django_db(transaction=True)
 def test_import_sequence_queues_when_a_sequencer_holds_the_lock(
-    tmp_path: Path, signed_home: "Home", capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, signed_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tallylog.registry.campaigns.defaults import ensure_default_campaign
     from tallylog.registry.entries.models import LogEntry, LogState

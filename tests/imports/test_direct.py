@@ -85,7 +85,7 @@ def test_direct_import_logs_every_row_as_the_sequencer_would(
 
     assert (result.direct, result.imported, result.rejected, result.sequenced) == (True, 299, 1, 299)
     assert_logged_exactly_once(home, log, campaign, 299)
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
     # The leaf is byte for byte what the sequencer writes for the declaration's fields.
     for d in Declaration.objects.select_related("entry").order_by("id"):
         e = d.entry

@@ -80,5 +80,5 @@ def test_go_opens_our_cosigned_checkpoints(peer: Path, text: str) -> None:
     bad = cosigned.decode().replace(last, f"{name} {base64.b64encode(bytes(raw)).decode()}").encode()
     out = run(peer, "verify", "-log", LOG.verifier_key, "-witness", w1.verifier_key, "-witness", w2.verifier_key, stdin=bad)
     assert out.returncode != 0
-    with pytest.raises(InvalidCosignatureError, match="w2.example/w"):
+    with pytest.raises(InvalidCosignatureError, match=r"w2\.example/w"):
         open_cosigned(bad, LOG.verifier, [w1.verifier, w2.verifier])

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import email
-import logging
 import email.policy
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -19,7 +19,6 @@ from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.petitions.models import Petition
 from tests.registry.conftest import home, log  # noqa: F401  (shared fixtures: a fresh home and log per test)
 from tests.safety.serverproc import free_port
-
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 

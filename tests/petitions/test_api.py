@@ -8,9 +8,9 @@ import pytest
 from ninja import NinjaAPI
 from ninja.testing import TestClient
 
+from tallylog.api.petitions import router
 from tallylog.registry.entries.models import LogEntry
 from tallylog.registry.petitions import actions
-from tallylog.api.petitions import router
 from tallylog.registry.petitions.models import Signature
 from tests.petitions.conftest import link_in
 

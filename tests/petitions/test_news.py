@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 import xml.etree.ElementTree as ET
 from datetime import timedelta
+from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
 from django.utils import timezone
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tallylog.registry.news.markdown import render_markdown
 from tallylog.registry.news.models import Post
@@ -124,7 +126,7 @@ def test_post_page_renders_safely_with_translations_and_share_links(en, db) -> N
     assert 'href="/news/launch-zh/"' in page
     links = re.findall(r'<a class="share-(\w+)" href="([^"]+)"([^>]*)>', page)
     assert [k for k, _h, _a in links] == ["facebook", "x", "linkedin", "telegram", "whatsapp", "weibo", "email"]
-    for key, href, attrs in links:
+    for _key, _href, attrs in links:
         assert 'rel="noopener noreferrer nofollow"' in attrs and 'referrerpolicy="no-referrer"' in attrs
     facebook = parse_qs(urlsplit(links[0][1].replace("&amp;", "&")).query)
     assert facebook["u"] == ["http://testserver/news/launch/"]

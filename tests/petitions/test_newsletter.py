@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from tallylog.cli import main
 from tallylog.registry.news.models import Post
-from tallylog.registry.subscribers import actions, newsletter
 from tallylog.registry.petitions.models import Signature
+from tallylog.registry.subscribers import actions, newsletter
 from tallylog.registry.subscribers.models import ConsentStatement, Delivery, Mailing, Subscriber
 from tests.petitions.conftest import link_in, text_of
 

@@ -3,6 +3,7 @@ on a temporary home."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -161,7 +162,7 @@ def test_demo_then_sequence_once(tmp_path: Path) -> None:
     assert query(home, "select size from entries_logstate") == [(300,)]
     days = query(home, "select day, start, end from entries_logday order by day")
     assert len(days) == 5 and days[0][1] == 0 and days[-1][2] == 300
-    assert all(a[2] == b[1] for a, b in zip(days, days[1:], strict=False))
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(days))
     assert query(home, "select count from entries_tallycount where dimension = 'total'") == [(300,)]
     aliases = [a for (a,) in query(home, "select alias from declarations_declaration limit 50")]
     assert all(aliases) and any(ord(c) > 0x4E00 for a in aliases for c in a)

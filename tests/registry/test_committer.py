@@ -190,7 +190,7 @@ def test_a_failing_database_fails_the_rest_without_waiting_again(
         raise OperationalError("injected: database is locked")
 
     monkeypatch.setattr(committer, "write_rows", write_rows)
-    results, errors = run_threads(n, lambda i: submit_declaration(campaign, alias=f"o{i}", orgs=["party"]))
+    _results, errors = run_threads(n, lambda i: submit_declaration(campaign, alias=f"o{i}", orgs=["party"]))
     assert calls == [1, n - 1, 1]  # the batch, then ONE item alone; the others not retried
     assert sum(e is None for e in errors) == 1
     assert all(isinstance(e, OperationalError) for e in errors if e is not None)
@@ -198,11 +198,10 @@ def test_a_failing_database_fails_the_rest_without_waiting_again(
 
 
 def test_inside_a_callers_transaction_the_row_is_part_of_it(campaign: Campaign, fresh_committer: GroupCommitter) -> None:
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            submit_declaration(campaign, alias="回滚", orgs=["party"])
-            assert Declaration.objects.count() == 1
-            raise RuntimeError("the caller's transaction fails")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        submit_declaration(campaign, alias="回滚", orgs=["party"])
+        assert Declaration.objects.count() == 1
+        raise RuntimeError("the caller's transaction fails")
     assert Declaration.objects.count() == 0 == LogEntry.objects.count()
     assert fresh_committer.batches == 0
 

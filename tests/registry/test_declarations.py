@@ -11,7 +11,6 @@ from django.conf import settings
 
 from tallylog import leaf
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.declarations import actions
 from tallylog.registry.declarations.actions import (
     DeclarationInvalid,
     InvalidTransition,
@@ -196,9 +195,8 @@ def test_closed_or_petition_campaign_refuses(campaign: Campaign) -> None:
 def test_messages_are_translated(campaign: Campaign) -> None:
     from django.utils import translation
 
-    with translation.override("en"):
-        with pytest.raises(DeclarationInvalid) as en:
-            submit_declaration(campaign, alias="", orgs=["party"])
+    with translation.override("en"), pytest.raises(DeclarationInvalid) as en:
+        submit_declaration(campaign, alias="", orgs=["party"])
     assert "alias" in en.value.errors["alias"][0]
 
 

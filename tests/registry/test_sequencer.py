@@ -20,14 +20,14 @@ from tallylog.composition import DAY_INDEX_PATH, LogServices, build_log, reset_l
 from tallylog.home import Home
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import reject, submit_declaration
+from tallylog.registry.entries import sequencer
 from tallylog.registry.entries.actions import enqueue_entry
 from tallylog.registry.entries.lease import LeaseBusy, SequencerLease
 from tallylog.registry.entries.models import LogDay, LogEntry, LogState, Milestone, TallyCount
-from tallylog.registry.entries import sequencer
-from tallylog.tlog.errors import VerificationError
 from tallylog.registry.entries.sequencer import recover, sequence_pending
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.tlog import LogInconsistentError, checkpoint, note
+from tallylog.tlog.errors import VerificationError
 
 
 def rfc6962_root(leaves: list[bytes]) -> bytes:
@@ -79,7 +79,7 @@ def test_submit_publish_sequence_end_to_end(campaign: Campaign, log: LogServices
     assert sequence_pending(log, batch_size=100) == 15
     assert sequence_pending(log, batch_size=100) == 0
     check_log(log)
-    today = datetime.datetime.now(datetime.timezone.utc).date()
+    today = datetime.datetime.now(datetime.UTC).date()
 
     entries = list(LogEntry.objects.order_by("id"))
     assert [e.log_index for e in entries] == list(range(15))
@@ -420,13 +420,10 @@ def holding_the_lease(home: Home) -> Iterator[None]:
 
 
 def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> None:
-    with holding_the_lease(home):
-        with pytest.raises(LeaseBusy):
-            with SequencerLease(log.home, wait=False):
-                pass
-    with SequencerLease(log.home, wait=False):
-        with SequencerLease(log.home, wait=False):  # re-entrant within the process
-            pass
+    with holding_the_lease(home), pytest.raises(LeaseBusy), SequencerLease(log.home, wait=False):
+        pass
+    with SequencerLease(log.home, wait=False), SequencerLease(log.home, wait=False):  # re-entrant within the process
+        pass
 
 
 def test_read_queries_are_constant(campaign: Campaign, log: LogServices, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]

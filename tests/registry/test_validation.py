@@ -109,7 +109,7 @@ def test_clean_text_keeps_its_documented_rules() -> None:
 # --- validate_declaration. -----------------------------------------------------------------
 
 KNOWN = frozenset({"party", "league", "pioneers"})
-today = datetime.datetime.now(datetime.timezone.utc).date()
+today = datetime.datetime.now(datetime.UTC).date()
 future = timezone.now() + datetime.timedelta(days=3)
 past = timezone.now() - datetime.timedelta(days=3)
 

@@ -131,8 +131,8 @@ class Server:
         _SERVED_HOMES.add(self.home)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.starts += 1
-        out = open(self.logs / f"serve-{self.starts}.out", "wb")
-        err = open(self.logs / f"serve-{self.starts}.err", "wb")
+        out = open(self.logs / f"serve-{self.starts}.out", "wb")  # noqa: SIM115 (closed once the child has them)
+        err = open(self.logs / f"serve-{self.starts}.err", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [*tallylog_command(), "serve", "--port", str(self.port), "--home", str(self.home), *self.args],
             env=server_env(self.home, **self.env_extra),

@@ -19,9 +19,9 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from requests.adapters import HTTPAdapter
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
-from requests.adapters import HTTPAdapter
 
 from tallylog.safety.middleware import MAX_TARGET
 from tests.safety.serverproc import Server, init_home

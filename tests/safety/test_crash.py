@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import itertools
 import os
 import random
 import threading
@@ -152,7 +153,7 @@ def test_kill_9_loses_no_accepted_declaration(tmp_path: Path):
         server.start()
         for t in threads:
             t.start()
-        for kills in range(1, KILLS + 1):
+        for kills in range(1, KILLS + 1):  # noqa: B007 (the count so far, read after the loop)
             # A random moment: right after start-up, mid-load, or after a sequencer pass or two.
             time.sleep(rng.choice([rng.uniform(0, 0.15), rng.uniform(0.15, 0.8), rng.uniform(0.8, 2.0)]))
             server.kill()
@@ -206,7 +207,7 @@ def test_kill_9_loses_no_accepted_declaration(tmp_path: Path):
     sizes = [s for s, _ in record.checkpoints]
     assert record.checkpoints, "no checkpoint was ever read"
     assert record.malformed == [], "a torn or malformed checkpoint was served"
-    assert all(a <= b for a, b in zip(sizes, sizes[1:])), "a published checkpoint went backwards"
+    assert all(a <= b for a, b in itertools.pairwise(sizes)), "a published checkpoint went backwards"
     roots: dict[int, str] = {}
     for s, root in record.checkpoints:
         assert roots.setdefault(s, root) == root, f"two checkpoints of size {s} with different roots"

@@ -43,8 +43,8 @@ def admin_urls() -> Iterator[tuple[str, str, str]]:
     for model in admin.site._registry:
         label = f"{model._meta.app_label}.{model._meta.model_name}"
         info = (model._meta.app_label, model._meta.model_name)
-        yield label, "changelist", reverse("admin:%s_%s_changelist" % info)
-        yield label, "add", reverse("admin:%s_%s_add" % info)
+        yield label, "changelist", reverse("admin:{}_{}_changelist".format(*info))
+        yield label, "add", reverse("admin:{}_{}_add".format(*info))
         obj = model._default_manager.order_by("pk").first()
         if obj is not None:
             for action in ("change", "delete", "history"):
@@ -68,9 +68,7 @@ def test_admin_by_role(site, role):
     assert index.status_code == 200
     for label, action, url in urls:
         status = client.get(url).status_code
-        if label in LOG_RECORDS and action in ("add", "delete"):
-            assert status == 403, (role, label, action)
-        elif label == "declarations.declaration" and action in ("add", "delete"):
+        if (label in LOG_RECORDS and action in ("add", "delete")) or (label == "declarations.declaration" and action in ("add", "delete")):
             assert status == 403, (role, label, action)
         elif action in ("changelist", "history"):
             assert status == 200, (role, label, action, status)  # read-only records still show

@@ -88,7 +88,9 @@ def passed(statuses: list[int]) -> int:
 
 def exercise(server: Server, net: int) -> None:
     """Each limit from its own sources (127.<net>.0.N), a few past its number."""
-    src = lambda n: f"127.{net}.0.{n}"
+    def src(n: int) -> str:
+        return f"127.{net}.0.{n}"
+
     # The flood screen: identical declarations from different sources.
     flood = [server.post(API, {"alias": "洪水来了", "orgs": ["party"]}, source=src(100 + i)) for i in range(FLOOD + 2)]
     assert [r.status for r in flood] == [201] * (FLOOD + 2)

@@ -5,9 +5,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.urls import include, path
 
-from tallylog.urls import urlpatterns as site_patterns
-
 from tallylog.safety.ratelimit import check_rate, rate_limit
+from tallylog.urls import urlpatterns as site_patterns
 
 
 def page(request: HttpRequest) -> HttpResponse:

@@ -22,7 +22,6 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from tallylog.home import Home
 from tests.scale.conftest import REPO

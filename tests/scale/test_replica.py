@@ -237,7 +237,7 @@ def client() -> Client:
 
 
 @pytest.fixture
-def published(log: LogServices, campaign: Campaign) -> Declaration:  # noqa: F811
+def published(log: LogServices, campaign: Campaign) -> Declaration:
     """One declaration, sequenced into the log (on the primary, outside any request)."""
     submission = submit_declaration(campaign, alias="Lin", orgs=["party"])
     sequence_pending(get_log(), batch_size=100)
@@ -302,7 +302,7 @@ def test_public_pages_read_only_from_the_replica(
 
 @pytest.mark.django_db(transaction=True, databases=BOTH)
 def test_a_declaration_is_found_by_its_receipt_at_once_from_the_primary(
-    replica: ReplicaAlias, log: LogServices, campaign: Campaign, client: Client, fresh_health: None  # noqa: F811
+    replica: ReplicaAlias, log: LogServices, campaign: Campaign, client: Client, fresh_health: None
 ) -> None:
     with queries() as q:
         made = client.post(
@@ -326,7 +326,7 @@ def test_a_declaration_is_found_by_its_receipt_at_once_from_the_primary(
 
 @pytest.mark.django_db(transaction=True, databases=BOTH)
 def test_writes_and_the_sequencer_never_touch_the_replica(
-    replica: ReplicaAlias, log: LogServices, campaign: Campaign, client: Client, fresh_health: None  # noqa: F811
+    replica: ReplicaAlias, log: LogServices, campaign: Campaign, client: Client, fresh_health: None
 ) -> None:
     with queries() as q:
         for alias in ("Chen", "Zhao"):
@@ -368,7 +368,7 @@ def test_staff_pages_and_signed_in_sessions_read_the_primary(
 
 @pytest.mark.django_db(transaction=True, databases=BOTH)
 def test_the_router_sends_to_the_replica_only_public_reads_outside_transactions_before_any_write(
-    replica: ReplicaAlias, campaign: Campaign  # noqa: F811
+    replica: ReplicaAlias, campaign: Campaign
 ) -> None:
     r = ReplicaRouter()
     assert r.db_for_read(Declaration) == "default"  # outside any request's scope: CLI, sequencer
@@ -429,11 +429,12 @@ def test_a_replica_that_is_down_falls_back_to_the_primary(
 ) -> None:
     engine = connections[DEFAULT_DB_ALIAS].settings_dict["ENGINE"]
     with alias_settings("replica1", _unreachable(engine)):
-        with caplog.at_level(logging.WARNING, logger="tallylog.dbrouter"):
-            with CaptureQueriesContext(connections[DEFAULT_DB_ALIAS]) as on_default:
-                for path in public_paths(published):
-                    response = client.get(path)
-                    assert response.status_code == 200, path
+        with caplog.at_level(logging.WARNING, logger="tallylog.dbrouter"), CaptureQueriesContext(
+            connections[DEFAULT_DB_ALIAS]
+        ) as on_default:
+            for path in public_paths(published):
+                response = client.get(path)
+                assert response.status_code == 200, path
         assert len(on_default) > 0
         assert connections["replica1"].connection is None
         assert health.failures["replica1"] >= 1

@@ -91,7 +91,7 @@ def test_open_refuses_to_guess() -> None:
         Appender.open(store, SIGNER, ORIGIN, 310, root300)
     with pytest.raises(LogInconsistentError, match="ahead"):
         Appender.open(store, SIGNER, ORIGIN, 299, None)
-    with pytest.raises(LogInconsistentError, match="missing file at tile/0/001.p/55"):
+    with pytest.raises(LogInconsistentError, match=r"missing file at tile/0/001\.p/55"):
         Appender.open(store, SIGNER, ORIGIN, 311, None)
     # a tampered edge tile
     good = store.files["tile/0/001.p/44"]

@@ -58,7 +58,7 @@ def test_write_state_and_read_state_are_inverses(base: Path, tmp_path: Path) -> 
         read_state(state, Verifier(VKEY))
     other = generate_key(ORIGIN)[1]
     write_state(state, client.note)
-    with pytest.raises(VerificationError, match="bad signature on the checkpoint at .*the state file"):
+    with pytest.raises(VerificationError, match=r"bad signature on the checkpoint at .*the state file"):
         read_state(state, Verifier(other))
 
 
@@ -71,7 +71,7 @@ def test_audit_remembers_then_accepts_growth_and_refuses_rollback(base: Path, tm
     grow(grown, 600, 70000)
     second = audit(LogClient.open(grown, VKEY), state=state, workers=2)
     assert second.previous == 600 and read_state(state, Verifier(VKEY)) == second.checkpoint
-    with pytest.raises(VerificationError, match="size went backwards.*signs 600 entries, but 70000"):
+    with pytest.raises(VerificationError, match=r"size went backwards.*signs 600 entries, but 70000"):
         audit(LogClient.open(old, VKEY), state=state)
     assert read_state(state, Verifier(VKEY)) == second.checkpoint  # left alone
 

@@ -136,7 +136,7 @@ def test_altered_cosignature_is_rejected_with_the_witness_named() -> None:
     raw[40] ^= 0x10
     bad = text.replace(line, f"— {c.name} {base64.b64encode(bytes(raw)).decode()}").encode()
     p = make_proof(bad, 2, t, entry(2))
-    with pytest.raises(InvalidCosignatureError, match="w2.example/w"):
+    with pytest.raises(InvalidCosignatureError, match=r"w2\.example/w"):
         verify_proof(p, LOG.verifier, [W1.verifier, W2.verifier], 1)
 
 

@@ -25,7 +25,7 @@ def client() -> Client:
 
 
 @pytest.fixture
-def declare(campaign: Campaign) -> Callable[..., Submission]:  # noqa: F811
+def declare(campaign: Campaign) -> Callable[..., Submission]:
     """``declare(alias=…, orgs=…)``: a declaration through the registry's one action."""
 
     def make(alias: str = "Lin", orgs: tuple[str, ...] = ("party",), **kw: str) -> Submission:
@@ -35,7 +35,7 @@ def declare(campaign: Campaign) -> Callable[..., Submission]:  # noqa: F811
 
 
 @pytest.fixture
-def sequence(log: LogServices) -> Callable[..., int]:  # noqa: F811
+def sequence(log: LogServices) -> Callable[..., int]:
     """Run the sequencer until nothing waits, with leaf ``day`` (default: today, UTC);
     returns how many entries it logged."""
 

@@ -34,7 +34,7 @@ def no_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def witness(tmp_path: Path, log) -> Iterator[Running]:  # noqa: F811
+def witness(tmp_path: Path, log) -> Iterator[Running]:
     running = Running(tmp_path / "w.sqlite3", logs=[log.signer.verifier])
     yield running
     running.stop()
@@ -44,7 +44,7 @@ def vkey() -> str:
     return CosignatureSigner(W1_KEY).verifier_key
 
 
-def test_a_round_publishes_the_cosigned_checkpoint_and_records_it(log, witness, declare, sequence) -> None:  # noqa: F811
+def test_a_round_publishes_the_cosigned_checkpoint_and_records_it(log, witness, declare, sequence) -> None:
     add_witness(vkey(), witness.witness.url)
     declare()
     sequence()
@@ -68,7 +68,7 @@ def test_a_round_publishes_the_cosigned_checkpoint_and_records_it(log, witness, 
 
 
 def test_a_newer_checkpoint_is_never_replaced_by_an_older_cosigned_one(
-    log, witness, declare, sequence, monkeypatch  # noqa: F811
+    log, witness, declare, sequence, monkeypatch
 ) -> None:
     add_witness(vkey(), witness.witness.url)
     declare()
@@ -88,7 +88,7 @@ def test_a_newer_checkpoint_is_never_replaced_by_an_older_cosigned_one(
     assert b"\xe2\x80\x94 " + witness.witness.name.encode() not in log.checkpoint()
 
 
-def test_a_witness_that_is_down_is_recorded_and_the_checkpoint_kept(log, declare, sequence) -> None:  # noqa: F811
+def test_a_witness_that_is_down_is_recorded_and_the_checkpoint_kept(log, declare, sequence) -> None:
     add_witness(vkey(), "http://127.0.0.1:9")
     declare()
     sequence()
@@ -103,7 +103,7 @@ def test_a_witness_that_is_down_is_recorded_and_the_checkpoint_kept(log, declare
     assert not status.on_checkpoint and status.behind == 1 and "couldn't reach" in status.last_error
 
 
-def test_quorum_not_reached_keeps_the_signed_checkpoint(log, witness, declare, sequence, settings) -> None:  # noqa: F811
+def test_quorum_not_reached_keeps_the_signed_checkpoint(log, witness, declare, sequence, settings) -> None:
     settings.TALLYLOG_WITNESS_QUORUM = 2
     add_witness(vkey(), witness.witness.url)
     declare()
@@ -114,7 +114,7 @@ def test_quorum_not_reached_keeps_the_signed_checkpoint(log, witness, declare, s
     assert log.checkpoint() == signed
 
 
-def test_add_and_remove_refuse_bad_input(db, log) -> None:  # noqa: F811
+def test_add_and_remove_refuse_bad_input(db, log) -> None:
     with pytest.raises(WitnessConfigError, match="bad witness verifier key"):
         add_witness("nonsense", "http://127.0.0.1:1")
     with pytest.raises(WitnessConfigError, match="http"):
@@ -128,7 +128,7 @@ def test_add_and_remove_refuse_bad_input(db, log) -> None:  # noqa: F811
     assert not Witness.objects.exists()
 
 
-def test_the_commands(log, home, capsys) -> None:  # noqa: F811
+def test_the_commands(log, home, capsys) -> None:
     assert main(["witness", "add", vkey(), "http://127.0.0.1:1/w", "--home", str(home.path)]) == 0
     assert main(["witness", "add", vkey(), "http://127.0.0.1:1/w", "--home", str(home.path)]) == 1
     assert "configured already" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from tallylog.registry.campaigns.models import Campaign, Organisation
 
@@ -19,6 +20,6 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("kind", "policy", "is_active")
     inlines = [OrganisationInline]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> tuple[str, ...]:
         # The slug and kind are in every leaf already logged: fixed once created.
         return ("slug", "kind") if obj is not None else ()

@@ -48,13 +48,13 @@ def default_thresholds() -> Iterator[int]:
 
 
 class CampaignQuerySet(models.QuerySet["Campaign"]):
-    def active(self) -> "CampaignQuerySet":
+    def active(self) -> CampaignQuerySet:
         return self.filter(is_active=True)
 
-    def declarations(self) -> "CampaignQuerySet":
+    def declarations(self) -> CampaignQuerySet:
         return self.filter(kind=Campaign.Kind.DECLARATION)
 
-    def petitions(self) -> "CampaignQuerySet":
+    def petitions(self) -> CampaignQuerySet:
         return self.filter(kind=Campaign.Kind.PETITION)
 
 

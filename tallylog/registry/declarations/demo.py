@@ -130,7 +130,7 @@ def fill_demo(
     days: int,
     seed: int | None = None,
     today: datetime.date | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> DemoFill:
     """Submit ``count`` declarations spread over the last ``days`` days (more recently
     than long ago), each day's sequenced as that day; returns how many were added, on
@@ -143,7 +143,7 @@ def fill_demo(
     if count < 0 or days < 1:
         raise ValueError("count must be >= 0 and days >= 1")
     rng = random.Random(seed)
-    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    today = today or datetime.datetime.now(datetime.UTC).date()
     last = LogDay.objects.order_by("-day").values_list("day", flat=True).first()
     weights = [1.0 + 2.0 * i / days + rng.random() for i in range(days)]
     per_day = [int(count * w / sum(weights)) for w in weights]

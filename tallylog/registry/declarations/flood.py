@@ -23,6 +23,7 @@ import unicodedata
 from tallylog.config import config
 from tallylog.registry.keyed import count_in_window, daily_key
 
+
 def normalise_content(text: str) -> str:
     """``text`` reduced for comparison: NFKC, case-folded, keeping letters only.
 

@@ -30,27 +30,27 @@ class RedactedBy(models.TextChoices):
 
 
 class DeclarationQuerySet(models.QuerySet["Declaration"]):
-    def pending(self) -> "DeclarationQuerySet":
+    def pending(self) -> DeclarationQuerySet:
         return self.filter(status=Declaration.Status.PENDING).order_by("id")
 
-    def published(self) -> "DeclarationQuerySet":
+    def published(self) -> DeclarationQuerySet:
         return self.filter(status=Declaration.Status.PUBLISHED)
 
-    def rejected(self) -> "DeclarationQuerySet":
+    def rejected(self) -> DeclarationQuerySet:
         return self.filter(status=Declaration.Status.REJECTED)
 
-    def visible(self) -> "DeclarationQuerySet":
+    def visible(self) -> DeclarationQuerySet:
         """Published and sequenced: what the public lists show."""
         return self.published().filter(entry__log_index__isnull=False)
 
-    def for_campaign(self, campaign: Campaign) -> "DeclarationQuerySet":
+    def for_campaign(self, campaign: Campaign) -> DeclarationQuerySet:
         return self.filter(campaign=campaign)
 
-    def newest_first(self) -> "DeclarationQuerySet":
+    def newest_first(self) -> DeclarationQuerySet:
         """Visible declarations by descending log index (keyset-paginate on ``entry__log_index``)."""
         return self.visible().select_related("entry").order_by("-entry__log_index")
 
-    def listed(self, campaign: Campaign) -> "DeclarationQuerySet":
+    def listed(self, campaign: Campaign) -> DeclarationQuerySet:
         """A campaign's visible declarations newest first, as one index range scan whatever
         the size of the log: the filter on the entry's campaign lets the database walk the
         ``(campaign, log_index)`` index of log entries backwards (no scan, no sort), joining
@@ -60,11 +60,11 @@ class DeclarationQuerySet(models.QuerySet["Declaration"]):
 
     def in_index_range(
         self,
-        day: "datetime.date | None" = None,
+        day: datetime.date | None = None,
         *,
         before: int | None = None,
         after: int | None = None,
-    ) -> "DeclarationQuerySet":
+    ) -> DeclarationQuerySet:
         """Rows whose log index is below ``before`` and above ``after`` and, with ``day``, in
         that UTC day's index range [start, end) from ``LogDay`` (subqueries: still one query;
         no range for the day: nothing was sequenced on it). One lower and one upper bound
@@ -89,17 +89,17 @@ class DeclarationQuerySet(models.QuerySet["Declaration"]):
             rows = rows.filter(entry__log_index__lt=upper)
         return rows
 
-    def on_day(self, day: "datetime.date") -> "DeclarationQuerySet":
+    def on_day(self, day: datetime.date) -> DeclarationQuerySet:
         """Declarations whose leaf was sequenced on UTC ``day``."""
         return self.filter(entry__day=day)
 
-    def with_org(self, code: str) -> "DeclarationQuerySet":
+    def with_org(self, code: str) -> DeclarationQuerySet:
         """Declarations withdrawing from organisation ``code``."""
         return self.filter(orgs__contains=[code]) if _json_contains_supported() else self.filter(
             orgs__icontains=f'"{code}"'
         )
 
-    def by_receipt_hash(self, digest: bytes) -> "DeclarationQuerySet":
+    def by_receipt_hash(self, digest: bytes) -> DeclarationQuerySet:
         return self.filter(receipt_hash=digest)
 
 
@@ -132,7 +132,7 @@ class Declaration(models.Model):
     tag = models.CharField(max_length=64)  # leaf tag, tallylog.leaf.receipt_tag(code, tag_salt), hex
     # The leaf's public tag salt (32 hex digits); NULL for declarations made before leaf v2,
     # whose tag is unsalted (tallylog.leaf.receipt_tag_v1). Nullable: adding it rewrites no table.
-    tag_salt = models.CharField(max_length=32, null=True, blank=True)
+    tag_salt = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (NULL: before v2)
     # Life cycle.
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reject_reason = models.CharField(max_length=REASON_MAX, blank=True)
@@ -165,7 +165,7 @@ class Declaration(models.Model):
     @property
     def log_index(self) -> int | None:
         """The entry's index in the log, or None until it is sequenced."""
-        return self.entry.log_index if self.entry_id is not None else None
+        return self.entry.log_index if self.entry is not None else None
 
     @property
     def is_redacted(self) -> bool:

@@ -318,7 +318,7 @@ def _today() -> datetime.date:
         return timezone.now().date()
     now = time.time()  # the clock datetime.now() reads
     if not _Today.starts <= now < _Today.ends:
-        day = datetime.datetime.fromtimestamp(now, datetime.timezone.utc).date()
-        starts = datetime.datetime.combine(day, datetime.time(), datetime.timezone.utc).timestamp()
+        day = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
+        starts = datetime.datetime.combine(day, datetime.time(), datetime.UTC).timestamp()
         _Today.day, _Today.starts, _Today.ends = day, starts, starts + _SECONDS_PER_DAY
     return _Today.day

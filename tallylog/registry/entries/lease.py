@@ -110,7 +110,7 @@ class _ProcessLock:
 
     # How often ``acquire(wait=True)`` retries while another process holds the resource.
     poll: float = 0.2
-    _shared: dict[tuple[object, ...], "_ProcessLock"] = {}
+    _shared: dict[tuple[object, ...], _ProcessLock] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self) -> None:
@@ -124,7 +124,7 @@ class _ProcessLock:
             key = (cls, *ident)
             if key not in _ProcessLock._shared:
                 _ProcessLock._shared[key] = cls(*args)
-            return _ProcessLock._shared[key]  # type: ignore[return-value]
+            return _ProcessLock._shared[key]  # type: ignore[return-value]  # the entry for (cls, …) is a cls
 
     def acquire(self, *, wait: bool = True, poll: float | None = None) -> None:
         """Take the lock (blocking, retrying every ``poll`` seconds, unless ``wait`` is
@@ -176,7 +176,7 @@ class FileLeaseLock(_ProcessLock):
         self._fd: int | None = None
 
     @classmethod
-    def for_path(cls, path: str) -> "FileLeaseLock":
+    def for_path(cls, path: str) -> FileLeaseLock:
         """The process's lock on ``path``."""
         return cls.shared((path,), path)
 
@@ -218,7 +218,7 @@ class AdvisoryLeaseLock(_ProcessLock):
         self._conn: Any = None
 
     @classmethod
-    def for_database(cls, database: Mapping[str, Any], key: int = LEASE_KEY) -> "AdvisoryLeaseLock":
+    def for_database(cls, database: Mapping[str, Any], key: int = LEASE_KEY) -> AdvisoryLeaseLock:
         """The process's lock for a Django ``DATABASES`` entry."""
         params = connection_params(database)
         ident = (params.get("host"), params.get("port"), params.get("dbname"), key)
@@ -370,7 +370,7 @@ class SequencerLease:
         finally:
             self.locks[0].release()
 
-    def __enter__(self) -> "SequencerLease":
+    def __enter__(self) -> SequencerLease:
         self.acquire()
         return self
 

@@ -18,11 +18,11 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
 class LogEntryQuerySet(models.QuerySet["LogEntry"]):
-    def awaiting_sequence(self) -> "LogEntryQuerySet":
+    def awaiting_sequence(self) -> LogEntryQuerySet:
         """Published entries without a log index, in the fixed order the sequencer takes them."""
         return self.filter(log_index__isnull=True).order_by("id")
 
-    def sequenced(self) -> "LogEntryQuerySet":
+    def sequenced(self) -> LogEntryQuerySet:
         return self.filter(log_index__isnull=False)
 
 
@@ -71,8 +71,11 @@ class LogState(models.Model):
     # HEARTBEAT seconds while it runs), for the transparency page's sequencing lag.
     last_pass_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"log state: size {self.size}"
+
     @classmethod
-    def current(cls) -> "LogState":
+    def current(cls) -> LogState:
         """The committed state (size 0 and the empty root before the first batch)."""
         state = cls.objects.filter(pk=1).first()
         if state is None:
@@ -105,6 +108,9 @@ class LogDay(models.Model):
 
     class Meta:
         ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: [{self.start}, {self.end})"
 
 
 class TallyCountQuerySet(models.QuerySet["TallyCount"]):
@@ -140,9 +146,12 @@ class TallyCount(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.dimension} {self.key!r}: {self.count}"
+
 
 class MilestoneQuerySet(models.QuerySet["Milestone"]):
-    def for_campaign(self, campaign: Campaign) -> "MilestoneQuerySet":
+    def for_campaign(self, campaign: Campaign) -> MilestoneQuerySet:
         return self.filter(campaign=campaign).order_by("threshold")
 
 
@@ -163,9 +172,12 @@ class Milestone(models.Model):
             models.UniqueConstraint(fields=["campaign", "threshold"], name="milestone_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"milestone {self.threshold} at tree size {self.tree_size}"
+
 
 class WitnessQuerySet(models.QuerySet["Witness"]):
-    def behind(self, size: int) -> list[tuple["Witness", int]]:
+    def behind(self, size: int) -> list[tuple[Witness, int]]:
         """Each witness, by name, with how many entries its last cosigned size is behind ``size``."""
         return [(w, max(0, size - w.cosigned_size)) for w in self.order_by("name")]
 

@@ -131,7 +131,7 @@ def _pass(ls: LogServices, take: Callable[[], Batch | None], day_index: bool) ->
     # appender there (it checks the stored edge tiles against it, and refuses when they
     # disagree with history). A crash here leaves nothing behind.
     state = LogState.current()
-    appender = ls.appender(state.size, state.root)
+    appender = ls.appender(state.size, bytes(state.root))
     if checkpoint_size(ls, state.checkpoint) != state.size:
         # A previous pass committed (step 4) but crashed before publishing (step 5).
         _publish(ls, appender, state.size)
@@ -178,7 +178,7 @@ def leaf_day(day: datetime.date | None = None) -> datetime.date:
     """The leaf day of a pass: ``day`` or today (UTC), never before the last logged day
     (``ValueError`` when an explicit ``day`` is)."""
     last = LogDay.objects.order_by("-day").values_list("day", flat=True).first()
-    chosen = day or timezone.now().astimezone(datetime.timezone.utc).date()
+    chosen = day or timezone.now().astimezone(datetime.UTC).date()
     if last is not None and chosen < last:
         if day is not None:
             raise ValueError(f"day {day} is before the last sequenced day {last}")
@@ -349,7 +349,7 @@ def recover(log_services: LogServices, *, wait: bool = True) -> None:
         log_services.forget_appender()
         state = LogState.current()
         try:
-            appender = log_services.appender(state.size, state.root)
+            appender = log_services.appender(state.size, bytes(state.root))
         except LogInconsistentError as exc:
             appender = _restage_from_database(log_services, state, exc)
         published = log_services.checkpoint()
@@ -385,6 +385,7 @@ def _restage_from_database(ls: LogServices, state: LogState, cause: Exception) -
             for data in LogEntry.objects.filter(log_index__gte=start, log_index__lt=end)
             .order_by("log_index")
             .values_list("leaf", flat=True)
+            if data is not None  # a missing leaf is caught by the count below
         ]
         if len(leaves) != end - start:
             raise AssertionError("_restage_from_database: a sequenced entry lacks its leaf")

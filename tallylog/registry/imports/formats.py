@@ -205,7 +205,7 @@ def _csv_row(line: int, end: int, columns: list[str], record: list[str]) -> Row:
     except UnicodeEncodeError:
         return Row(line, end, error="not UTF-8")
     fields: dict[str, Any] = {}
-    for name, cell in zip(columns, record):
+    for name, cell in zip(columns, record, strict=True):
         if name == "orgs":
             fields[name] = [o for o in _ORG_SEPARATORS.split(cell) if o]
         elif cell != "":

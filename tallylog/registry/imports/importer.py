@@ -50,12 +50,13 @@ import collections
 import contextlib
 import csv
 import datetime
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -178,7 +179,7 @@ def import_file(
             lines_before = run.lines_done
             if direct and prepared.declarations:
                 assert log is not None
-                sequenced += sequencer.run_pass(log, lambda: _direct_batch(run, campaign, prepared, day), day_index=False)
+                sequenced += sequencer.run_pass(log, functools.partial(_direct_batch, run, campaign, prepared, day), day_index=False)
             else:
                 # Beside a running server: its submissions queue behind the batch on the
                 # write turn rather than sleeping in SQLite's busy handler.
@@ -253,7 +254,7 @@ def _analyse() -> None:
 def _guess_day(day: datetime.date | None) -> datetime.date:
     """The leaf day workers encode with (today, UTC, unless given); ``_direct_batch``
     re-checks it against the log's last day, as every pass does."""
-    return day or timezone.now().astimezone(datetime.timezone.utc).date()
+    return day or timezone.now().astimezone(datetime.UTC).date()
 
 
 # A JSON Lines batch before parsing: ``(line number, the line's bytes)``, None for a line
@@ -360,7 +361,8 @@ def _prepare(task: _Task) -> _Prepared:
     when ``jobs`` ≥ 1."""
     campaign = task.rules.campaign
     clean = task.rules.clean
-    rows = task.rows if not task.rows or isinstance(task.rows[0], Row) else _parse(task.rows)  # type: ignore[arg-type]
+    raw = task.rows  # Rows, or the raw lines a worker process parses here
+    rows = cast("list[Row]", raw) if not raw or isinstance(raw[0], Row) else _parse(raw)
     day = task.day.isoformat() if task.day else None
     problems: list[tuple[int, str, str]] = []
     rejected = 0
@@ -386,13 +388,14 @@ def _prepare(task: _Task) -> _Prepared:
         if task.with_receipts:
             made, code = new_declaration(campaign, fields)
             codes.append((row.line, code))
+            assert made.salt is not None and made.tag_salt is not None  # new_declaration sets both (leaf v2)
             salt, tag, tag_salt = bytes(made.salt), made.tag, made.tag_salt
             hashes.append(bytes(made.receipt_hash))
         else:  # a tag no receipt code hashes to; the receipt hash comes with the entry id
             r = randomness[64 * i : 64 * i + 64]
             salt, tag, tag_salt = r[:16], r[16:48].hex(), r[48:].hex()
         staged = _Staged(fields, salt, tag, tag_salt)
-        body = entry_body(staged)
+        body = entry_body(staged)  # type: ignore[arg-type]  # _Staged has the fields entry_body reads
         if day is None:
             bodies.append(json.dumps({"campaign": campaign.slug, **body}, ensure_ascii=False))
         else:
@@ -540,7 +543,7 @@ class _Report:
         self.count = 0
         self._file: IO[str] | None = None
 
-    def __enter__(self) -> "_Report":
+    def __enter__(self) -> _Report:
         self._file = open(self.path, "a" if self.resume else "w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._file)
         if not self.resume:
@@ -570,7 +573,7 @@ class _Receipts:
         self.enabled = path is not None
         self._fd: int | None = None
 
-    def __enter__(self) -> "_Receipts":
+    def __enter__(self) -> _Receipts:
         if self.path is not None:
             new = not self.path.exists()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

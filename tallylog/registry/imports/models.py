@@ -14,10 +14,10 @@ from tallylog.registry.campaigns.models import Campaign
 
 
 class ImportRunQuerySet(models.QuerySet["ImportRun"]):
-    def unfinished(self) -> "ImportRunQuerySet":
+    def unfinished(self) -> ImportRunQuerySet:
         return self.filter(finished_at__isnull=True)
 
-    def of_file(self, campaign: Campaign, sha256: str) -> "ImportRunQuerySet":
+    def of_file(self, campaign: Campaign, sha256: str) -> ImportRunQuerySet:
         return self.filter(campaign=campaign, file_sha256=sha256)
 
 

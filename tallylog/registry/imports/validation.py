@@ -39,7 +39,7 @@ class CampaignRules:
     known_orgs: frozenset[str]
 
     @classmethod
-    def of(cls, campaign: Campaign) -> "CampaignRules":
+    def of(cls, campaign: Campaign) -> CampaignRules:
         """The rules of ``campaign``; raises ``CampaignClosed`` if it takes no declarations."""
         codes = frozenset(campaign.organisations.values_list("code", flat=True))
         if not codes:

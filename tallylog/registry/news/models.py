@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+from typing import Any
+
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -20,14 +23,14 @@ def site_language(language_code: str | None) -> str:
 
 
 class PostQuerySet(models.QuerySet["Post"]):
-    def published(self, now: "timezone.datetime | None" = None) -> "PostQuerySet":
+    def published(self, now: datetime.datetime | None = None) -> PostQuerySet:
         """Posts whose publication date has come (drafts have none)."""
         return self.filter(published_at__lte=now or timezone.now())
 
-    def in_language(self, language_code: str) -> "PostQuerySet":
+    def in_language(self, language_code: str) -> PostQuerySet:
         return self.filter(language=site_language(language_code))
 
-    def newest_first(self) -> "PostQuerySet":
+    def newest_first(self) -> PostQuerySet:
         return self.order_by("-published_at", "-id")
 
 
@@ -59,9 +62,9 @@ class Post(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.body_html = render_markdown(self.body)
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("news:post", kwargs={"slug": self.slug})
@@ -70,12 +73,12 @@ class Post(models.Model):
     def is_published(self) -> bool:
         return self.published_at is not None and self.published_at <= timezone.now()
 
-    def family(self) -> list["Post"]:
+    def family(self) -> list[Post]:
         """This post with all its translations (the original and its other translations)."""
         root = self.translation_of or self
         return [root, *root.translations.all()]
 
-    def version_for(self, language_code: str) -> "Post":
+    def version_for(self, language_code: str) -> Post:
         """The published version of this post in ``language_code``, else this post."""
         wanted = site_language(language_code)
         now = timezone.now()

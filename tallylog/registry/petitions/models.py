@@ -9,6 +9,7 @@ a salted commitment to ``{"country", "name"}`` and the receipt tag — never the
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypedDict
 
 from django.db import models
 from django.utils import timezone
@@ -40,7 +41,7 @@ class Petition(models.Model):
         return str(self.campaign)
 
     @classmethod
-    def options_for(cls, campaign: Campaign) -> "Petition":
+    def options_for(cls, campaign: Campaign) -> Petition:
         """The stored options of ``campaign``, or the defaults (unsaved)."""
         try:
             return cls.objects.get(campaign=campaign)
@@ -58,7 +59,14 @@ def is_open(campaign: Campaign, now: datetime | None = None) -> bool:
     )
 
 
-def petition_summary(campaign: Campaign) -> dict[str, object]:
+class PetitionSummary(TypedDict):
+    count: int
+    in_log: int
+    percent: int | None
+    by_country: list[tuple[str, int]]
+
+
+def petition_summary(campaign: Campaign) -> PetitionSummary:
     """Count, progress and counts by country of a petition (for the page and the API)."""
     signatures = Signature.objects.for_campaign(campaign)
     by_country = signatures.by_country()
@@ -69,14 +77,14 @@ def petition_summary(campaign: Campaign) -> dict[str, object]:
 
 
 class SignatureQuerySet(models.QuerySet["Signature"]):
-    def counted(self) -> "SignatureQuerySet":
+    def counted(self) -> SignatureQuerySet:
         """Signatures that count: confirmed (or not needing confirmation) and logged."""
         return self.filter(status=Signature.Status.COUNTED)
 
-    def for_campaign(self, campaign: Campaign) -> "SignatureQuerySet":
+    def for_campaign(self, campaign: Campaign) -> SignatureQuerySet:
         return self.filter(campaign=campaign)
 
-    def recent_public(self) -> "SignatureQuerySet":
+    def recent_public(self) -> SignatureQuerySet:
         """Counted signatures whose signers chose to show their name, newest first."""
         return self.counted().filter(show_name=True).order_by("-counted_at", "-id")
 
@@ -88,7 +96,7 @@ class SignatureQuerySet(models.QuerySet["Signature"]):
         )
         return sorted(rows, key=lambda row: (-row[1], row[0]))
 
-    def unconfirmed_before(self, when: datetime) -> "SignatureQuerySet":
+    def unconfirmed_before(self, when: datetime) -> SignatureQuerySet:
         return self.filter(status=Signature.Status.PENDING, created_at__lt=when)
 
 

@@ -7,6 +7,7 @@ records); nothing else about a subscriber is stored, and never an IP address.
 
 from __future__ import annotations
 
+import datetime
 import secrets
 
 from django.db import models
@@ -18,7 +19,7 @@ from tallylog.registry.news.models import LANGUAGE_CHOICES, Post
 
 
 class ConsentStatementQuerySet(models.QuerySet["ConsentStatement"]):
-    def current(self) -> "ConsentStatement":
+    def current(self) -> ConsentStatement:
         """The statement shown on the sign-up form: the latest one in force."""
         statement = self.filter(in_force_from__lte=timezone.now()).order_by("-in_force_from", "-id").first()
         if statement is None:
@@ -51,10 +52,10 @@ def new_key() -> str:
 
 
 class SubscriberQuerySet(models.QuerySet["Subscriber"]):
-    def confirmed(self) -> "SubscriberQuerySet":
+    def confirmed(self) -> SubscriberQuerySet:
         return self.filter(status=Subscriber.Status.CONFIRMED)
 
-    def unconfirmed_before(self, when: "timezone.datetime") -> "SubscriberQuerySet":
+    def unconfirmed_before(self, when: datetime.datetime) -> SubscriberQuerySet:
         """Sign-ups never confirmed and older than ``when`` (their link has expired)."""
         return self.filter(status=Subscriber.Status.PENDING, created_at__lt=when)
 
@@ -157,3 +158,7 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["mailing", "subscriber"], name="delivery_once"),
         ]
         indexes = [models.Index(fields=["mailing", "state", "id"], name="delivery_state_idx")]
+
+    def __str__(self) -> str:
+        # Ids, not the address: the admin's list may be seen by more people than the subscriber list.
+        return f"mailing {self.mailing_id} to subscriber {self.subscriber_id}: {self.state}"

@@ -27,7 +27,8 @@ from smtplib import SMTPDataError, SMTPRecipientsRefused, SMTPSenderRefused
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection as db_connection, transaction
+from django.db import connection as db_connection
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _

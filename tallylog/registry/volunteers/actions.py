@@ -298,7 +298,7 @@ def record_declaration(
     region: str = "",
     campaign: Campaign | None = None,
     receipt_code: str | None = None,
-) -> "Submission":
+) -> Submission:
     """Record a caller's declaration during ``call`` through ``submit_declaration`` with
     channel ``phone``; returns its ``Submission`` (declaration and receipt code).
 

@@ -5,6 +5,7 @@ Everything here is internal; the admin is open to operators only (``is_staff``).
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from tallylog.registry.volunteers.models import ApiToken, AssistedDeclaration, Call, Centre, Role, Staff
 
@@ -45,7 +46,7 @@ class AssistedDeclarationAdmin(admin.ModelAdmin):
     list_filter = ["centre"]
     readonly_fields = ["declaration", "call", "centre", "volunteer", "created_at"]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # recorded only through the console (actions.record_declaration)
 
 
@@ -54,5 +55,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["user", "name", "created_at", "expires_at", "revoked_at"]
     readonly_fields = ["user", "digest", "created_at"]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # issued by `tallylog staff token`, which shows the token once

@@ -86,13 +86,13 @@ class Centre(models.Model):
 
 
 class StaffQuerySet(models.QuerySet["Staff"]):
-    def active(self) -> "StaffQuerySet":
+    def active(self) -> StaffQuerySet:
         return self.filter(user__is_active=True)
 
-    def at_centre(self, centre: Centre) -> "StaffQuerySet":
+    def at_centre(self, centre: Centre) -> StaffQuerySet:
         return self.filter(centre=centre)
 
-    def managed_by(self, manager: "Staff") -> "StaffQuerySet":
+    def managed_by(self, manager: Staff) -> StaffQuerySet:
         """The staff ``manager`` may manage: an operator all, a coordinator their centre's."""
         if manager.role == Role.OPERATOR:
             return self.all()
@@ -136,7 +136,7 @@ class Staff(models.Model):
         return f"{self.user.get_username()} ({self.role})"
 
 
-def staff_of(user: "AbstractBaseUser | AnonymousUser") -> Staff | None:
+def staff_of(user: AbstractBaseUser | AnonymousUser) -> Staff | None:
     """The active staff record of ``user``, or None (anonymous, inactive, not staff)."""
     if not user.is_authenticated or not user.is_active:
         return None
@@ -147,7 +147,7 @@ def staff_of(user: "AbstractBaseUser | AnonymousUser") -> Staff | None:
 
 
 class CallQuerySet(models.QuerySet["Call"]):
-    def visible_to(self, staff: Staff) -> "CallQuerySet":
+    def visible_to(self, staff: Staff) -> CallQuerySet:
         """The calls ``staff`` may see: operators all, coordinators their centre's,
         volunteers their own."""
         if staff.user.has_perm("volunteers.view_all_calls"):
@@ -158,7 +158,7 @@ class CallQuerySet(models.QuerySet["Call"]):
             return self.filter(volunteer_id=staff.user_id)
         return self.none()
 
-    def at_centre(self, centre: Centre | None) -> "CallQuerySet":
+    def at_centre(self, centre: Centre | None) -> CallQuerySet:
         return self if centre is None else self.filter(centre=centre)
 
 
@@ -199,7 +199,7 @@ class Call(models.Model):
 
 
 class AssistedDeclarationQuerySet(models.QuerySet["AssistedDeclaration"]):
-    def visible_to(self, staff: Staff) -> "AssistedDeclarationQuerySet":
+    def visible_to(self, staff: Staff) -> AssistedDeclarationQuerySet:
         """Same rule as ``CallQuerySet.visible_to``: a volunteer sees only their own."""
         if staff.user.has_perm("volunteers.view_all_calls"):
             return self.all()
@@ -234,7 +234,7 @@ class AssistedDeclaration(models.Model):
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
-    def usable(self) -> "ApiTokenQuerySet":
+    def usable(self) -> ApiTokenQuerySet:
         """Not revoked, not expired, of an active user."""
         return self.filter(revoked_at__isnull=True, user__is_active=True, expires_at__gt=timezone.now())
 

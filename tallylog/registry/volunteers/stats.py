@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
@@ -92,8 +94,8 @@ def outreach_stats(centre: Centre | None = None, *, months: int = 12, today: dat
         month = by_month[_as_date(row["m"])]
         month.outcomes[row["outcome"]] = row["n"]
         month.declarations += row["d"] or 0
-    for row in calls.annotate(m=TruncMonth("called_on")).values("m").annotate(v=Count("volunteer", distinct=True)).order_by():
-        by_month[_as_date(row["m"])].volunteers = row["v"]
+    for active_row in calls.annotate(m=TruncMonth("called_on")).values("m").annotate(v=Count("volunteer", distinct=True)).order_by():
+        by_month[_as_date(active_row["m"])].volunteers = active_row["v"]
     active = (
         Call.objects.at_centre(centre)
         .filter(called_on__gt=today - datetime.timedelta(days=ACTIVE_DAYS), called_on__lte=today)
@@ -129,7 +131,7 @@ def centre_summaries(*, since: datetime.date, today: datetime.date | None = None
     """One line per centre for calls since ``since``: calls, declarations, volunteers
     active in the last ``ACTIVE_DAYS`` days. Two queries."""
     today = today or timezone.localdate()
-    totals = {
+    totals: dict[int, Mapping[str, Any]] = {
         row["centre"]: row
         for row in Call.objects.filter(called_on__gte=since, called_on__lte=today)
         .values("centre")

@@ -6,7 +6,8 @@ from typing import Any
 
 from django import template
 
-from tallylog.registry.news.share import ShareTarget, share_targets as build
+from tallylog.registry.news.share import ShareTarget
+from tallylog.registry.news.share import share_targets as build
 
 register = template.Library()
 
