@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import logout
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.db import IntegrityError
@@ -86,7 +87,7 @@ class ConsoleLoginView(LoginView):
     template_name = "volunteers/login.html"
     redirect_authenticated_user = False
 
-    def form_valid(self, form: ThrottledLoginForm) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         start_console_session(self.request)
         return response
@@ -205,8 +206,9 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
     if not form.is_bound:
         form.fields["once"].initial = _issue_once(request)
     elif not form.data.get("once"):  # sent without a token: give the form one to send again
-        form.data = form.data.copy()
-        form.data["once"] = _issue_once(request)
+        data = request.POST.copy()  # what the form is bound to
+        data["once"] = _issue_once(request)
+        form.data = data
     context = {
         "call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign,
         "twice": twice, "again": again,
@@ -340,7 +342,10 @@ def centres(request: HttpRequest) -> HttpResponse:
                 add_console_errors(form, exc)
             else:
                 return redirect("console:centres")
-    listed = Centre.objects.all() if staff.role == Role.OPERATOR else Centre.objects.filter(pk=staff.centre_id)
+    if staff.role == Role.OPERATOR:
+        listed = Centre.objects.all()
+    else:
+        listed = Centre.objects.filter(pk=staff.centre_id) if staff.centre_id is not None else Centre.objects.none()
     context = {"form": form, "may_create": may_create, "centres": listed}
     return render(request, "volunteers/centres.html", context, status=422 if form.errors else 200)
 

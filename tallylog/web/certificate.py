@@ -98,6 +98,7 @@ def certificate_by_receipt(request: HttpRequest) -> HttpResponse:
         return private(render(request, "web/receipt.html", {"form": form, "verifier_key": get_log().verifier_key}, status=404))
     if found.status != Declaration.Status.PUBLISHED:
         return not_yet(request, pending=found.status == Declaration.Status.PENDING)
-    if entry_proof(found.entry, current_checkpoint()) is None:
+    proof = entry_proof(found.entry, current_checkpoint())
+    if proof is None:
         return not_yet(request)
-    return HttpResponseRedirect(reverse("web:certificate", args=[found.entry.log_index]), status=303)
+    return HttpResponseRedirect(reverse("web:certificate", args=[proof.index]), status=303)

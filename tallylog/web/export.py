@@ -121,6 +121,7 @@ def rewrite_links(page: str, *, lang: str, url: str, exported: set[str]) -> str:
         if target.startswith("?"):
             target = urlsplit(url).path + target
         rel = page_file(target)
+        dest: str | None
         if rel is not None and rel in exported:
             dest = posixpath.join(lang, rel)
         else:
@@ -247,7 +248,7 @@ def _render(url: str, lang: str, marker: ExportMarker) -> str:
     request.tallylog_export = marker  # type: ignore[attr-defined]
     match = resolve(urlsplit(url).path)
     with translation.override(lang):
-        request.LANGUAGE_CODE = lang  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = lang
         response = match.func(request, *match.args, **match.kwargs)
         if hasattr(response, "render"):
             response.render()

@@ -135,7 +135,7 @@ def declare_again(request: HttpRequest, slug: str | None, *, status: int) -> Htt
     campaign = campaign_or_404(slug)
     organisations = list(campaign.organisations.all())
     lang = translation.get_language()
-    initial = {name: request.POST.get(name, "") for name in ("alias", "statement", "region")}
+    initial: dict[str, str | list[str]] = {name: request.POST.get(name, "") for name in ("alias", "statement", "region")}
     initial["orgs"] = request.POST.getlist("orgs")
     form = DeclarationForm(campaign, organisations, initial=initial)
     context = {"campaign": campaign, "title": campaign.localized("title", lang), "not_sent": True}

@@ -93,7 +93,7 @@ def sign_again(request: HttpRequest, slug: str, *, status: int) -> HttpResponse:
     """The petition's page with its signing form filled in with what ``request`` POSTed
     and a note saying it was not sent yet: the page of a failed CSRF check
     (``tallylog.web.csrf``). Nothing is validated or saved."""
-    initial = {name: request.POST.get(name, "") for name in ("name", "country", "email")}
+    initial: dict[str, str | bool] = {name: request.POST.get(name, "") for name in ("name", "country", "email")}
     initial["show_name"] = bool(request.POST.get("show_name"))
     response = _page(request, _petition(slug), SignatureForm(initial=initial), status, not_sent=True)
     response["Cache-Control"] = "no-store, private"

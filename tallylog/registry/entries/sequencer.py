@@ -321,7 +321,7 @@ def write_day_index(ls: LogServices) -> bool:
     from tallylog.tlog.dayindex import DAY_INDEX_PATH, DayRange, format_day_index
 
     try:
-        days = [DayRange(**day) for day in LogDay.objects.index()]
+        days = [DayRange(**day) for day in LogDay.objects.index()]  # type: ignore[arg-type]  # the index is day/start/end
         ls.store.write(DAY_INDEX_PATH, format_day_index(days))
         return True
     except Exception:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser
@@ -36,9 +36,11 @@ from tallylog.registry.volunteers.permissions import RANK, bind_to_role, sync_ro
 from tallylog.registry.volunteers.validators import looks_like_phone_number
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from tallylog.registry.declarations.actions import Submission
 
-PASSWORD_VALIDATORS = [
+PASSWORD_VALIDATORS: list[dict[str, Any]] = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -211,7 +213,7 @@ TOKEN_DAYS = 90
 TOKEN_DAYS_MAX = 366
 
 
-def issue_token(user: AbstractBaseUser, name: str = "", days: int = TOKEN_DAYS) -> str:
+def issue_token(user: User, name: str = "", days: int = TOKEN_DAYS) -> str:
     """A new bearer token for the console API, valid ``days`` days (1 to ``TOKEN_DAYS_MAX``),
     returned once; only its digest is kept (``user_for_token`` is the inverse look-up)."""
     if not 1 <= days <= TOKEN_DAYS_MAX:

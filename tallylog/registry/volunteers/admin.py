@@ -23,7 +23,7 @@ class StaffAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     readonly_fields = ["review_held_by"]
 
-    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change) -> None:
         """A hold placed here is an operator's (only operators open the admin), so no
         coordinator lifts it (``actions.set_review_required``)."""
         if not change or "review_required" in form.changed_data:

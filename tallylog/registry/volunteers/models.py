@@ -141,7 +141,7 @@ def staff_of(user: AbstractBaseUser | AnonymousUser) -> Staff | None:
     if not user.is_authenticated or not user.is_active:
         return None
     try:
-        return user.staff  # type: ignore[union-attr]
+        return user.staff  # type: ignore[attr-defined]  # the reverse one-to-one of Staff.user
     except Staff.DoesNotExist:
         return None
 

@@ -110,7 +110,7 @@ def role_allows(role: str, perm: str) -> bool:
 
 def _staff(user: Any) -> Staff | None:
     try:
-        return user.staff  # type: ignore[no-any-return]
+        return user.staff
     except (Staff.DoesNotExist, AttributeError):
         return None
 
