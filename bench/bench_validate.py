@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
     from tallylog.registry.declarations.validation import clean_text
     from tallylog.registry.imports.formats import read_rows
     from tallylog.registry.imports.validation import CampaignRules
-    from tests.reference import (
+    from tests.support.reference import (
         reference_canonical_json,
         reference_clean_text,
         reference_encode_leaf,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chromium import Visit, browser
-from tests.safety.serverproc import Server, init_home
+from tests.support.chromium import Visit, browser
+from tests.support.serverproc import Server, init_home
 
 pytestmark = pytest.mark.slow
 

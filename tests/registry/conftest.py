@@ -13,6 +13,7 @@ from tallylog.composition import LogServices, ensure_signing_key, get_log, reset
 from tallylog.home import Home
 from tallylog.registry.campaigns.defaults import ensure_default_campaign
 from tallylog.registry.campaigns.models import Campaign
+from tests.support.mail import mailbox, open_petition, petition  # noqa: F401  (shared fixtures)
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.sequencer import sequence_pending
 from tallylog.registry.volunteers.models import Centre
 from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
-from tests.safety.serverproc import Server, free_port, run_cli, server_env
+from tests.support.serverproc import Server, free_port, run_cli, server_env
 from tests.scale.conftest import PG_TEST, with_database
 
 PATIENCE = 60.0  # a bound against a hung test, not a speed claim
