@@ -12,7 +12,6 @@ from django.test import Client, override_settings
 
 from tallylog import checks
 from tallylog.home import Home
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 
 
 def ids(messages: list) -> list[str]:

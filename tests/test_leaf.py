@@ -15,7 +15,6 @@ from tallylog.registry.declarations import actions
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
 from tallylog.registry.entries.sequencer import sequence_pending
-from tests.registry.conftest import campaign, home, log, review_campaign  # noqa: F401  (shared fixtures)
 
 CODE = "01886-70025-12345-67890-24680"
 SALT = "00112233445566778899aabbccddeeff"

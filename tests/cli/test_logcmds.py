@@ -13,7 +13,7 @@ import pytest
 
 from tallylog.tlog import hashes
 
-from .conftest import append, declaration, fails, keygen, receipt, tallylog
+from tests.support.cli import append, declaration, fails, keygen, receipt, tallylog
 
 DAYS = [("2026-11-23", 200), ("2026-11-24", 250), ("2026-11-25", 140)]
 OTHER = [b"hello", b"", b"{}", b'{"v":1}', b"\xff\xfe not utf-8", b"\r", b"x" * 1000, b"a b", b"[]", b"0"]

@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 
 CLI = [sys.executable, "-m", "tallylog.cli"]
 

@@ -10,7 +10,7 @@ from tallylog.cli import main
 from tallylog.registry.volunteers.actions import user_for_token
 from tallylog.registry.volunteers.models import Centre, Role, Staff
 
-from tests.console.conftest import PASSWORD
+from tests.support.staff import PASSWORD
 
 
 def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str, stdin: str = "") -> tuple[int, str, str]:

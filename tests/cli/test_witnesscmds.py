@@ -16,7 +16,7 @@ import pytest
 from tallylog.tlog import client, note
 from tallylog.tlog.proof import format_proof, make_proof
 
-from .conftest import SCRIPT, append, fails, keygen, tallylog
+from tests.support.cli import SCRIPT, append, fails, keygen, tallylog
 
 
 def free_port() -> int:

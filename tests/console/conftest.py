@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from tallylog.composition import LogServices
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.volunteers import actions
 from tallylog.registry.volunteers.models import Centre, Role, Staff
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
+from tests.support.staff import PASSWORD
 
-PASSWORD = "correct horse battery staple"
+__all__ = ["PASSWORD", "Team", "login", "once_in", "receipt_in"]
 
-
-@pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @dataclass
@@ -93,7 +85,7 @@ def receipt_in(html: str) -> str:
 
 @pytest.fixture
 def log_home(log: LogServices) -> LogServices:
-    """A fresh home with a signing key, so the sequencer can write a log (tests/registry's ``log``)."""
+    """A fresh home with a signing key, so the sequencer can write a log (the root conftest's ``log``)."""
     return log
 
 

@@ -13,7 +13,6 @@ import pytest
 
 from tests.support.serverproc import Server, init_home, request, run_cli
 from tests.support.slowclients import SlowClients, wait_until_closed
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,6 @@ from tallylog.registry.declarations import actions, committer
 from tallylog.registry.declarations.actions import Submission, submit_declaration
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

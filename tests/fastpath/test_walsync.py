@@ -22,7 +22,6 @@ from django.db import OperationalError, connection
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations import committer
 from tallylog.registry.declarations.actions import submit_declaration
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 
 db = settings.DATABASES["default"]["NAME"]
 campaign = Campaign.objects.get(slug="three-withdrawals")

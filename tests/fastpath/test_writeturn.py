@@ -19,7 +19,6 @@ import sys, time
 import django
 django.setup()
 from tallylog.fastpath.writeturn import write_turn
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 if sys.argv[1] == "hold":
     with write_turn():
         with write_turn():  # nested: part of the outer turn

@@ -45,7 +45,6 @@ from tallylog.registry.declarations.actions import submit_declaration
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.sequencer import sequence_pending
 from tallylog.registry.volunteers.models import Centre
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
 from tests.support.serverproc import Server, free_port, run_cli, server_env
 from tests.scale.conftest import PG_TEST, with_database
 

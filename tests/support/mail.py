@@ -1,5 +1,6 @@
-"""Fixtures: a REAL SMTP server on loopback (aiosmtpd) that records what it receives, petitions, a fresh log
-(``log``, shared with tests/registry)."""
+"""Mail for the tests: the mailbox a REAL SMTP server on loopback (aiosmtpd) records into, its
+messages' text and links; petitions. The fixtures (``mailbox``, ``petition``, ``open_petition``)
+are in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -8,16 +9,11 @@ import logging
 import email.policy
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-import pytest
-from aiosmtpd.controller import Controller
-
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.petitions.models import Petition
-from tests.support.serverproc import free_port
 
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
@@ -75,23 +71,6 @@ def link_in(message: EmailMessage, pattern: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def mailbox(settings) -> Iterator[Mailbox]:  # noqa: ANN001
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_TIMEOUT = 10
-    settings.DEFAULT_FROM_EMAIL = "news@tallylog.test"
-    settings.TALLYLOG_SITE_URL = "http://testserver"
-    try:
-        yield box
-    finally:
-        controller.stop()
-
-
 def make_petition(slug: str = "free-them", *, confirm: bool = True, **fields: object) -> Campaign:
     campaign = Campaign.objects.create(
         slug=slug, kind=Campaign.Kind.PETITION,
@@ -100,15 +79,3 @@ def make_petition(slug: str = "free-them", *, confirm: bool = True, **fields: ob
     )
     Petition.objects.create(campaign=campaign, require_confirmation=confirm)
     return campaign
-
-
-@pytest.fixture
-def petition(db: None) -> Campaign:
-    """A petition requiring email confirmation (double opt-in)."""
-    return make_petition(target=100)
-
-
-@pytest.fixture
-def open_petition(db: None) -> Campaign:
-    """A petition that counts signatures at once (email optional)."""
-    return make_petition("stand-with-them", confirm=False)

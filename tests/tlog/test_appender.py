@@ -12,7 +12,7 @@ from tallylog.tlog.note import open_note, sign_note
 from tallylog.tlog.storage import InjectedFailure, TileStore
 from tallylog.tlog.tiles import TILE_WIDTH, Tile, TileHashReader, new_tiles, parse_bundle, tile_path
 
-from .conftest import HashList, entry
+from tests.support.trees import HashList, entry
 
 ORIGIN = "test.example/log"
 SIGNER = Signer(generate_key(ORIGIN)[0])

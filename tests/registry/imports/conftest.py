@@ -1,19 +1,9 @@
-"""Fixtures for the bulk-import tests."""
+"""Helpers for the bulk-import tests."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pytest
-
-from tallylog.registry.campaigns.defaults import ensure_default_campaign
-from tallylog.registry.campaigns.models import Campaign
-
-
-@pytest.fixture
-def campaign(db: None) -> Campaign:
-    return ensure_default_campaign()[0]
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:

@@ -23,9 +23,8 @@ from tallylog.registry.entries.tally import tally
 from tallylog.registry.imports import importer
 from tallylog.registry.imports.importer import import_file
 from tallylog.registry.imports.models import ImportRun
-from tests.cli.conftest import tallylog
+from tests.support.cli import tallylog
 from tests.registry.imports.conftest import write_jsonl
-from tests.registry.conftest import home, log  # noqa: F401  (shared fixtures: a fresh home and log per test)
 from tests.registry.entries.test_sequencer import (
     Crash,
     CrashingStore,
