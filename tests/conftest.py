@@ -4,12 +4,19 @@ log per test, declarations and the sequencer, a REAL SMTP server on loopback, pe
 Folder conftests hold what only their folder uses; helpers that are not fixtures (the
 subprocess server, the browser, the reference implementations, mail parsing) are in
 tests/support/. No test imports a fixture from another folder.
+
+Markers (registered in pyproject.toml): ``server`` for a test that starts a subprocess (a
+``tallylog`` command or server, nginx, Go, Chromium, PostgreSQL), ``slow`` for a long one.
+``make test-fast`` runs ``-m "not server and not slow"``. A test without the ``server`` mark
+that starts a subprocess fails (``refuse_subprocesses``), so the marks stay true; a test that
+uses the ``postgres_url`` fixture (tests/scale) is marked ``server`` here.
 """
 
 from __future__ import annotations
 
 import datetime
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +24,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.core.cache import cache
 from django.test import override_settings
+from hypothesis import settings as hypothesis_settings
 
 from tallylog.composition import LogServices, ensure_signing_key, get_log, reset_log_for_tests
 from tallylog.home import Home
@@ -26,6 +34,33 @@ from tallylog.registry.declarations.actions import Submission, submit_declaratio
 from tallylog.registry.entries.sequencer import sequence_pending
 from tests.support.mail import Mailbox, make_petition
 from tests.support.serverproc import free_port
+
+
+# No timed assertions in tests: Hypothesis's per-example deadline (200 ms) fails a test when a
+# busy machine pauses it, so it is off (bench/ measures speed).
+hypothesis_settings.register_profile("tallylog", deadline=None)
+hypothesis_settings.load_profile("tallylog")
+
+SERVER_FIXTURES = {"postgres_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(autouse=True)
+def refuse_subprocesses(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside tests marked ``server``, starting a subprocess is an error that names the mark."""
+    if request.node.get_closest_marker("server") is not None:
+        return
+    nodeid = request.node.nodeid
+
+    def refuse(self: subprocess.Popen[bytes], args: object, *rest: object, **kwargs: object) -> None:
+        raise AssertionError(f"{nodeid} starts a subprocess ({args!r}): mark it @pytest.mark.server")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture(autouse=True)

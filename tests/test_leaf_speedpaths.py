@@ -2,7 +2,7 @@
 raises exactly the errors, of the self-checking writer it replaced; ``canonical_json``
 with one shared encoder is ``json.dumps`` with the same options.
 
-The writer before issue 6 is kept, verbatim, as the reference in tests/reference.py (its
+The writer before issue 6 is kept, verbatim, as the reference in tests/support/reference.py (its
 self-check is the strict reader ``parse_leaf`` as it was then).
 """
 

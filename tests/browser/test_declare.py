@@ -17,7 +17,7 @@ import pytest
 from tests.support.chromium import Visit, browser
 from tests.support.serverproc import Server, init_home
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 RECEIPT = re.compile(r"\d{5}-\d{5}-\d{5}-\d{5}-\d{5}")
 WEIGHT_LIMIT = 30 * 1024

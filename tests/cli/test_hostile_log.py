@@ -20,6 +20,8 @@ import pytest
 
 from tests.support.serverproc import REPO, server_env, tallylog_command
 
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
+
 SIZE = 300  # one full tile (256) and a partial one (44) at level 0
 FILES = [
     "checkpoint",

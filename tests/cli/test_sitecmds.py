@@ -54,6 +54,7 @@ def wait_for(predicate, what: str, limit: float = 60.0) -> None:  # type: ignore
         time.sleep(0.1)
 
 
+@pytest.mark.server
 def test_init_is_idempotent(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = run("init", "--home", str(home), "--origin", "example.org/init-test")
@@ -82,6 +83,7 @@ def private_to_owner(home: Path) -> list[str]:
     ]
 
 
+@pytest.mark.server
 def test_init_makes_the_home_private(tmp_path: Path) -> None:
     # Issue 15 item 9: db.sqlite3 was 0644 in a 0755 home (sessions, password hashes).
     fresh = tmp_path / "fresh"
@@ -100,6 +102,7 @@ def test_init_makes_the_home_private(tmp_path: Path) -> None:
         assert oct((fresh / name).stat().st_mode & 0o777) == "0o600", name
 
 
+@pytest.mark.server
 def test_serve_refuses_a_database_other_users_can_read(tmp_path: Path) -> None:
     home = tmp_path / "home"
     run("init", "--home", str(home))
@@ -111,6 +114,7 @@ def test_serve_refuses_a_database_other_users_can_read(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.server
 def test_commands_refuse_an_uninitialised_home(tmp_path: Path) -> None:
     for command in ("sequence", "serve", "demo"):
         result = run(command, "--home", str(tmp_path / "nothing"), check=False)
@@ -126,6 +130,7 @@ def test_commands_refuse_an_uninitialised_home(tmp_path: Path) -> None:
     assert "tallylog.E002" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("name", "value", "check"),
     [
@@ -152,6 +157,7 @@ def test_a_bad_setting_is_refused_by_its_check_not_a_traceback(tmp_path: Path, n
     assert not home.db_path.exists()  # refused before touching any database
 
 
+@pytest.mark.server
 def test_demo_then_sequence_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
     run("init", "--home", str(home))
@@ -187,6 +193,7 @@ def submit_through_the_orm(home: Path, alias: str) -> None:
     )
 
 
+@pytest.mark.server
 def test_demo_refuses_a_home_with_real_data(tmp_path: Path) -> None:
     # Issue 15 item 8: `tallylog demo` silently appended 3,000 fake entries to a real log.
     home = tmp_path / "home"
@@ -205,6 +212,7 @@ def test_demo_refuses_a_home_with_real_data(tmp_path: Path) -> None:
     assert not (home / "DEMONSTRATION").exists()
 
 
+@pytest.mark.server
 def test_demo_home_says_so_and_what_demo_did(tmp_path: Path) -> None:
     home = tmp_path / "home"
     init = run("init", "--demo", "--home", str(home))
@@ -258,6 +266,7 @@ def listening_sockets(port: int) -> int:
     return count
 
 
+@pytest.mark.server
 @pytest.mark.slow
 def test_serve_serves_and_sequences(tmp_path: Path) -> None:
     home = tmp_path / "home"

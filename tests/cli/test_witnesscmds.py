@@ -18,6 +18,8 @@ from tallylog.tlog.proof import format_proof, make_proof
 
 from tests.support.cli import SCRIPT, append, fails, keygen, tallylog
 
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
+
 
 def free_port() -> int:
     with socket.socket() as s:

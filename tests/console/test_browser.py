@@ -16,7 +16,7 @@ from tests.support.chromium import browser
 
 from .conftest import PASSWORD, Team
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 RECEIPT = re.compile(r"^\d{5}(-\d{5}){4}$")
 
 

@@ -1,12 +1,11 @@
 """The console's pages: small, keyboard-first, no script, no inline style, in every
-language; and the models match their migrations."""
+language (the models match their migrations: tests/registry/test_migrations.py)."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.core.management import call_command
 
 from tallylog.registry.volunteers import actions
 
@@ -73,10 +72,6 @@ def test_pages_have_no_script_and_no_inline_style(team: Team, language: str) -> 
         assert len(response.content) < 30 * 1024, path
     page = volunteer.get(_intake_url(team), HTTP_ACCEPT_LANGUAGE=language).content.decode()
     assert "<script" not in page and "style=" not in page
-
-
-def test_models_match_migrations(db: None) -> None:
-    call_command("makemigrations", "volunteers", "--check", "--dry-run", verbosity=0)
 
 
 def test_a_form_sent_twice_records_its_declaration_once(team: Team) -> None:

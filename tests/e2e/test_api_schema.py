@@ -26,7 +26,7 @@ from requests.adapters import HTTPAdapter
 from tallylog.safety.middleware import MAX_TARGET
 from tests.support.serverproc import Server, init_home
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 EXAMPLES = 40  # per operation and mode
 SENT: dict[str, int] = {}  # requests sent, by operation

@@ -33,7 +33,7 @@ import pytest
 from tallylog.leaf import parse_leaf, receipt_matches
 from tests.support.serverproc import CAMPAIGN, Server, request, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 KILLS = 50
 LOAD_THREADS = 3

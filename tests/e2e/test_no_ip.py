@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.serverproc import CAMPAIGN, Server, WebClient, init_home
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 # Distinctive loopback addresses (Linux routes all of 127/8 to lo), so a chance match of
 # their packed form in binary files is negligible.

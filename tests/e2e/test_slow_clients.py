@@ -14,7 +14,7 @@ import pytest
 from tests.support.serverproc import Server, init_home, request, run_cli
 from tests.support.slowclients import SlowClients, wait_until_closed
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
 def _readers(port: int, n: int, path: str = "/") -> list[int]:

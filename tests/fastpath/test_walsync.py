@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.serverproc import REPO, run_cli, server_env
 
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
+
 SCRIPT = """
 import fcntl, json, os, sqlite3, sys
 import django

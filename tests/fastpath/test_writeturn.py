@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.serverproc import REPO, server_env
 
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
+
 SCRIPT = """
 import sys, time
 import django

@@ -67,6 +67,7 @@ def test_filter_scrubs_django_records():
     assert "ValueError" in out
 
 
+@pytest.mark.server
 def test_server_logging_scrubs_granian_and_keeps_its_access_log_private():
     """granian's own messages and its access log, configured as ``tallylog serve`` does
     (granian's ``configure_logging`` and its access-log builder, in a process of their own)."""

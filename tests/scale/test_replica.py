@@ -513,6 +513,7 @@ def site(primary: Primary, standby: Standby, tmp_path: Path) -> Iterator[Site]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.server
 def test_pages_read_the_replica_and_receipts_the_primary(site: Site, standby: Standby) -> None:
     standby.pause()  # from now on the replica shows the past: what a page shows tells who answered
     made = site.declare("Lin")
@@ -537,6 +538,7 @@ def test_pages_read_the_replica_and_receipts_the_primary(site: Site, standby: St
     assert site.server.get(f"/api/v1/campaigns/{SLUG}/tally").json()["total"] == 1
 
 
+@pytest.mark.server
 def test_a_replica_that_is_down_leaves_every_page_served_by_the_primary(site: Site, standby: Standby) -> None:
     first = site.declare("Lin")
     site.sequence()

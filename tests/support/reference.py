@@ -1,8 +1,8 @@
 """The implementations before the speed work of issue 6, kept as the reference.
 
 The fast paths must give exactly what these gave, for every input: the equivalence tests
-(tests/registry/test_validation.py, tests/registry/test_leaf_speedpaths.py,
-tests/imports/test_rows_speedpaths.py) compare against them, and ``python -m bench
+(tests/registry/declarations/test_validation.py, tests/test_leaf_speedpaths.py,
+tests/registry/imports/test_rows_speedpaths.py) compare against them, and ``python -m bench
 validate`` times them as the "before" of its before/after ratios.
 
 Each is the former code verbatim, from the commits before the change (docstrings and

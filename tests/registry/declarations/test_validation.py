@@ -1,7 +1,7 @@
 """The fast ``clean_text`` and ``validate_declaration`` (issue 6) give exactly what the
 per-character implementations they replaced gave, for every input.
 
-The implementations before issue 6 are kept, verbatim, as the reference in tests/reference.py.
+The implementations before issue 6 are kept, verbatim, as the reference in tests/support/reference.py.
 """
 
 from __future__ import annotations

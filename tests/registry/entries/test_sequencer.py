@@ -419,6 +419,7 @@ def holding_the_lease(home: Home) -> Iterator[None]:
         holder.communicate("")
 
 
+@pytest.mark.server
 def test_one_writer_at_a_time(home: Home, log: LogServices, tmp_path: Path) -> None:
     with holding_the_lease(home):
         with pytest.raises(LeaseBusy):

@@ -98,6 +98,7 @@ ensure_default_campaign()
 """
 
 
+@pytest.mark.server
 def test_kill_9_in_the_middle_of_an_import_then_resume_imports_each_row_once(tmp_path: Path) -> None:
     from tallylog.home import Home
 
@@ -185,6 +186,7 @@ def test_import_then_sequence_logs_every_row_with_its_historical_date(
         assert d.public_content()["declared_on"] == "2004-12-01"
 
 
+@pytest.mark.server
 @pytest.mark.django_db(transaction=True)
 def test_import_sequence_queues_when_a_sequencer_holds_the_lock(
     tmp_path: Path, signed_home: "Home", capsys: pytest.CaptureFixture[str]

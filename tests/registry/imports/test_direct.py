@@ -76,6 +76,7 @@ def assert_logged_exactly_once(home: Home, log: LogServices, campaign: Campaign,
     assert len(tags) == n
 
 
+@pytest.mark.server
 def test_direct_import_logs_every_row_as_the_sequencer_would(
     campaign: Campaign, home: Home, log: LogServices, tmp_path: Path
 ) -> None:
@@ -140,6 +141,7 @@ def test_receipt_codes_of_a_direct_import_find_their_entries(
         assert leaf.receipt_matches(leaf.parse_leaf(bytes(found.entry.leaf)), code)
 
 
+@pytest.mark.server
 def test_entries_waiting_in_the_queue_are_logged_first_and_never_twice(
     campaign: Campaign, home: Home, log: LogServices, tmp_path: Path
 ) -> None:
@@ -154,6 +156,7 @@ def test_entries_waiting_in_the_queue_are_logged_first_and_never_twice(
     assert sequencer.sequence_pending(log, batch_size=10) == 0
 
 
+@pytest.mark.server
 def test_without_the_sequencer_lease_rows_are_queued_for_the_running_sequencer(
     campaign: Campaign, home: Home, log: LogServices, tmp_path: Path
 ) -> None:
@@ -185,6 +188,7 @@ def test_leaves_take_the_pass_day_not_the_workers_guess(
     check_log(log)
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_worker_processes_give_the_same_log(
     campaign: Campaign, home: Home, log: LogServices, tmp_path: Path, jobs: int
@@ -203,6 +207,7 @@ def test_worker_processes_give_the_same_log(
 STEPS = ["_write", "_commit", "_add_tallies", "_milestones", "_publish", "run_pass"]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("step", STEPS)
 def test_crash_in_each_step_then_resume(
     campaign: Campaign, home: Home, log: LogServices, tmp_path: Path, step: str, monkeypatch: pytest.MonkeyPatch
@@ -238,6 +243,7 @@ def test_crash_in_each_step_then_resume(
     assert aliases == [r["alias"] for r in rows(50)]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("written", [False, True], ids=["nothing-written", "written"])
 def test_crash_at_every_store_write_then_resume(
     campaign: Campaign, home: Home, log: LogServices, tmp_path: Path, written: bool

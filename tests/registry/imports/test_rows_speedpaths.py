@@ -1,6 +1,6 @@
 """A JSON Lines record read on the fast path (issue 6) is the ``Row`` the per-field loop
 it replaced gave, for any line. The reader before issue 6 is kept as the reference in
-tests/reference.py.
+tests/support/reference.py.
 """
 
 from __future__ import annotations
