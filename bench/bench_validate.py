@@ -1,6 +1,6 @@
 """Validation and leaf encoding (issue 6): rows/s of ``CampaignRules.clean`` on realistic
 rows, ``encode_leaf``/s, ``clean_text``/s and JSON Lines parse rows/s — each against the
-implementation it replaced (kept verbatim in tests/reference.py, the reference the
+implementation it replaced (kept verbatim in tests/support/reference.py, the reference the
 equivalence tests compare with), as a ratio measured in the same run.
 
     python -m bench validate                 # 200,000 rows, best of 3
