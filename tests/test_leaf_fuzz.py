@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,6 +60,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @settings(max_examples=500)
 @given(st.dictionaries(st.sampled_from(["v", "kind", "campaign", "day", "channel", "commit", "tag", "tag_salt", "orgs", "x"]), json_values))
 def test_random_json_objects_refused_or_canonical(obj):

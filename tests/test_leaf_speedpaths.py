@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -128,6 +129,7 @@ near_orgs = st.one_of(
 )
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @settings(max_examples=1000)
 @given(
     st.fixed_dictionaries(
@@ -165,6 +167,7 @@ HOW = st.sampled_from(["delete", "double", "upper", "\n", " ", "-", "0", "a", "\
 NAMES = st.sampled_from(["kind", "campaign", "day", "channel", "commit", "tag", "orgs"])
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @settings(max_examples=600)
 @given(valid_fields(), NAMES, st.integers(0, 70), HOW)
 def test_one_field_off_by_a_character_fails_as_before(fields: dict[str, Any], name: str, at: int, how: str) -> None:

@@ -163,6 +163,7 @@ def renderings(draw: st.DrawFn) -> tuple[str, str]:
     return digits, "".join(out).rstrip("".join(SEPARATORS))
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @settings(max_examples=400, deadline=None)
 @given(renderings(), st.sampled_from(["", "code=", "GET /api/v1/receipts?code=", "我的收据 "]),
        st.sampled_from(["", " HTTP/1.1", "!", " 谢谢"]))

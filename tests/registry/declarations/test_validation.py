@@ -67,6 +67,7 @@ def test_clean_text_line_handling_is_the_per_character_implementation(parts: lis
         assert clean_text(text, multiline=multiline) == reference_clean_text(text, multiline=multiline)
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @pytest.mark.parametrize("multiline", [False, True])
 def test_clean_text_on_every_code_point(multiline: bool) -> None:
     """Every code point of the Unicode database Python has, alone and between others."""

@@ -274,6 +274,7 @@ def count_writes(home: Home, campaign: Campaign) -> int:
     return store.writes
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @pytest.mark.parametrize("written", [False, True], ids=["nothing-written", "written"])
 def test_crash_at_every_store_write_then_recover(
     campaign: Campaign, home: Home, log: LogServices, written: bool

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ values = st.one_of(
 objects = st.dictionaries(st.sampled_from([*FIELDS, "email", "Alias", ""]), values, max_size=7)
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @settings(max_examples=1500)
 @given(st.one_of(objects, objects.map(lambda o: {k: v for k, v in o.items() if k in FIELDS}), values), st.booleans())
 def test_a_json_value_reads_as_before(value: object, ascii_only: bool) -> None:
