@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export TALLYLOG_HOME ?= $(CURDIR)/var
 
-.PHONY: install messages run lint test test-deps bench clean
+.PHONY: install messages run lint test test-fast test-deps bench clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -43,6 +43,11 @@ lint: install
 test: install lint test-deps
 	$(BIN)/pytest -q -p no:cacheprovider
 	bash scripts/pg-test.sh run $(BIN)/pytest -q -p no:cacheprovider
+
+# The inner loop: every test that starts no subprocess (no `tallylog serve` or command, nginx,
+# Go, Chromium or PostgreSQL: marker `server`) and is not `slow`, on SQLite; under 2 minutes.
+test-fast: install
+	env -u DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider -m "not server and not slow"
 
 bench: install test-deps
 	@bash scripts/test-deps.sh --bench

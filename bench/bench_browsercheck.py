@@ -60,8 +60,8 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
-    from tests.browser.chromium import Visit, browser
     from tests.browser.verifysite import run_check, serve
+    from tests.support.chromium import Visit, browser
 
     print(f"{'entries':>10} {'day size':>9} {'build s':>8} {'check ms (best/median)':>23} "
           f"{'load+check ms':>14} {'log bytes':>11} {'wire bytes':>11}")

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.safety.serverproc import (
+from tests.support.serverproc import (
     CAMPAIGN,
     Server,
     request,

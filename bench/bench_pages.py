@@ -32,8 +32,8 @@ PAGES = [
 def measure(count: int) -> list[tuple[str, str, int, int, int]]:
     """(name, path, bytes, requests, foreign requests) for each page."""
     sys.path.insert(0, str(ROOT))
-    from tests.browser.chromium import Visit, browser
-    from tests.safety.serverproc import Server, init_home, run_cli
+    from tests.support.chromium import Visit, browser
+    from tests.support.serverproc import Server, init_home, run_cli
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="tallylog-bench-pages-") as tmp:

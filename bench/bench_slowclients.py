@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _latencies(port: int, n: int) -> tuple[list[float], int]:
-    from tests.safety.serverproc import request
+    from tests.support.serverproc import request
 
     times, failed = [], 0
     for _ in range(n):
@@ -47,8 +47,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kept", type=int, default=100)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from tests.safety.serverproc import Server, init_home
-    from tests.safety.slowclients import SlowClients
+    from tests.support.serverproc import Server, init_home
+    from tests.support.slowclients import SlowClients
 
     with tempfile.TemporaryDirectory(prefix="tallylog-bench-slow-") as tmp:
         home = Path(tmp) / "home"

@@ -1,6 +1,6 @@
 """Validation and leaf encoding (issue 6): rows/s of ``CampaignRules.clean`` on realistic
 rows, ``encode_leaf``/s, ``clean_text``/s and JSON Lines parse rows/s — each against the
-implementation it replaced (kept verbatim in tests/reference.py, the reference the
+implementation it replaced (kept verbatim in tests/support/reference.py, the reference the
 equivalence tests compare with), as a ratio measured in the same run.
 
     python -m bench validate                 # 200,000 rows, best of 3
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
     from tallylog.registry.declarations.validation import clean_text
     from tallylog.registry.imports.formats import read_rows
     from tallylog.registry.imports.validation import CampaignRules
-    from tests.reference import (
+    from tests.support.reference import (
         reference_canonical_json,
         reference_clean_text,
         reference_encode_leaf,

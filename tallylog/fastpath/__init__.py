@@ -4,7 +4,7 @@ They know Django's ORM and its connections, never tallylog's models: the domain
 (``tallylog.registry``) passes the model classes, the rows and the function that turns a
 batch into rows. Nothing here imports ``tallylog.registry``.
 
-The contract each keeps (checked by tests/registry/test_committer.py, test_walsync.py,
+The contract each keeps (checked by tests/fastpath/test_groupcommit.py, test_walsync.py,
 test_writeturn.py and the importer's and sequencer's tests, on SQLite and PostgreSQL):
 
 - ``GroupCommitter(write_rows, forget=…).save(item)`` (``groupcommit``) — **durable when it

@@ -11,7 +11,7 @@ from django.test import Client
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry
-from tests.web.conftest import checkpoint_root, root_from_inclusion_proof
+from tests.support.proofs import checkpoint_root, root_from_inclusion_proof
 
 API = "/api/v1"
 

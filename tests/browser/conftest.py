@@ -7,10 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.chromium import browser
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
-from tests.safety.serverproc import Server, init_home
-from tests.web.conftest import declare, sequence  # noqa: F401
+from tests.support.chromium import browser
+from tests.support.serverproc import Server, init_home
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from tests.browser.chromium import Visit
-from tests.safety.serverproc import Server
+from tests.support.chromium import Visit
+from tests.support.serverproc import Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 RECEIPT = re.compile(r"\d{5}-\d{5}-\d{5}-\d{5}-\d{5}")
 WEIGHT_LIMIT = 30 * 1024

@@ -29,11 +29,11 @@ from tallylog.tlog.cosignature import (
     split_checkpoint_note,
 )
 from tallylog.tlog.tiles import Tile, tile_path
-from tests.browser.chromium import Visit, browser
 from tests.browser.verifysite import build_log, render_verify_page, run_check, serve
-from tests.safety.serverproc import Server
+from tests.support.chromium import Visit, browser
+from tests.support.serverproc import Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 DAY1, DAY2 = "2026-12-01", "2026-12-02"
 CODE_V2 = "12345-67890-12345-67890-12345"

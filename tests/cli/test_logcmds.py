@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tallylog.tlog import hashes
-
-from .conftest import append, declaration, fails, keygen, receipt, tallylog
+from tests.support.cli import append, declaration, fails, keygen, receipt, tallylog
 
 DAYS = [("2026-11-23", 200), ("2026-11-24", 250), ("2026-11-25", 140)]
 OTHER = [b"hello", b"", b"{}", b'{"v":1}', b"\xff\xfe not utf-8", b"\r", b"x" * 1000, b"a b", b"[]", b"0"]
@@ -60,6 +59,7 @@ def flip(path: Path, offset: int) -> None:
 # --- keygen ------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_keygen_writes_a_private_key_and_prints_the_verifier_key(tmp_path: Path) -> None:
     key, vkey = keygen(tmp_path, "example.org/declarations")
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -69,6 +69,7 @@ def test_keygen_writes_a_private_key_and_prints_the_verifier_key(tmp_path: Path)
     assert base64.b64decode(pub)[0] == 1  # algorithm byte: Ed25519 (C2SP signed-note)
 
 
+@pytest.mark.server
 def test_keygen_refuses_to_overwrite(tmp_path: Path) -> None:
     key, _ = keygen(tmp_path)
     before = key.read_bytes()
@@ -77,6 +78,7 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path) -> None:
     assert key.read_bytes() == before
 
 
+@pytest.mark.server
 def test_keygen_rejects_a_bad_origin(tmp_path: Path) -> None:
     err = fails("keygen", "--origin", "has space", "--out", tmp_path / "k")
     assert "origin" in err
@@ -86,6 +88,7 @@ def test_keygen_rejects_a_bad_origin(tmp_path: Path) -> None:
 # --- log append --------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_append_grows_the_log_and_prints_its_size(tmp_path: Path) -> None:
     key, vkey = keygen(tmp_path)
     log = tmp_path / "new" / "log"
@@ -96,6 +99,7 @@ def test_append_grows_the_log_and_prints_its_size(tmp_path: Path) -> None:
     tallylog("verify", log, "--key", vkey)
 
 
+@pytest.mark.server
 def test_append_rejects_an_entry_too_long_and_publishes_nothing(tmp_path: Path) -> None:
     key, vkey = keygen(tmp_path)
     log = tmp_path / "log"
@@ -108,6 +112,7 @@ def test_append_rejects_an_entry_too_long_and_publishes_nothing(tmp_path: Path) 
     tallylog("verify", log, "--key", vkey)
 
 
+@pytest.mark.server
 def test_append_needs_a_signer_key(tmp_path: Path, log: Log) -> None:
     (tmp_path / "vkey").write_text(log.vkey)
     err = fails("log", "append", tmp_path / "log", "--key", tmp_path / "vkey", stdin=b"a\n")
@@ -118,16 +123,19 @@ def test_append_needs_a_signer_key(tmp_path: Path, log: Log) -> None:
 # --- verify ------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_verify_accepts_an_honest_log(log: Log) -> None:
     out = tallylog("verify", log.dir, "--key", log.vkey).stdout
     assert "OK" in out and "size 600" in out
 
 
+@pytest.mark.server
 def test_verify_over_http(log: Log, serve) -> None:  # type: ignore[no-untyped-def]
     out = tallylog("verify", serve(log.dir), "--key", log.vkey).stdout
     assert "size 600" in out
 
 
+@pytest.mark.server
 def test_verify_recount_and_check_receipt_over_a_gzip_server(log: Log, serve) -> None:  # type: ignore[no-untyped-def]
     url = serve(log.dir, gzip=True)
     assert "size 600" in tallylog("verify", url, "--key", log.vkey).stdout
@@ -138,6 +146,7 @@ def test_verify_recount_and_check_receipt_over_a_gzip_server(log: Log, serve) ->
     assert serve.encodings and set(serve.encodings) == {"gzip"}
 
 
+@pytest.mark.server
 def test_verify_rejects_another_logs_key(tmp_path: Path, log: Log) -> None:
     _, other = keygen(tmp_path, "example.org/log", "other.key")  # same name, other key
     assert "bad signature" in fails("verify", log.dir, "--key", other)
@@ -146,6 +155,7 @@ def test_verify_rejects_another_logs_key(tmp_path: Path, log: Log) -> None:
     assert "bad verifier key" in fails("verify", log.dir, "--key", "not a key")
 
 
+@pytest.mark.server
 def test_verify_catches_a_flipped_bit_in_the_checkpoint_signature(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     cp = (copy / "checkpoint").read_bytes()
@@ -158,6 +168,7 @@ def test_verify_catches_a_flipped_bit_in_the_checkpoint_signature(tmp_path: Path
     assert "bad signature" in fails("verify", copy, "--key", log.vkey)
 
 
+@pytest.mark.server
 def test_verify_catches_an_edited_checkpoint_body(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     cp = (copy / "checkpoint").read_bytes()
@@ -165,6 +176,7 @@ def test_verify_catches_an_edited_checkpoint_body(tmp_path: Path, log: Log) -> N
     assert "bad signature" in fails("verify", copy, "--key", log.vkey)
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("path", ["tile/0/000", "tile/0/002.p/88", "tile/1/000.p/2"])
 def test_verify_catches_a_flipped_bit_in_a_hash_tile(tmp_path: Path, log: Log, path: str) -> None:
     copy = log.copy(tmp_path)
@@ -174,6 +186,7 @@ def test_verify_catches_a_flipped_bit_in_a_hash_tile(tmp_path: Path, log: Log, p
     assert f"hash mismatch in tile {level}/{index}" in err
 
 
+@pytest.mark.server
 def test_verify_catches_a_flipped_bit_in_an_entry_bundle(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     bundle = copy / "tile/entries/001"
@@ -182,6 +195,7 @@ def test_verify_catches_a_flipped_bit_in_an_entry_bundle(tmp_path: Path, log: Lo
     assert "hash mismatch in tile 0/1" in fails("verify", copy, "--key", log.vkey)
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("path", ["tile/0/001", "tile/entries/002.p/88", "tile/1/000.p/2"])
 def test_verify_catches_a_truncated_file(tmp_path: Path, log: Log, path: str) -> None:
     copy = log.copy(tmp_path)
@@ -190,12 +204,14 @@ def test_verify_catches_a_truncated_file(tmp_path: Path, log: Log, path: str) ->
     assert f"malformed file at {target}" in fails("verify", copy, "--key", log.vkey)
 
 
+@pytest.mark.server
 def test_verify_catches_a_missing_tile(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     (copy / "tile/0/001").unlink()
     assert f"missing file at {copy / 'tile/0/001'}" in fails("verify", copy, "--key", log.vkey)
 
 
+@pytest.mark.server
 def test_verify_state_catches_a_rollback(tmp_path: Path, log: Log) -> None:
     old = log.copy(tmp_path, "old")
     state = tmp_path / "state"
@@ -210,6 +226,7 @@ def test_verify_state_catches_a_rollback(tmp_path: Path, log: Log) -> None:
     assert b"\n610\n" in state.read_bytes()  # a failed audit leaves the state alone
 
 
+@pytest.mark.server
 def test_verify_state_catches_a_fork_at_the_same_size(tmp_path: Path, log: Log) -> None:
     a, b = log.copy(tmp_path, "a"), log.copy(tmp_path, "b")
     append(a, log.key, [b"one history"])
@@ -220,6 +237,7 @@ def test_verify_state_catches_a_fork_at_the_same_size(tmp_path: Path, log: Log) 
     assert "fork" in fails("verify", b, "--key", log.vkey, "--state", state)
 
 
+@pytest.mark.server
 def test_verify_state_catches_a_fork_that_grew(tmp_path: Path, log: Log) -> None:
     a, b = log.copy(tmp_path, "a"), log.copy(tmp_path, "b")
     append(a, log.key, [b"one history"])
@@ -230,12 +248,14 @@ def test_verify_state_catches_a_fork_that_grew(tmp_path: Path, log: Log) -> None
     assert "fork" in err and "not consistent" in err and "601" in err
 
 
+@pytest.mark.server
 def test_verify_state_rejects_a_state_file_signed_by_another_key(tmp_path: Path, log: Log) -> None:
     state = tmp_path / "state"
     state.write_bytes(b"not a checkpoint\n")
     assert str(state) in fails("verify", log.dir, "--key", log.vkey, "--state", state)
 
 
+@pytest.mark.server
 def test_verify_names_a_source_that_is_not_a_log(tmp_path: Path, log: Log) -> None:
     assert "neither a directory nor" in fails("verify", tmp_path / "nowhere", "--key", log.vkey)
     assert "missing file at" in fails("verify", tmp_path, "--key", log.vkey)
@@ -262,6 +282,7 @@ def test_verify_on_two_cores_over_several_chunks(tmp_path: Path) -> None:
 # --- prove -------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("index", [0, 255, 256, 599])
 def test_prove_prints_a_proof_that_checks(log: Log, index: int) -> None:
     proof = json.loads(tallylog("prove", log.dir, "--key", log.vkey, "--index", str(index)).stdout)
@@ -277,16 +298,19 @@ def test_prove_prints_a_proof_that_checks(log: Log, index: int) -> None:
         hashes.check_inclusion(path, 600, root, index, leaf)
 
 
+@pytest.mark.server
 def test_prove_over_http(log: Log, serve) -> None:  # type: ignore[no-untyped-def]
     proof = json.loads(tallylog("prove", serve(log.dir), "--key", log.vkey, "--index", "300").stdout)
     assert base64.b64decode(proof["leaf_hash"]) == hashes.leaf_hash(log.entries[300])
 
 
+@pytest.mark.server
 def test_prove_rejects_an_index_beyond_the_log(log: Log) -> None:
     assert "no entry 600" in fails("prove", log.dir, "--key", log.vkey, "--index", "600")
     assert "whole number" in fails("prove", log.dir, "--key", log.vkey, "--index", "-1")
 
 
+@pytest.mark.server
 def test_prove_catches_a_tampered_tile(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     flip(copy / "tile/0/000", 32 * 6)  # the sibling of entry 7: the first hash of its proof
@@ -322,11 +346,13 @@ def expected_tally(log: Log) -> dict[str, object]:
     }
 
 
+@pytest.mark.server
 def test_recount_json_equals_the_entries(log: Log) -> None:
     tally = json.loads(tallylog("recount", log.dir, "--key", log.vkey, "--json").stdout)
     assert tally == expected_tally(log)
 
 
+@pytest.mark.server
 def test_recount_text(log: Log, serve) -> None:  # type: ignore[no-untyped-def]
     out = tallylog("recount", serve(log.dir), "--key", log.vkey).stdout
     assert "campaign three-withdrawals: 590" in out
@@ -335,6 +361,7 @@ def test_recount_text(log: Log, serve) -> None:  # type: ignore[no-untyped-def]
     assert "not tallylog leaves: 10" in out
 
 
+@pytest.mark.server
 def test_recount_verifies_first(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     flip(copy / "tile/0/000", 0)
@@ -344,6 +371,7 @@ def test_recount_verifies_first(tmp_path: Path, log: Log) -> None:
 # --- check-receipt -----------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_check_receipt_finds_the_entry(log: Log) -> None:
     out = tallylog("check-receipt", receipt(321), "--source", log.dir, "--key", log.vkey).stdout
     index = 10 + 321
@@ -354,6 +382,7 @@ def test_check_receipt_finds_the_entry(log: Log) -> None:
     assert f"number {index} of 600" in out
 
 
+@pytest.mark.server
 def test_check_receipt_finds_version_1_and_version_2_entries(log: Log) -> None:
     # Issue 15 item 2: salted (v2) tags, and the v1 entries already in logs still found.
     for i, version in ((5, 1), (99, 1), (100, 2), (589, 2)):
@@ -363,12 +392,14 @@ def test_check_receipt_finds_version_1_and_version_2_entries(log: Log) -> None:
         assert ("tag_salt" in found["entry"]) == (version == 2)
 
 
+@pytest.mark.server
 def test_check_receipt_accepts_the_code_as_people_type_it(log: Log) -> None:
     code = receipt(5).replace("-", " ").translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     out = tallylog("check-receipt", code, "--source", log.dir, "--key", log.vkey).stdout
     assert '"index": 15' in out
 
 
+@pytest.mark.server
 def test_check_receipt_with_day_over_http_reads_only_that_day(log: Log, serve) -> None:  # type: ignore[no-untyped-def]
     url = serve(log.dir)
     requests = serve.requests
@@ -382,6 +413,7 @@ def test_check_receipt_with_day_over_http_reads_only_that_day(log: Log, serve) -
     assert sorted(requests) == first  # the same requests whichever entry is yours
 
 
+@pytest.mark.server
 def test_check_receipt_with_the_wrong_day(log: Log) -> None:
     err = fails("check-receipt", receipt(0), "--source", log.dir, "--key", log.vkey, "--day", "2026-11-25")
     assert "no entry with this receipt code on 2026-11-25" in err and "without --day" in err
@@ -393,6 +425,7 @@ def test_check_receipt_with_the_wrong_day(log: Log) -> None:
     )
 
 
+@pytest.mark.server
 def test_check_receipt_unknown_and_malformed_codes(log: Log) -> None:
     assert "no entry with this receipt code among its 600 entries" in fails(
         "check-receipt", receipt(9999), "--source", log.dir, "--key", log.vkey
@@ -400,6 +433,7 @@ def test_check_receipt_unknown_and_malformed_codes(log: Log) -> None:
     assert "bad receipt code" in fails("check-receipt", "12345", "--source", log.dir, "--key", log.vkey)
 
 
+@pytest.mark.server
 def test_check_receipt_catches_a_mirror_that_edits_an_entry(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     bundle = copy / "tile/entries/000"
@@ -410,6 +444,7 @@ def test_check_receipt_catches_a_mirror_that_edits_an_entry(tmp_path: Path, log:
     assert "hash mismatch" in err and "entry 10" in err
 
 
+@pytest.mark.server
 def test_check_receipt_with_a_malformed_day_index(tmp_path: Path, log: Log) -> None:
     copy = log.copy(tmp_path)
     (copy / "day-index.json").write_text('{"days": [{"day": "2026-11-24", "start": 5}]}')

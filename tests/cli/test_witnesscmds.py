@@ -15,8 +15,9 @@ import pytest
 
 from tallylog.tlog import client, note
 from tallylog.tlog.proof import format_proof, make_proof
+from tests.support.cli import SCRIPT, append, fails, keygen, tallylog
 
-from .conftest import SCRIPT, append, fails, keygen, tallylog
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
 
 
 def free_port() -> int:

@@ -24,6 +24,8 @@ from tallylog.tlog.cosignature import (
 
 from .test_go_tlog import GOPATH, HERE, go_env
 
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
+
 LOG = note.Signer(note.signer_key_from_seed("interop.example/log", b"\x11" * 32))
 SEED = bytes(range(100, 132))
 

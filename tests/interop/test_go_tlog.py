@@ -25,6 +25,8 @@ import pytest
 
 from tallylog.tlog import hashes, note, storage, tiles
 
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
+
 HERE = Path(__file__).parent
 GOPATH = "/usr/share/gocode"
 SIZES = [1, 2, 255, 256, 257, 65536, 65537, 100003]

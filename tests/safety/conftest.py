@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.test import override_settings
 
 from tallylog.composition import ensure_signing_key, get_log, reset_log_for_tests
@@ -19,15 +18,7 @@ from tallylog.registry.declarations.models import Channel
 from tallylog.registry.entries.sequencer import sequence_pending
 from tallylog.registry.volunteers import actions
 from tallylog.registry.volunteers.models import Role
-
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
+from tests.support.staff import PASSWORD
 
 
 @pytest.fixture

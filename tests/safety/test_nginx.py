@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.safety.serverproc import (
+from tests.support.serverproc import (
     CAMPAIGN,
     REPO,
     Response,
@@ -37,6 +37,8 @@ from tests.safety.serverproc import (
     request,
     shared_cache_dir,
 )
+
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
 
 DEPLOY = REPO / "docs" / "deploy.md"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

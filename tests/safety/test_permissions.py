@@ -1,5 +1,5 @@
 """Every role against every admin page and action, and against the public surfaces
-(issue 7, item 7). The console's own permission tests live in tests/volunteers/.
+(issue 7, item 7). The console's own permission tests live in tests/console/.
 
 Rules checked:
 - Only operators (staff) enter the admin; everyone else, on every admin URL and action,

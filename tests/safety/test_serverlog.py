@@ -67,6 +67,7 @@ def test_filter_scrubs_django_records():
     assert "ValueError" in out
 
 
+@pytest.mark.server
 def test_server_logging_scrubs_granian_and_keeps_its_access_log_private():
     """granian's own messages and its access log, configured as ``tallylog serve`` does
     (granian's ``configure_logging`` and its access-log builder, in a process of their own)."""
@@ -162,6 +163,7 @@ def renderings(draw: st.DrawFn) -> tuple[str, str]:
     return digits, "".join(out).rstrip("".join(SEPARATORS))
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 @settings(max_examples=400, deadline=None)
 @given(renderings(), st.sampled_from(["", "code=", "GET /api/v1/receipts?code=", "我的收据 "]),
        st.sampled_from(["", " HTTP/1.1", "!", " 谢谢"]))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.safety.serverproc import (
+from tests.support.serverproc import (
     CAMPAIGN,
     REPO,
     RedisServer,
@@ -48,6 +48,8 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     yield server
     server.stop()
 
+
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
 
 PETITION = "a-petition"
 MAKE_PETITION = f"""

@@ -22,9 +22,12 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tallylog.home import Home
 from tests.scale.conftest import REPO
+
+pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
 
 PATIENCE = 300.0  # a bound against a hung test, not a speed claim
 BURST = 60_000  # imported entries that keep the active sequencer busy

@@ -162,6 +162,7 @@ def _says(proc: subprocess.Popen[str], what: str) -> bool:
     return bool(ready) and proc.stdout.readline().strip() == what
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
 def test_a_standby_takes_over_when_the_leader_is_killed(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     if engine == "postgresql":

@@ -11,8 +11,7 @@ from tallylog.tlog.hashes import EMPTY_ROOT, leaf_hash, stored_hash_index, tree_
 from tallylog.tlog.note import open_note, sign_note
 from tallylog.tlog.storage import InjectedFailure, TileStore
 from tallylog.tlog.tiles import TILE_WIDTH, Tile, TileHashReader, new_tiles, parse_bundle, tile_path
-
-from .conftest import HashList, entry
+from tests.support.trees import HashList, entry
 
 ORIGIN = "test.example/log"
 SIGNER = Signer(generate_key(ORIGIN)[0])
@@ -44,6 +43,7 @@ def check_log(store: TileStore, want: list[bytes] | None = None) -> int:
     return cp.size
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 def test_appends_match_the_reference_tree() -> None:
     store = MemoryStore()
     app = Appender.open(store, SIGNER, ORIGIN)
@@ -184,6 +184,7 @@ def _resume_after_crashes(store: MemoryStore) -> None:
             i = starts.index(size)
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 def test_crash_after_every_write_of_the_cli_loop() -> None:
     clean = MemoryStore()
     _resume_after_crashes(clean)
@@ -220,6 +221,7 @@ def _sequencer(store: MemoryStore, db: dict[str, object]) -> None:
             continue
 
 
+@pytest.mark.slow  # exhaustive or property-based; in make test, not make test-fast
 def test_crash_after_every_write_of_the_sequencer_protocol() -> None:
     clean = MemoryStore()
     _sequencer(clean, {"size": 0, "root": EMPTY_ROOT})

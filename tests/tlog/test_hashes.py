@@ -24,8 +24,7 @@ from tallylog.tlog.hashes import (
     stored_hash_index,
     tree_hash,
 )
-
-from .conftest import HashList, b64, entry
+from tests.support.trees import HashList, b64, entry
 
 
 def test_rfc6962_leaf_and_node_prefixes() -> None:

@@ -29,7 +29,7 @@ from tallylog.tlog.proof import (
     parse_proof,
     verify_proof,
 )
-from tests.tlog.conftest import HashList, entry
+from tests.support.trees import HashList, entry
 
 LOG = note.Signer(note.signer_key_from_seed("example.org/log", bytes(32)))
 W1 = CosignatureSigner(witness_key_from_seed("w1.example/w", b"\x01" * 32))

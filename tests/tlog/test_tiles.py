@@ -20,8 +20,7 @@ from tallylog.tlog.tiles import (
     parse_tile_path,
     tile_path,
 )
-
-from .conftest import HashList, entry
+from tests.support.trees import HashList, entry
 
 
 @pytest.mark.parametrize(
@@ -201,8 +200,7 @@ def test_edge_root_is_the_tree_hash_at_every_size() -> None:
     recursive definition."""
     from tallylog.tlog.hashes import EMPTY_ROOT, leaf_hashes, merkle_root
     from tallylog.tlog.tiles import edge_root
-
-    from .conftest import entry
+    from tests.support.trees import entry
 
     assert edge_root([]) == EMPTY_ROOT
     all_leaves = leaf_hashes([entry(i) for i in range(65537 + 256)])

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from django.test import Client
 
 from tallylog.cli import main
 from tallylog.tlog.proof import parse_proof
-from tests.browser.chromium import browser
+from tests.support.chromium import browser
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
 
@@ -35,6 +36,7 @@ def decode_qr(svg: str) -> bytes:
     return text.encode("utf-8")
 
 
+@pytest.mark.server  # Chromium draws the QR code
 def test_the_certificate_carries_a_proof_that_verify_proof_accepts(tmp_path: Path, declare, sequence, log) -> None:
     declare(alias="别名甲")
     sub = declare(alias="Free Lin", orgs=("party", "league"))

@@ -12,7 +12,7 @@ from django.test import Client
 
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.petitions.models import Signature
-from tests.petitions.conftest import make_petition
+from tests.support.mail import make_petition
 
 from .test_declare import CODE
 

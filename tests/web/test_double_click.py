@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.safety.serverproc import Response, Server, WebClient, init_home, request
+from tests.support.serverproc import Response, Server, WebClient, init_home, request
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 CODE = re.compile(r'<p class="receipt">(\d{5}-\d{5}-\d{5}-\d{5}-\d{5})</p>')
 FIELD = re.compile(r'name="(csrfmiddlewaretoken|token)" value="([^"]+)"')

@@ -7,7 +7,7 @@ from django.test import Client
 
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.tally import tally
-from tests.web.conftest import checkpoint_root, root_from_inclusion_proof
+from tests.support.proofs import checkpoint_root, root_from_inclusion_proof
 
 
 def test_a_receipt_finds_its_entry_with_a_valid_proof(declare, sequence, log) -> None:

@@ -22,8 +22,6 @@ from tallylog.registry.entries.cosigning import (
 from tallylog.registry.entries.models import Witness
 from tallylog.tlog.cosignature import CosignatureSigner, verify_cosigned
 from tallylog.tlog.witness import WitnessPool
-from tests.registry.conftest import campaign, home, log  # noqa: F401  (shared fixtures)
-from tests.web.conftest import declare, sequence  # noqa: F401
 from tests.witness.test_witness import W1_KEY, Running
 
 

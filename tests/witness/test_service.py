@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from tests.cli.test_witnesscmds import Served, witness_keygen
-from tests.safety.serverproc import CAMPAIGN, Server, request, run_cli
+from tests.support.serverproc import CAMPAIGN, Server, request, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 DEADLINE = 60.0
 LETTERS = "自由光明真善忍觉醒新生平安福德仁义礼智信勇春夏秋冬山河星月"

@@ -46,7 +46,7 @@ from tallylog.tlog.witness import (
 from tallylog.witness.server import make_server
 from tallylog.witness.service import WitnessService
 from tallylog.witness.state import LogState, WitnessState
-from tests.tlog.conftest import HashList
+from tests.support.trees import HashList
 
 ORIGIN = "example.org/log"
 LOG = note.Signer(note.signer_key_from_seed(ORIGIN, bytes(32)))

@@ -289,8 +289,8 @@ def _declared_on(value: object) -> datetime.date | None:
 # organisation code, region or channel given as a plain ``str``; a ``YYYY-MM-DD`` date; an
 # empty statement) skip ``clean_text`` — the rules mark those one-line checks "(speed)" —
 # and today's date is computed once per day. Each shortcut returns exactly what the rule's
-# own path would (tests/registry/test_validation.py compares them
-# with tests/reference.py; bench/bench_validate.py measures them).
+# own path would (tests/registry/declarations/test_validation.py compares them
+# with tests/support/reference.py; bench/bench_validate.py measures them).
 
 # Region codes that clean_text leaves as they are (all of them: slugs), and "" (no region).
 _CLEAN_REGIONS = frozenset(c for c in BY_CODE if clean_text(c) == c) | {""}

@@ -9,6 +9,7 @@ or raises ``ConsoleError`` having saved nothing.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,12 @@ PASSWORD_VALIDATORS: list[dict[str, Any]] = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 TOKEN_PREFIX = "tlv_"
+
+
+@functools.cache
+def password_validators() -> list[object]:
+    """Built once: CommonPasswordValidator reads its 20,000 passwords when it is made."""
+    return password_validation.get_password_validators(PASSWORD_VALIDATORS)
 
 
 class ConsoleError(Exception):
@@ -146,8 +153,7 @@ def add_staff(
     except ValidationError as exc:
         errors.update({f: [str(m) for e in errs for m in e.messages] for f, errs in exc.error_dict.items()})
     try:
-        validators = password_validation.get_password_validators(PASSWORD_VALIDATORS)
-        password_validation.validate_password(password, user, validators)
+        password_validation.validate_password(password, user, password_validators())
     except ValidationError as exc:
         errors["password"] = [str(m) for m in exc.messages]
     if errors:

@@ -1,3 +1,0 @@
-"""Fixtures for the JSON API tests (shared with the page tests)."""
-
-from tests.web.conftest import campaign, declare, home, log, sequence  # noqa: F401

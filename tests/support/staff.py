@@ -1,0 +1,3 @@
+"""The password every staff member of the tests signs in with."""
+
+PASSWORD = "correct horse battery staple"
