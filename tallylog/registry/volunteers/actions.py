@@ -51,7 +51,7 @@ TOKEN_PREFIX = "tlv_"
 
 
 @functools.cache
-def password_validators() -> list[object]:
+def password_validators() -> list[Any]:
     """Built once: CommonPasswordValidator reads its 20,000 passwords when it is made."""
     return password_validation.get_password_validators(PASSWORD_VALIDATORS)
 
