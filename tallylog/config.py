@@ -193,6 +193,8 @@ class Config:
     # The sequencer (docs/operating.md).
     sequencer_batch: int = setting("TALLYLOG_SEQUENCER_BATCH", 4096, integer(1, 65536), "tallylog.E004")
     sequencer_interval: float = setting("TALLYLOG_SEQUENCER_INTERVAL", 0.5, seconds(0, 60), "tallylog.E004")
+    # Publication in batches at fixed clock boundaries (0: as soon as possible).
+    publish_interval: int = setting("TALLYLOG_PUBLISH_INTERVAL", 900, integer(0, 86400), "tallylog.E017")
     # Writes (docs/api-submissions.md).
     group_commit: bool = setting("TALLYLOG_GROUP_COMMIT", True, switch, "tallylog.E012")
     # Safety (docs/safety.md).

@@ -73,7 +73,10 @@ class SubmittedOut(Schema):
 
 
 class DeclarationOut(Schema):
-    id: int
+    id: int | None = Field(
+        description="the old database id, for declarations made before issue 15 only (their "
+        "`/declarations/{id}` URL still answers); null for newer ones: `index` is the public id"
+    )
     campaign: str
     alias: str
     statement: str
@@ -104,6 +107,10 @@ class ReceiptOut(Schema):
     status: str = Field(description="pending, published or rejected")
     redacted: bool
     index: int | None = Field(description="log index; null until sequenced")
+    next_batch_at: datetime.datetime | None = Field(
+        description="published, not yet logged: when the next batch is published (UTC, rounded up to the "
+        "minute; TALLYLOG_PUBLISH_INTERVAL); null otherwise"
+    )
     leaf: str | None
     leaf_hash: str | None = Field(description="base64 SHA-256(0x00 ‖ leaf) (RFC 6962 §2.1)")
     inclusion_proof: list[str] = Field(description="base64 hashes, RFC 6962 §2.1.1, against `checkpoint`")

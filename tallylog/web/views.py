@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,6 +24,7 @@ from tallylog import leaf
 from tallylog.composition import get_log
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.published import CheckpointInfo, entry_proof
+from tallylog.registry.entries.schedule import next_batch_at, publish_interval
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
 from tallylog.web.forms import ListFilterForm
@@ -129,7 +130,7 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         has_newer = before is not None and bool(page)
     lang = translation.get_language()
     detail = reverse("web:declaration", args=[0])[: -len("0/")]  # one reverse, not one per row
-    items = [_list_item(row, names, lang, f"{detail}{row[0]}/") for row in page]
+    items = [_list_item(row, names, lang, f"{detail}{row[-1]}/") for row in page]
     return render(
         request,
         "web/declarations.html",
@@ -195,14 +196,28 @@ def entry_labels() -> dict[str, str]:
 
 
 @require_safe
-def declaration(request: HttpRequest, pk: int) -> HttpResponse:
-    """One published declaration, its leaf and salt, and its inclusion proof."""
-    d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=pk).first()
+def declaration(request: HttpRequest, index: int) -> HttpResponse:
+    """One published declaration, by its log index (its public id: the database id follows
+    the order of submission, the index only that of the batch), its leaf and salt, and its
+    inclusion proof."""
+    d = Declaration.objects.visible().select_related("campaign", "entry").filter(entry__log_index=index).first()
     if d is None:
         raise Http404("no such published declaration")
     context = declaration_context(d, page_checkpoint(request))
     context["log_url"] = log_url(request)
     return render(request, "web/declaration.html", context)
+
+
+@require_safe
+def legacy_declaration(request: HttpRequest, pk: int) -> HttpResponse:
+    """The old URL of a declaration made before issue 15 (by database id): a permanent
+    redirect to its log-index URL. Later declarations have no URL by id (404)."""
+    index = (
+        Declaration.objects.visible().filter(pk=pk, legacy_url=True).values_list("entry__log_index", flat=True).first()
+    )
+    if index is None:
+        raise Http404("no such published declaration")
+    return redirect("web:declaration", index, permanent=True)
 
 
 def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> dict[str, Any]:
@@ -222,6 +237,9 @@ def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> di
         "proof": entry_proof(d.entry, checkpoint),
         "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else "",
         "content": content,
+        # Not yet logged: when the next batch is published (None: no schedule).
+        "next_batch": next_batch_at() if publish_interval() and d.log_index is None else None,
+        "batch_minutes": max(1, publish_interval() // 60),
     }
 
 
@@ -247,6 +265,9 @@ def transparency(request: HttpRequest) -> HttpResponse:
             "channels": channels,
             "lag": lag,
             "lag_seconds": int(lag.oldest_waiting.total_seconds()) if lag.oldest_waiting else 0,
+            # Batches: neither how many entries wait nor since when (they follow submissions).
+            "next_batch": next_batch_at() if publish_interval() else None,
+            "batch_minutes": max(1, publish_interval() // 60),
         },
     )
 

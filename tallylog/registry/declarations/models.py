@@ -147,8 +147,15 @@ class Declaration(models.Model):
     entry = models.OneToOneField(
         LogEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="declaration"
     )
+    # Made before its public URL became its log index (issue 15): its old URL, by this
+    # database id, still answers. Newer ids are never public (they follow submission order).
+    legacy_url = models.BooleanField(default=False)
 
     objects = DeclarationQuerySet.as_manager()
+
+    # Cut to midnight UTC of the log day by the sequencer, in the transaction that logs the
+    # entry (tallylog.registry.entries.sequencer.blur_times; SECURITY.md, "Times blurred").
+    DAY_ONLY_FIELDS = ("created_at", "published_at")
 
     class Meta:
         indexes = [
