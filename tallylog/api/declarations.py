@@ -73,6 +73,8 @@ def declaration_out(d: Declaration) -> dict[str, Any]:
         "day": entry.day if sequenced else None,
         "index": entry.log_index if sequenced else None,
         "redacted": d.is_redacted,
+        "redacted_by": d.redacted_by or None,
+        "redaction_reason": d.redaction_reason or None,
         "leaf": bytes(entry.leaf).decode("utf-8") if sequenced and entry.leaf is not None else None,
         "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else None,
     }
@@ -217,6 +219,8 @@ def _receipt(code: str) -> dict[str, Any]:
         "campaign": d.campaign.slug,
         "status": d.status,
         "redacted": d.is_redacted,
+        "redacted_by": d.redacted_by or None,
+        "redaction_reason": d.redaction_reason or None,
         "index": proof.index if proof else None,
         "next_batch_at": next_batch_at() if waiting and publish_interval() else None,
         "leaf": proof.leaf.decode("utf-8") if proof else None,

@@ -22,7 +22,12 @@ from django.views.decorators.http import require_safe
 
 from tallylog import leaf
 from tallylog.composition import get_log
-from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.declarations.models import (
+    Channel,
+    Declaration,
+    RedactedBy,
+    RedactionReason,
+)
 from tallylog.registry.entries.published import CheckpointInfo, entry_proof
 from tallylog.registry.entries.schedule import next_batch_at, publish_interval
 from tallylog.registry.entries.tally import sequencing_lag, tally
@@ -147,8 +152,11 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 
 
 # What a list row shows, read as tuples (no model instances: a third of the page's CPU).
-LIST_FIELDS = ("pk", "alias", "statement", "region", "orgs", "redacted_at", "entry__day", "entry__log_index")
-ListRow = tuple[int, str, str, str, list[str], Any, Any, Any]
+LIST_FIELDS = (
+    "pk", "alias", "statement", "region", "orgs", "redacted_at", "redacted_by", "redaction_reason",
+    "entry__day", "entry__log_index",
+)
+ListRow = tuple[int, str, str, str, list[str], Any, str, str, Any, Any]
 
 
 def _cursor(value: str | None) -> int | None:
@@ -160,7 +168,7 @@ def _cursor(value: str | None) -> int | None:
 def _list_item(row: ListRow, names: dict[str, str], lang: str, url: str = "") -> dict[str, Any]:
     """One entry (a ``LIST_FIELDS`` tuple) as the templates show it, formatted here once
     (the day as ``YYYY-MM-DD``), not per row by template filters."""
-    pk, alias, statement, region, orgs, redacted_at, day, index = row
+    pk, alias, statement, region, orgs, redacted_at, redacted_by, reason, day, index = row
     return {
         "id": pk,
         "url": url,
@@ -172,13 +180,15 @@ def _list_item(row: ListRow, names: dict[str, str], lang: str, url: str = "") ->
         "day": day.isoformat() if day else "",
         "index": index,
         "redacted": redacted_at is not None,
+        # Who removed the content, and a moderator's reason category (a key of the labels).
+        "removed": ("moderator:" + reason) if redacted_by == RedactedBy.MODERATOR else "withdrawn",
     }
 
 
 def _row(d: Declaration) -> ListRow:
     """A declaration as the ``LIST_FIELDS`` tuple a list reads."""
     entry = d.entry
-    return (d.pk, d.alias, d.statement, d.region, d.orgs, d.redacted_at,
+    return (d.pk, d.alias, d.statement, d.region, d.orgs, d.redacted_at, d.redacted_by, d.redaction_reason,
             entry.day if entry else None, entry.log_index if entry else None)
 
 
@@ -190,6 +200,14 @@ def entry_labels() -> dict[str, str]:
             "Withdrawn by request: the declarant removed the alias and statement. "
             "The entry stays in the log and in the count."
         ),
+        **{
+            f"moderator:{reason}": _(
+                "Removed by a moderator (%(reason)s): the alias and statement are no longer shown. "
+                "The entry stays in the log and in the count."
+            )
+            % {"reason": label}
+            for reason, label in [("", _("other")), *RedactionReason.choices]
+        },
         "withdraws_from": _("Withdraws from:"),
         "log_index": _("log index"),
     }

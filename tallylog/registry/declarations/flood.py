@@ -21,6 +21,7 @@ import unicodedata
 from tallylog.config import config
 from tallylog.registry.keyed import count_in_window, keyed_hash
 
+
 def normalise_content(text: str) -> str:
     """``text`` reduced for comparison: NFKC, case-folded, keeping letters only.
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.entries.models import LogEntry
@@ -27,6 +28,16 @@ class Channel(models.TextChoices):
 class RedactedBy(models.TextChoices):
     DECLARANT = "declarant", "the declarant"
     MODERATOR = "moderator", "a moderator"
+
+
+class RedactionReason(models.TextChoices):
+    """Why a moderator removed a declaration's content: published with the removal."""
+
+    PERSONAL_DATA = "personal_data", _("personal data")
+    ABUSE = "abuse", _("abuse")
+    DUPLICATE = "duplicate", _("duplicate")
+    LEGAL_REQUEST = "legal_request", _("legal request")
+    OTHER = "other", _("other")
 
 
 class DeclarationQuerySet(models.QuerySet["Declaration"]):
@@ -144,6 +155,8 @@ class Declaration(models.Model):
     )
     redacted_at = models.DateTimeField(null=True, blank=True)
     redacted_by = models.CharField(max_length=16, choices=RedactedBy.choices, blank=True)
+    # A moderator's removal only: its published reason category ("" for the declarant's own).
+    redaction_reason = models.CharField(max_length=16, choices=RedactionReason.choices, blank=True)
     entry = models.OneToOneField(
         LogEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="declaration"
     )
