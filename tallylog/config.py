@@ -212,6 +212,8 @@ class Config:
     sequencer_interval: float = setting("TALLYLOG_SEQUENCER_INTERVAL", 0.5, seconds(0, 60), "tallylog.E004")
     # Witnesses (docs/witness.md): cosignatures needed to publish the cosigned checkpoint.
     witness_quorum: int = setting("TALLYLOG_WITNESS_QUORUM", 1, integer(1, 64), "tallylog.E020")
+    # Publication in batches at fixed clock boundaries (0: as soon as possible).
+    publish_interval: int = setting("TALLYLOG_PUBLISH_INTERVAL", 900, integer(0, 86400), "tallylog.E021")
     # Writes (docs/api-submissions.md).
     group_commit: bool = setting("TALLYLOG_GROUP_COMMIT", True, switch, "tallylog.E012")
     # Safety (docs/safety.md).

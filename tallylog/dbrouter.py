@@ -67,6 +67,7 @@ PUBLIC_READ_VIEWS = frozenset(
         "web:declarations",
         "web:campaign_declarations",
         "web:declaration",
+        "web:legacy_declaration",
         "web:transparency",
         # tallylog/web/news.py and petitions.py
         "news:list",
@@ -81,6 +82,7 @@ PUBLIC_READ_VIEWS = frozenset(
         "api:get_tally",
         "api:post_declaration",
         "api:get_declaration",
+        "api:get_entry",
         "api:list_signatures",
     }
 )

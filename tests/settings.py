@@ -22,3 +22,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; Ar
 # override_settings.
 TALLYLOG_RATE_LIMITS = "off"
 TALLYLOG_FLOOD_THRESHOLD = 0
+# Entries are published as soon as the sequencer runs (production: in batches every 15
+# minutes); tests of the schedule set it with override_settings.
+TALLYLOG_PUBLISH_INTERVAL = 0

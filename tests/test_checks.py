@@ -114,10 +114,11 @@ def test_admin_never_shows_receipt_hashes(campaign, admin_client: Client) -> Non
     assert listing.status_code == 200
     response = admin_client.post(
         "/admin/declarations/declaration/",
-        {"action": "redact_selected", "_selected_action": [d.pk]},
+        {"action": "redact_legal_request", "_selected_action": [d.pk]},
     )
     assert response.status_code == 302
     d.refresh_from_db()
     assert d.is_redacted and d.redacted_by == "moderator" and d.alias == ""
+    assert d.redaction_reason == "legal_request"
     assert admin_client.get("/admin/entries/logentry/").status_code == 200
     assert admin_client.get("/admin/campaigns/campaign/").status_code == 200

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]+)` \| (.*?) \| (.*) \| (.*?) \|$")
 
 # What tests/settings.py sets for the whole suite (rate limits and the flood screen off).
-SUITE_SETTINGS = ("TALLYLOG_RATE_LIMITS", "TALLYLOG_FLOOD_THRESHOLD")
+SUITE_SETTINGS = ("TALLYLOG_RATE_LIMITS", "TALLYLOG_FLOOD_THRESHOLD", "TALLYLOG_PUBLISH_INTERVAL")
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from tallylog.registry.declarations.actions import find_by_receipt, submit_decla
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.cosigning import witness_report
 from tallylog.registry.entries.published import current_checkpoint, entry_proof
+from tallylog.registry.entries.schedule import next_batch_at, publish_interval
 from tallylog.registry.entries.tally import tally
 from tallylog.safety.errors import ErrorOut
 
@@ -63,7 +64,7 @@ def _campaign(slug: str, *, declarations: bool = False) -> Campaign:
 def declaration_out(d: Declaration) -> dict[str, Any]:
     entry = d.entry if d.entry is not None and d.entry.log_index is not None else None  # None: not sequenced
     return {
-        "id": d.pk,
+        "id": d.pk if d.legacy_url else None,
         "campaign": d.campaign.slug,
         "alias": d.alias,
         "statement": d.statement,
@@ -73,6 +74,8 @@ def declaration_out(d: Declaration) -> dict[str, Any]:
         "day": entry.day if entry else None,
         "index": entry.log_index if entry else None,
         "redacted": d.is_redacted,
+        "redacted_by": d.redacted_by or None,
+        "redaction_reason": d.redaction_reason or None,
         "leaf": bytes(entry.leaf).decode("utf-8") if entry and entry.leaf is not None else None,
         "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else None,
     }
@@ -203,9 +206,23 @@ def list_declarations(
     }
 
 
-@router.get("/declarations/{id}", response={200: DeclarationOut, **ERRORS}, summary="One published declaration")
+@router.get("/entries/{index}", response={200: DeclarationOut, **ERRORS}, summary="One logged declaration, by log index")
+def get_entry(request: HttpRequest, index: int = Path(..., ge=0)) -> dict[str, Any]:
+    d = Declaration.objects.visible().select_related("campaign", "entry").filter(entry__log_index=index).first()
+    if d is None:
+        raise ApiError(404, "unknown_declaration", f"No logged declaration at index {index}.")
+    return declaration_out(d)
+
+
+@router.get(
+    "/declarations/{id}",
+    response={200: DeclarationOut, **ERRORS},
+    summary="One declaration made before issue 15, by its old database id (newer ones: /entries/{index})",
+    deprecated=True,
+)
 def get_declaration(request: HttpRequest, id: int = Path(..., ge=0)) -> dict[str, Any]:
-    d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=id).first()
+    # Database ids follow the order of submission: only those already public answer.
+    d = Declaration.objects.visible().select_related("campaign", "entry").filter(pk=id, legacy_url=True).first()
     if d is None:
         raise ApiError(404, "unknown_declaration", f"No published declaration {id}.")
     return declaration_out(d)
@@ -216,12 +233,16 @@ def _receipt(code: str) -> dict[str, Any]:
     if d is None:
         raise ApiError(404, "unknown_receipt", "No declaration has this receipt code.")
     proof = entry_proof(d.entry) if d.status == Declaration.Status.PUBLISHED else None
+    waiting = d.status == Declaration.Status.PUBLISHED and d.log_index is None
     return {
         "id": d.pk,
         "campaign": d.campaign.slug,
         "status": d.status,
         "redacted": d.is_redacted,
+        "redacted_by": d.redacted_by or None,
+        "redaction_reason": d.redaction_reason or None,
         "index": proof.index if proof else None,
+        "next_batch_at": next_batch_at() if waiting and publish_interval() else None,
         "leaf": proof.leaf.decode("utf-8") if proof else None,
         "leaf_hash": proof.leaf_hash_b64 if proof else None,
         "inclusion_proof": proof.proof_b64 if proof else [],

@@ -98,10 +98,15 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
     if not 1 <= limit <= PAGE_MAX:
         return error_response(400, "invalid", _("limit must be between 1 and %(max)d.") % {"max": PAGE_MAX})
     summary = petition_summary(campaign)
-    rows = Signature.objects.for_campaign(campaign).counted().filter(show_name=True).select_related("entry")
+    # Logged signatures only, by log index (random within a batch): never by database id,
+    # which follows the order of signing (SECURITY.md, "Times blurred").
+    rows = (
+        Signature.objects.for_campaign(campaign).counted().filter(show_name=True, entry__log_index__isnull=False)
+        .select_related("entry")
+    )
     if before is not None:
-        rows = rows.filter(id__lt=before)
-    page = list(rows.order_by("-id")[:limit])
+        rows = rows.filter(entry__log_index__lt=before)
+    page = list(rows.order_by("-entry__log_index")[:limit])
     return JsonResponse({
         "campaign": campaign.slug,
         "title": campaign.localized("title", get_language()),
@@ -113,7 +118,6 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
         "by_country": dict(summary["by_country"]),
         "signatures": [
             {
-                "id": s.pk,
                 "name": s.name,
                 "country": s.country,
                 "day": s.counted_at.date().isoformat() if s.counted_at else None,
@@ -123,7 +127,7 @@ def list_signatures(request: HttpRequest, slug: str, before: int | None = None, 
             }
             for s in page
         ],
-        "next": page[-1].pk if len(page) == limit else None,
+        "next": page[-1].entry.log_index if len(page) == limit and page[-1].entry is not None else None,
     })
 
 

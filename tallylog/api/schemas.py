@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -87,7 +88,10 @@ class SubmittedOut(Schema):
 
 
 class DeclarationOut(Schema):
-    id: int
+    id: int | None = Field(
+        description="the old database id, for declarations made before issue 15 only (their "
+        "`/declarations/{id}` URL still answers); null for newer ones: `index` is the public id"
+    )
     campaign: str
     alias: str
     statement: str
@@ -96,7 +100,13 @@ class DeclarationOut(Schema):
     channel: str
     day: datetime.date | None = Field(description="UTC day it entered the log")
     index: int | None = Field(description="log index; null until sequenced")
-    redacted: bool = Field(description="content withdrawn by request; the entry stays in the log")
+    redacted: bool = Field(description="content removed; the entry stays in the log")
+    redacted_by: Literal["declarant", "moderator"] | None = Field(
+        description="who removed the content (the declarant with their receipt code, or a moderator); null if not removed"
+    )
+    redaction_reason: Literal["personal_data", "abuse", "duplicate", "legal_request", "other"] | None = Field(
+        description="a moderator's published reason category; null otherwise"
+    )
     leaf: str | None = Field(description="the log entry (canonical JSON), null until sequenced")
     salt: str | None = Field(description="hex salt of the leaf's commit; null once redacted")
 
@@ -117,7 +127,13 @@ class ReceiptOut(Schema):
     campaign: str
     status: str = Field(description="pending, published or rejected")
     redacted: bool
+    redacted_by: Literal["declarant", "moderator"] | None
+    redaction_reason: Literal["personal_data", "abuse", "duplicate", "legal_request", "other"] | None
     index: int | None = Field(description="log index; null until sequenced")
+    next_batch_at: datetime.datetime | None = Field(
+        description="published, not yet logged: when the next batch is published (UTC, rounded up to the "
+        "minute; TALLYLOG_PUBLISH_INTERVAL); null otherwise"
+    )
     leaf: str | None
     leaf_hash: str | None = Field(description="base64 SHA-256(0x00 ‖ leaf) (RFC 6962 §2.1)")
     inclusion_proof: list[str] = Field(description="base64 hashes, RFC 6962 §2.1.1, against `checkpoint`")

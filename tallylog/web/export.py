@@ -13,7 +13,7 @@ The tree it writes can be put on any static host (or opened from disk)::
     DIR/<lang>/transparency/index.html
     DIR/<lang>/verify/index.html   the receipt check in the browser (assets/verify.js)
     DIR/<lang>/declarations/index.html, …/declarations/before/<N>/index.html  (older pages)
-    DIR/<lang>/declarations/<id>/index.html   one page per published declaration
+    DIR/<lang>/entries/<index>/index.html   one page per logged declaration, by log index
 
 Every link between exported files is relative, and names ``index.html`` explicitly, so
 the tree works under any path prefix and from ``file://``. Pages that take input
@@ -94,7 +94,7 @@ def page_file(url: str) -> str | None:
         return None
     if path == "/":
         return "index.html"
-    if path in ("/transparency/", "/declarations/", "/verify/") or re.fullmatch(r"/declarations/[0-9]+/", path):
+    if path in ("/transparency/", "/declarations/", "/verify/") or re.fullmatch(r"/entries/[0-9]+/", path):
         return path.strip("/") + "/index.html"
     return None
 
@@ -238,9 +238,9 @@ def _is_last_full(indexes: Any, url: str) -> bool:
 
 
 def _declaration_urls(campaign: Any) -> Iterator[str]:
-    ids = Declaration.objects.for_campaign(campaign).published().values_list("pk", flat=True).order_by("pk")
-    for pk in ids.iterator(chunk_size=2000):
-        yield f"/declarations/{pk}/"
+    indexes = Declaration.objects.for_campaign(campaign).newest_first().values_list("entry__log_index", flat=True)
+    for index in indexes.iterator(chunk_size=2000):
+        yield f"/entries/{index}/"
 
 
 def _render(url: str, lang: str, marker: ExportMarker) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,9 +24,15 @@ from django.views.decorators.http import require_safe
 from tallylog import leaf
 from tallylog.composition import get_log
 from tallylog.config import config
-from tallylog.registry.declarations.models import Channel, Declaration
+from tallylog.registry.declarations.models import (
+    Channel,
+    Declaration,
+    RedactedBy,
+    RedactionReason,
+)
 from tallylog.registry.entries.cosigning import witness_report
 from tallylog.registry.entries.published import CheckpointInfo, entry_proof
+from tallylog.registry.entries.schedule import next_batch_at, publish_interval
 from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
 from tallylog.web.forms import ListFilterForm
@@ -132,7 +138,7 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         has_newer = before is not None and bool(page)
     lang = translation.get_language()
     detail = reverse("web:declaration", args=[0])[: -len("0/")]  # one reverse, not one per row
-    items = [_list_item(row, names, lang, f"{detail}{row[0]}/") for row in page]
+    items = [_list_item(row, names, lang, f"{detail}{row[-1]}/") for row in page]
     return render(
         request,
         "web/declarations.html",
@@ -149,8 +155,11 @@ def declarations(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 
 
 # What a list row shows, read as tuples (no model instances: a third of the page's CPU).
-LIST_FIELDS = ("pk", "alias", "statement", "region", "orgs", "redacted_at", "entry__day", "entry__log_index")
-ListRow = tuple[int, str, str, str, list[str], Any, Any, Any]
+LIST_FIELDS = (
+    "pk", "alias", "statement", "region", "orgs", "redacted_at", "redacted_by", "redaction_reason",
+    "entry__day", "entry__log_index",
+)
+ListRow = tuple[int, str, str, str, list[str], Any, str, str, Any, Any]
 
 
 def _cursor(value: str | None) -> int | None:
@@ -162,7 +171,7 @@ def _cursor(value: str | None) -> int | None:
 def _list_item(row: ListRow, names: dict[str, str], lang: str, url: str = "") -> dict[str, Any]:
     """One entry (a ``LIST_FIELDS`` tuple) as the templates show it, formatted here once
     (the day as ``YYYY-MM-DD``), not per row by template filters."""
-    pk, alias, statement, region, orgs, redacted_at, day, index = row
+    pk, alias, statement, region, orgs, redacted_at, redacted_by, reason, day, index = row
     return {
         "id": pk,
         "url": url,
@@ -174,13 +183,15 @@ def _list_item(row: ListRow, names: dict[str, str], lang: str, url: str = "") ->
         "day": day.isoformat() if day else "",
         "index": index,
         "redacted": redacted_at is not None,
+        # Who removed the content, and a moderator's reason category (a key of the labels).
+        "removed": ("moderator:" + reason) if redacted_by == RedactedBy.MODERATOR else "withdrawn",
     }
 
 
 def _row(d: Declaration) -> ListRow:
     """A declaration as the ``LIST_FIELDS`` tuple a list reads."""
     entry = d.entry
-    return (d.pk, d.alias, d.statement, d.region, d.orgs, d.redacted_at,
+    return (d.pk, d.alias, d.statement, d.region, d.orgs, d.redacted_at, d.redacted_by, d.redaction_reason,
             entry.day if entry else None, entry.log_index if entry else None)
 
 
@@ -192,20 +203,42 @@ def entry_labels() -> dict[str, str]:
             "Withdrawn by request: the declarant removed the alias and statement. "
             "The entry stays in the log and in the count."
         ),
+        **{
+            f"moderator:{reason}": _(
+                "Removed by a moderator (%(reason)s): the alias and statement are no longer shown. "
+                "The entry stays in the log and in the count."
+            )
+            % {"reason": label}
+            for reason, label in [("", _("other")), *RedactionReason.choices]
+        },
         "withdraws_from": _("Withdraws from:"),
         "log_index": _("log index"),
     }
 
 
 @require_safe
-def declaration(request: HttpRequest, pk: int) -> HttpResponse:
-    """One published declaration, its leaf and salt, and its inclusion proof."""
-    d = Declaration.objects.published().select_related("campaign", "entry").filter(pk=pk).first()
+def declaration(request: HttpRequest, index: int) -> HttpResponse:
+    """One published declaration, by its log index (its public id: the database id follows
+    the order of submission, the index only that of the batch), its leaf and salt, and its
+    inclusion proof."""
+    d = Declaration.objects.visible().select_related("campaign", "entry").filter(entry__log_index=index).first()
     if d is None:
         raise Http404("no such published declaration")
     context = declaration_context(d, page_checkpoint(request))
     context["log_url"] = log_url(request)
     return render(request, "web/declaration.html", context)
+
+
+@require_safe
+def legacy_declaration(request: HttpRequest, pk: int) -> HttpResponse:
+    """The old URL of a declaration made before issue 15 (by database id): a permanent
+    redirect to its log-index URL. Later declarations have no URL by id (404)."""
+    index = (
+        Declaration.objects.visible().filter(pk=pk, legacy_url=True).values_list("entry__log_index", flat=True).first()
+    )
+    if index is None:
+        raise Http404("no such published declaration")
+    return redirect("web:declaration", index, permanent=True)
 
 
 def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> dict[str, Any]:
@@ -225,6 +258,9 @@ def declaration_context(d: Declaration, checkpoint: CheckpointInfo | None) -> di
         "proof": entry_proof(d.entry, checkpoint),
         "salt": bytes(d.salt).hex() if d.salt is not None and not d.is_redacted else "",
         "content": content,
+        # Not yet logged: when the next batch is published (None: no schedule).
+        "next_batch": next_batch_at() if publish_interval() and d.log_index is None else None,
+        "batch_minutes": max(1, publish_interval() // 60),
     }
 
 
@@ -254,6 +290,9 @@ def transparency(request: HttpRequest) -> HttpResponse:
             "channels": channels,
             "lag": lag,
             "lag_seconds": int(lag.oldest_waiting.total_seconds()) if lag.oldest_waiting else 0,
+            # Batches: neither how many entries wait nor since when (they follow submissions).
+            "next_batch": next_batch_at() if publish_interval() else None,
+            "batch_minutes": max(1, publish_interval() // 60),
         },
     )
 

@@ -76,7 +76,8 @@ def test_declare_then_tally_receipt_and_declaration(client, campaign, log, seque
     proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
     assert root_from_inclusion_proof(0, size, receipt["leaf"].encode(), proof) == root
     assert post_json(client, "/receipts", {"code": code}).json() == receipt
-    one = client.get(f"{API}/declarations/{d.pk}").json()
+    one = client.get(f"{API}/entries/0").json()
+    assert one["id"] is None  # the database id is never public (issue 15): the index is
     assert one["alias"] == "Lin" and one["statement"] == "再见" and one["index"] == 0
     assert one["leaf"] == receipt["leaf"] and len(one["salt"]) == 32 and one["redacted"] is False
 
@@ -88,13 +89,14 @@ def test_list_is_keyset_paginated_and_filtered(client, declare, sequence) -> Non
     while True:
         params = {"limit": 3} | ({"before": before} if before is not None else {})
         page = client.get(API + "/campaigns/three-withdrawals/declarations", params).json()
-        seen += [item["id"] for item in page["items"]]
+        seen += [item["index"] for item in page["items"]]
         before = page["next_before"]
         if before is None:
             break
-    assert seen == made[::-1]
+    assert seen == [6, 5, 4, 3, 2, 1, 0]
+    index = dict(Declaration.objects.filter(pk__in=made).values_list("pk", "entry__log_index"))
     party = client.get(API + "/campaigns/three-withdrawals/declarations", {"org": "party"}).json()
-    assert [i["id"] for i in party["items"]] == [made[5], made[3], made[1]]
+    assert [i["index"] for i in party["items"]] == sorted((index[made[k]] for k in (1, 3, 5)), reverse=True)
 
 
 def test_redacted_declaration_has_no_content(client, declare, sequence) -> None:
@@ -103,7 +105,7 @@ def test_redacted_declaration_has_no_content(client, declare, sequence) -> None:
     sub = declare(alias="Lin", statement="words")
     sequence()
     redact(sub.declaration)
-    one = client.get(f"{API}/declarations/{sub.declaration.pk}").json()
+    one = client.get(f"{API}/entries/0").json()
     assert (one["alias"], one["statement"], one["salt"], one["redacted"]) == ("", "", None, True)
     assert one["leaf"] is not None
 
@@ -229,7 +231,7 @@ def test_openapi_schema(client) -> None:
     assert response.status_code == 200
     schema = response.json()
     for path in ("/api/v1/log", "/api/v1/campaigns", "/api/v1/campaigns/{slug}/tally",
-                 "/api/v1/campaigns/{slug}/declarations", "/api/v1/declarations/{id}", "/api/v1/receipts/{code}"):
+                 "/api/v1/campaigns/{slug}/declarations", "/api/v1/declarations/{id}", "/api/v1/entries/{index}", "/api/v1/receipts/{code}"):
         assert path in schema["paths"], path
     post = schema["paths"]["/api/v1/campaigns/{slug}/declarations"]["post"]
     assert {"201", "400", "404", "415", "422"} <= set(post["responses"])

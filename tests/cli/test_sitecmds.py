@@ -31,6 +31,7 @@ def env() -> dict[str, str]:
     e["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")) if p
     )
+    e["TALLYLOG_PUBLISH_INTERVAL"] = "0"  # publish at once (tests/settings.py's value)
     return e
 
 

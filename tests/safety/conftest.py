@@ -41,6 +41,8 @@ def site(db: None, tmp_path: Path) -> Iterator[dict[str, object]]:
             )  # fmt: skip
             users[str(role)] = staff.user
         users["superuser"] = get_user_model().objects.create_superuser("staff-root", password=PASSWORD)
-        yield {"public": public.declaration, "held": held.declaration, "users": users}
+        # Read again: its entry now has its log index (the public id, issue 15).
+        logged = type(public.declaration).objects.select_related("entry").get(pk=public.declaration.pk)
+        yield {"public": logged, "held": held.declaration, "users": users}
     reset_log_for_tests()
     shutil.rmtree(home.path, ignore_errors=True)

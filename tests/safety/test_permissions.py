@@ -107,9 +107,9 @@ def test_public_surfaces_same_for_every_role(site, role):
     client = client_as(site, role)
     public, held = site["public"], site["held"]
     user = site["users"][role]
-    pages = ["/", "/declarations/", f"/declarations/{public.pk}/", "/declare/", "/receipt/", "/transparency/",
+    pages = ["/", "/declarations/", f"/entries/{public.log_index}/", "/declare/", "/receipt/", "/transparency/",
              "/log/checkpoint", "/api/v1/log", "/api/v1/campaigns", "/api/v1/campaigns/three-withdrawals/tally",
-             "/api/v1/campaigns/three-withdrawals/declarations", f"/api/v1/declarations/{public.pk}"]  # fmt: skip
+             "/api/v1/campaigns/three-withdrawals/declarations", f"/api/v1/entries/{public.log_index}"]  # fmt: skip
     for url in pages:
         response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
         assert response.status_code == 200, (role, url, response.status_code)

@@ -22,7 +22,7 @@ FORM_PAGES = ["/declare/", "/receipt/", "/withdraw/"]
 
 def public_pages(site: dict[str, object]) -> list[str]:
     """The pages without a form."""
-    return ["/", "/declarations/", f"/declarations/{site['public'].pk}/", "/transparency/"]  # type: ignore[attr-defined]
+    return ["/", "/declarations/", f"/entries/{site['public'].log_index}/", "/transparency/"]  # type: ignore[attr-defined]
 
 
 class ResourceScan(HTMLParser):

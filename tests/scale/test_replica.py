@@ -244,12 +244,13 @@ def published(log: LogServices, campaign: Campaign) -> Declaration:
 
 
 def public_paths(d: Declaration) -> list[str]:
+    index = d.log_index if d.entry_id is not None else 0  # the public id (issue 15)
     return [
         "/",
         f"/c/{SLUG}/",
         "/declarations/",
         f"/c/{SLUG}/declarations/",
-        f"/declarations/{d.pk}/",
+        f"/entries/{index}/",
         "/transparency/",
         "/news/",
         "/news/feed.atom",
@@ -258,13 +259,15 @@ def public_paths(d: Declaration) -> list[str]:
         "/api/v1/campaigns",
         f"/api/v1/campaigns/{SLUG}/tally",
         f"/api/v1/campaigns/{SLUG}/declarations",
-        f"/api/v1/declarations/{d.pk}",
+        f"/api/v1/entries/{index}",
     ]
 
 
 def test_every_public_read_view_name_resolves_from_a_real_path() -> None:
     names = {resolve(p).view_name for p in public_paths(Declaration(pk=1))}
     names |= {resolve("/news/some-post/").view_name, resolve(f"/api/v1/campaigns/{SLUG}/signatures").view_name}
+    # The old URLs by database id (declarations made before issue 15).
+    names |= {resolve("/declarations/1/").view_name, resolve("/api/v1/declarations/1").view_name}
     assert names == PUBLIC_READ_VIEWS
     # Never: declaring, receipts, withdrawal, petitions' detail and confirmation, staff.
     for path in ("/declare/", "/receipt/", "/withdraw/", "/petitions/p/", "/petitions/confirm/t/", "/console/", "/admin/", "/api/v1/receipts/x", "/log/checkpoint"):
@@ -297,7 +300,8 @@ def test_public_pages_read_only_from_the_replica(
         else:
             assert connections["replica1"].connection is not connections["default"].connection
     # And what they showed is the primary's state, once replayed.
-    assert client.get(f"/api/v1/declarations/{published.pk}").json()["id"] == published.pk
+    index = Declaration.objects.using("default").select_related("entry").get(pk=published.pk).log_index
+    assert client.get(f"/api/v1/entries/{index}").json()["index"] == index
     assert client.get(f"/api/v1/campaigns/{SLUG}/tally").json()["total"] == 1
 
 
@@ -528,33 +532,33 @@ def test_pages_read_the_replica_and_receipts_the_primary(site: Site, standby: St
     receipt_page = site.server.get(f"/api/v1/receipts/{made['receipt']}")
     assert receipt_page.json()["index"] == 0
     # Public reads: the paused replica, which has not seen it.
-    assert site.server.get(f"/api/v1/declarations/{made['id']}").status == 404
-    assert site.server.get(f"/declarations/{made['id']}/").status == 404
+    assert site.server.get("/api/v1/entries/0").status == 404
+    assert site.server.get("/entries/0/").status == 404
     assert site.server.get(f"/api/v1/campaigns/{SLUG}/tally").json()["total"] == 0
     assert site.server.get(f"/api/v1/campaigns/{SLUG}/declarations").json()["items"] == []
     assert site.server.get("/").status == 200
     # Replayed: the same pages show it.
     standby.resume()
     standby.catch_up(primary_lsn(site.primary_url))
-    assert site.server.get(f"/api/v1/declarations/{made['id']}").json()["index"] == 0
-    assert site.server.get(f"/declarations/{made['id']}/").status == 200
+    assert site.server.get("/api/v1/entries/0").json()["index"] == 0
+    assert site.server.get("/entries/0/").status == 200
     assert site.server.get(f"/api/v1/campaigns/{SLUG}/tally").json()["total"] == 1
 
 
 @pytest.mark.server
 def test_a_replica_that_is_down_leaves_every_page_served_by_the_primary(site: Site, standby: Standby) -> None:
-    first = site.declare("Lin")
+    site.declare("Lin")
     site.sequence()
     standby.catch_up(primary_lsn(site.primary_url))
-    assert site.server.get(f"/api/v1/declarations/{first['id']}").status == 200
+    assert site.server.get("/api/v1/entries/0").status == 200
     standby.stop()  # with the web workers' kept connections to it
 
-    second = site.declare("Wang")  # writes never needed it
+    site.declare("Wang")  # writes never needed it
     site.sequence()
     for _ in range(4):  # both workers, several threads
-        assert site.server.get(f"/api/v1/declarations/{second['id']}").json()["index"] == 1
+        assert site.server.get("/api/v1/entries/1").json()["index"] == 1
         assert site.server.get(f"/api/v1/campaigns/{SLUG}/tally").json()["total"] == 2
-        for path in ("/", "/declarations/", f"/declarations/{second['id']}/", "/transparency/", "/news/", "/petitions/"):
+        for path in ("/", "/declarations/", "/entries/1/", "/transparency/", "/news/", "/petitions/"):
             response = site.server.get(path)
             assert response.status == 200, (path, response.status, site.server.stderr_tail())
     assert "couldn't connect to read replica replica1" in site.server.stderr_tail()

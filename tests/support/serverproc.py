@@ -46,6 +46,7 @@ def server_env(home: Path | None, **extra: str) -> dict[str, str]:
     if home is not None:
         env["TALLYLOG_HOME"] = str(home)
     env["PYTHONPATH"] = str(REPO)
+    env["TALLYLOG_PUBLISH_INTERVAL"] = "0"  # publish at once (tests/settings.py's value)
     env.update(extra)
     return env
 

@@ -33,8 +33,9 @@ def test_every_page_renders_in_every_language(path: str, lang: str, declare, seq
 def test_declaration_page_in_every_language(declare, sequence) -> None:
     d = declare(alias="小明", statement="我退出").declaration
     sequence()
+    d.refresh_from_db()
     for lang in LANGS:
-        response = Client(HTTP_ACCEPT_LANGUAGE=lang).get(f"/declarations/{d.pk}/")
+        response = Client(HTTP_ACCEPT_LANGUAGE=lang).get(f"/entries/{d.entry.log_index}/")
         assert response.status_code == 200
         assert "小明" in response.content.decode()
 

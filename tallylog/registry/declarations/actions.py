@@ -23,7 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tallylog import leaf
-from tallylog.leaf import new_receipt_code  # a name here, so tests can make codes collide
+from tallylog.leaf import (
+    new_receipt_code,  # a name here, so tests can make codes collide
+)
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.committer import save_declaration
 from tallylog.registry.declarations.flood import flood_suspected
@@ -32,6 +34,7 @@ from tallylog.registry.declarations.models import (
     Channel,
     Declaration,
     RedactedBy,
+    RedactionReason,
 )
 from tallylog.registry.declarations.validation import (  # noqa: F401 (re-exported)
     EARLIEST_DECLARED_ON,
@@ -232,15 +235,21 @@ def reject(declaration: Declaration, reason: str, *, moderator: Any = None) -> N
     _refresh(declaration, current)
 
 
-def redact(declaration: Declaration, *, by: str = RedactedBy.DECLARANT) -> None:
+def redact(declaration: Declaration, *, by: str = RedactedBy.DECLARANT, reason: str = "") -> None:
     """Withdraw a declaration's content: alias, statement, region and salt are erased.
 
     The leaf (and so the count) stays: it holds only a salted commitment, which cannot be
     opened once the salt is gone; public pages show "withdrawn by request". Idempotent.
-    ``by`` is ``"declarant"`` (with their receipt code) or ``"moderator"``.
+    ``by`` is ``"declarant"`` (with their receipt code) or ``"moderator"``, who must give
+    ``reason``, one of ``RedactionReason`` (published: pages and the API say who removed
+    the content and, for a moderator, why).
     """
     if by not in RedactedBy.values:
         raise ValueError(f"redact: by must be one of {RedactedBy.values}, not {by!r}")
+    if by == RedactedBy.MODERATOR and reason not in RedactionReason.values:
+        raise ValueError(f"redact: a moderator's reason must be one of {RedactionReason.values}, not {reason!r}")
+    if by == RedactedBy.DECLARANT and reason:
+        raise ValueError("redact: the declarant's own withdrawal has no reason")
     with transaction.atomic():
         current = _locked(declaration)
         if current.redacted_at is None:
@@ -250,8 +259,9 @@ def redact(declaration: Declaration, *, by: str = RedactedBy.DECLARANT) -> None:
             current.salt = None
             current.redacted_at = timezone.now()
             current.redacted_by = by
+            current.redaction_reason = reason
             current.save(
-                update_fields=["alias", "statement", "region", "salt", "redacted_at", "redacted_by"]
+                update_fields=["alias", "statement", "region", "salt", "redacted_at", "redacted_by", "redaction_reason"]
             )
     _refresh(declaration, current)
 

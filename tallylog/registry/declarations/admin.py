@@ -10,7 +10,11 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.declarations import actions
-from tallylog.registry.declarations.models import Declaration, RedactedBy
+from tallylog.registry.declarations.models import (
+    Declaration,
+    RedactedBy,
+    RedactionReason,
+)
 
 ADMIN_REJECT_REASON = "rejected by a moderator in the admin"
 
@@ -42,7 +46,8 @@ class DeclarationAdmin(admin.ModelAdmin):
         "statement",
         "region",
     )
-    actions = ["publish_selected", "reject_selected", "redact_selected"]
+    # One removal action per published reason category (RedactionReason).
+    actions = ["publish_selected", "reject_selected", *(f"redact_{r}" for r in RedactionReason.values)]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # declarations come through submit_declaration only
@@ -80,6 +85,25 @@ class DeclarationAdmin(admin.ModelAdmin):
             "rejected",
         )
 
-    @admin.action(description=_("Withdraw the content of the selected declarations (redact)"))
-    def redact_selected(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
-        self._each(request, queryset, lambda d: actions.redact(d, by=RedactedBy.MODERATOR), "redacted")
+    def _redact(self, request: HttpRequest, queryset: QuerySet[Declaration], reason: str) -> None:
+        self._each(request, queryset, lambda d: actions.redact(d, by=RedactedBy.MODERATOR, reason=reason), "redacted")
+
+    @admin.action(description=_("Remove the content of the selected declarations: personal data"))
+    def redact_personal_data(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._redact(request, queryset, RedactionReason.PERSONAL_DATA)
+
+    @admin.action(description=_("Remove the content of the selected declarations: abuse"))
+    def redact_abuse(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._redact(request, queryset, RedactionReason.ABUSE)
+
+    @admin.action(description=_("Remove the content of the selected declarations: duplicate"))
+    def redact_duplicate(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._redact(request, queryset, RedactionReason.DUPLICATE)
+
+    @admin.action(description=_("Remove the content of the selected declarations: legal request"))
+    def redact_legal_request(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._redact(request, queryset, RedactionReason.LEGAL_REQUEST)
+
+    @admin.action(description=_("Remove the content of the selected declarations: other reason"))
+    def redact_other(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
+        self._redact(request, queryset, RedactionReason.OTHER)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.entries.models import LogEntry
@@ -27,6 +28,16 @@ class Channel(models.TextChoices):
 class RedactedBy(models.TextChoices):
     DECLARANT = "declarant", "the declarant"
     MODERATOR = "moderator", "a moderator"
+
+
+class RedactionReason(models.TextChoices):
+    """Why a moderator removed a declaration's content: published with the removal."""
+
+    PERSONAL_DATA = "personal_data", _("personal data")
+    ABUSE = "abuse", _("abuse")
+    DUPLICATE = "duplicate", _("duplicate")
+    LEGAL_REQUEST = "legal_request", _("legal request")
+    OTHER = "other", _("other")
 
 
 class DeclarationQuerySet(models.QuerySet["Declaration"]):
@@ -144,11 +155,20 @@ class Declaration(models.Model):
     )
     redacted_at = models.DateTimeField(null=True, blank=True)
     redacted_by = models.CharField(max_length=16, choices=RedactedBy.choices, blank=True)
+    # A moderator's removal only: its published reason category ("" for the declarant's own).
+    redaction_reason = models.CharField(max_length=16, choices=RedactionReason.choices, blank=True)
     entry = models.OneToOneField(
         LogEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="declaration"
     )
+    # Made before its public URL became its log index (issue 15): its old URL, by this
+    # database id, still answers. Newer ids are never public (they follow submission order).
+    legacy_url = models.BooleanField(default=False)
 
     objects = DeclarationQuerySet.as_manager()
+
+    # Cut to midnight UTC of the log day by the sequencer, in the transaction that logs the
+    # entry (tallylog.registry.entries.sequencer.blur_times; SECURITY.md, "Times blurred").
+    DAY_ONLY_FIELDS = ("created_at", "published_at")
 
     class Meta:
         indexes = [

@@ -50,7 +50,7 @@ IMPORT_KEYS = ("entry_id", "receipt_hash")
 _IMPORTED_ENTRY_PER_BATCH = ("campaign_id", "kind", "published_at", "day", "sequenced_at")
 _IMPORTED_DECLARATION_PER_BATCH = (
     "id", "campaign_id", "status", "reject_reason", "created_at", "published_at",
-    "moderated_by_id", "redacted_at", "redacted_by",
+    "moderated_by_id", "redacted_at", "redacted_by", "redaction_reason", "legacy_url",
 )
 
 

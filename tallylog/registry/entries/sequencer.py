@@ -5,8 +5,9 @@ protocol"), one pass, top to bottom, and its only implementation. Step 2 — whi
 the pass appends — is the caller's ``take``, returning a ``Batch`` (leaves, tally deltas,
 and the entries' part of the step-4 transaction):
 
-- ``sequence_pending`` takes the queue: published entries without a log index, in id
-  order, and UPDATEs them with their index, day and leaf;
+- ``sequence_pending`` takes the queue: published entries without a log index (those due
+  in this batch, ``upto``), in a random order, and UPDATEs them with their index, day and
+  leaf, their times and those of their declaration or signature cut to the day;
 - the bulk importer (``tallylog.registry.imports.importer``, direct mode) takes its next
   prepared batch and INSERTs the declarations and their entries already sequenced, with
   the import's resume point, in that same transaction.
@@ -47,6 +48,12 @@ from tallylog.registry.entries.models import (
     LogState,
     Milestone,
     TallyCount,
+)
+from tallylog.registry.entries.schedule import (
+    last_boundary,
+    midnight,
+    publish_interval,
+    shuffled,
 )
 
 log = logging.getLogger("tallylog.sequencer")
@@ -98,17 +105,21 @@ def tally_deltas(entries: Iterable[tuple[int, str, Iterable[str]]]) -> Counter[t
     return deltas
 
 
-def sequence_pending(log_services: LogServices, *, batch_size: int, day: datetime.date | None = None) -> int:
+def sequence_pending(
+    log_services: LogServices, *, batch_size: int, day: datetime.date | None = None, upto: int | None = None
+) -> int:
     """Run one pass of the commit protocol over the queue; return how many entries it sequenced.
 
     ``day`` (default: today, UTC) is the leaf ``day``; it never goes below the last
     sequenced day, so each day's entries form one contiguous index range (``LogDay``).
+    ``upto``: only entries with an id up to it (those due in the current batch of the
+    publication schedule, ``SequencerThread``); None: every waiting entry.
     Raises ``tallylog.tlog.LogInconsistentError`` when the stored log disagrees with the
     database (the sequencer must stop), ``SequencerError`` for a failed pass.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    return run_pass(log_services, lambda: _take_queued(batch_size, day))
+    return run_pass(log_services, lambda: _take_queued(batch_size, day, upto))
 
 
 def run_pass(log_services: LogServices, take: Callable[[], Batch | None], *, day_index: bool = True) -> int:
@@ -136,9 +147,9 @@ def _pass(ls: LogServices, take: Callable[[], Batch | None], day_index: bool) ->
         # A previous pass committed (step 4) but crashed before publishing (step 5).
         _publish(ls, appender, state.size)
 
-    # Step 2: take the next batch (the queue: published, unsequenced entries in id order;
-    # the importer: its next prepared batch), with its leaves. A crash here leaves
-    # nothing behind.
+    # Step 2: take the next batch (the queue: published, unsequenced entries due now, in
+    # a random order; the importer: its next prepared batch), with its leaves. A crash
+    # here leaves nothing behind: the entries stay waiting, for the next batch.
     batch = take()
     if batch is None or not batch.leaves:
         _heartbeat(state)
@@ -154,8 +165,9 @@ def _pass(ls: LogServices, take: Callable[[], Batch | None], day_index: bool) ->
     if head.size != state.size + len(batch.leaves):
         raise AssertionError("run_pass: appender staged an unexpected size")
 
-    # Step 4: ONE transaction writes the entries with their indexes and days, stores the
-    # new size and root, and updates the tally and milestones. A crash before it commits
+    # Step 4: ONE transaction writes the entries with their indexes and days (and, for
+    # the queue, cuts their times and their declarations' or signatures' to the day),
+    # stores the new size and root, and updates the tally and milestones. A crash before it commits
     # leaves step 3's state; after it, the database is ahead of the published
     # checkpoint, and the next pass (step 1) publishes it.
     now = timezone.now()
@@ -186,9 +198,14 @@ def leaf_day(day: datetime.date | None = None) -> datetime.date:
     return chosen
 
 
-def _take_queued(batch_size: int, day: datetime.date | None) -> Batch | None:
-    """Step 2 of a queue pass: the next ``batch_size`` waiting entries, in id order."""
-    rows = list(LogEntry.objects.awaiting_sequence().values_list("id", "campaign_id", "body")[:batch_size])
+def _take_queued(batch_size: int, day: datetime.date | None, upto: int | None = None) -> Batch | None:
+    """Step 2 of a queue pass: the next ``batch_size`` waiting entries (with ``upto``: of
+    those with an id up to it), shuffled (``schedule.shuffled``: the log's order within a
+    batch is random, not the order of submission)."""
+    waiting = LogEntry.objects.awaiting_sequence()
+    if upto is not None:
+        waiting = waiting.filter(id__lte=upto)
+    rows: list[tuple[int, int, Any]] = shuffled(list(waiting.values_list("id", "campaign_id", "body")[:batch_size]))
     if not rows:
         return None
     chosen = leaf_day(day)
@@ -203,13 +220,29 @@ def _take_queued(batch_size: int, day: datetime.date | None) -> Batch | None:
             key="id",
             where_null="log_index",
             day=chosen,
-            sequenced_at=now,
+            # Nothing finer than the day is kept for a logged entry (SECURITY.md).
+            published_at=midnight(chosen),
+            sequenced_at=midnight(chosen),
         )
         updated = LogEntry.objects.filter(log_index__gte=start, log_index__lt=start + len(rows)).count()
         if updated != len(rows):
             raise SequencerError("couldn't commit: an entry of the batch was sequenced already")
+        blur_times([entry_id for entry_id, _, _ in rows], chosen)
 
     return Batch(chosen, leaves, deltas, write)
+
+
+def blur_times(entry_ids: list[int], day: datetime.date) -> None:
+    """Set every time column of the entries' declarations or signatures listed in their
+    model's ``DAY_ONLY_FIELDS`` to ``day``'s midnight UTC (inside step 4's transaction).
+    The models are found through ``LogEntry``'s one-to-one reverse relations, so that the
+    log's app imports none of the apps that log through it."""
+    for relation in LogEntry._meta.related_objects:
+        fields = getattr(relation.related_model, "DAY_ONLY_FIELDS", ())
+        if relation.one_to_one and fields:
+            relation.related_model._default_manager.filter(entry_id__in=entry_ids).update(
+                **dict.fromkeys(fields, midnight(day))
+            )
 
 
 def _commit(state: LogState, batch: Batch, head: Any, now: datetime.datetime) -> list[int]:
@@ -407,6 +440,11 @@ def settings_interval() -> float:
 class SequencerThread(threading.Thread):
     """Runs ``sequence_pending`` every ``interval`` seconds until ``stop()``.
 
+    With a publication schedule (``TALLYLOG_PUBLISH_INTERVAL``, ``schedule``), a pass
+    sequences only the entries that were waiting when the last batch time went by (ids up
+    to the largest then); entries that arrive later wait for the next batch time. After a
+    restart, every waiting entry waits for the next batch time: a crash loses none.
+
     Holds the sequencer lease for its whole life (waiting for it first: a standby), runs
     ``recover`` at start, and keeps going after a failed pass (logged, retried). A
     ``LogInconsistentError`` stops it for good: ``error`` holds it.
@@ -428,6 +466,20 @@ class SequencerThread(threading.Thread):
         self.sequenced = 0
         self.last_pass_at: float | None = None
         self.ready = threading.Event()
+        self.publish_interval = publish_interval()
+        self._boundary = last_boundary(timezone.now(), self.publish_interval)
+        self._due: int | None = 0 if self.publish_interval else None  # ids up to it are due
+
+    def _due_upto(self) -> int | None:
+        """The largest id due in this batch (None: all; no schedule), moved on to the
+        entries waiting at a batch time once that time has gone by."""
+        if self.publish_interval:
+            boundary = last_boundary(timezone.now(), self.publish_interval)
+            if boundary > self._boundary:
+                self._boundary = boundary
+                newest = LogEntry.objects.awaiting_sequence().order_by("-id").values_list("id", flat=True).first()
+                self._due = max(self._due or 0, newest or 0)
+        return self._due
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -441,7 +493,7 @@ class SequencerThread(threading.Thread):
                 self.ready.set()
                 while not self._stop_event.is_set():
                     try:
-                        n = sequence_pending(self.log_services, batch_size=self.batch_size)
+                        n = sequence_pending(self.log_services, batch_size=self.batch_size, upto=self._due_upto())
                         self.sequenced += n
                         self.last_pass_at = time.monotonic()
                         if n:

@@ -85,8 +85,9 @@ class SignatureQuerySet(models.QuerySet["Signature"]):
         return self.filter(campaign=campaign)
 
     def recent_public(self) -> SignatureQuerySet:
-        """Counted signatures whose signers chose to show their name, newest first."""
-        return self.counted().filter(show_name=True).order_by("-counted_at", "-id")
+        """Logged signatures whose signers chose to show their name, newest batch first
+        (by log index: random within a batch, never the order of signing)."""
+        return self.counted().filter(show_name=True, entry__log_index__isnull=False).order_by("-entry__log_index")
 
     def by_country(self) -> list[tuple[str, int]]:
         """(country code, count) of counted signatures, largest first."""
@@ -128,6 +129,10 @@ class Signature(models.Model):
     counted_at = models.DateTimeField(_("counted at"), null=True, blank=True)
 
     objects = SignatureQuerySet.as_manager()
+
+    # Cut to midnight UTC of the log day by the sequencer, in the transaction that logs the
+    # entry (tallylog.registry.entries.sequencer.blur_times; SECURITY.md, "Times blurred").
+    DAY_ONLY_FIELDS = ("created_at", "counted_at")
 
     class Meta:
         verbose_name = _("signature")

@@ -113,7 +113,7 @@ def test_redact_erases_content_keeps_entry(campaign: Campaign) -> None:
     assert (d.alias, d.statement, d.region, d.salt) == ("", "", "", None)
     assert d.is_redacted and d.redacted_by == "declarant"
     assert d.entry_id == entry_id and LogEntry.objects.get(pk=entry_id).body == body
-    redact(d, by="moderator")  # idempotent: the first redaction stands
+    redact(d, by="moderator", reason="abuse")  # idempotent: the first redaction stands
     d.refresh_from_db()
     assert d.redacted_by == "declarant"
     assert find_by_receipt(s.receipt_code) == d
@@ -123,7 +123,7 @@ def test_redact_erases_content_keeps_entry(campaign: Campaign) -> None:
 
 def test_redacted_while_pending_then_published(review_campaign: Campaign) -> None:
     d = submit_declaration(review_campaign, alias="周八", orgs=["party"]).declaration
-    redact(d, by="moderator")
+    redact(d, by="moderator", reason="duplicate")
     publish(d)
     d.refresh_from_db()
     assert d.alias == "" and d.salt is None and d.entry is not None

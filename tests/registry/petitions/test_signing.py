@@ -211,12 +211,14 @@ def test_mail_server_down_saves_nothing(browser, petition, settings) -> None:
     assert not Signature.objects.exists()
 
 
-def test_petition_page_shows_progress_public_names_and_countries(browser, open_petition) -> None:
+def test_petition_page_shows_progress_public_names_and_countries(browser, open_petition, log) -> None:
     open_petition.target = 4
     open_petition.save()
     sign(browser, open_petition.slug, name="Shown One", country="CA", show_name="on")
     sign(browser, open_petition.slug, name="Hidden Two", country="CA")
     sign(browser, open_petition.slug, name="Shown Three", country="DE", show_name="on")
+    assert "Shown One" not in browser.get(f"/petitions/{open_petition.slug}/").content.decode()  # not logged yet
+    sequence_pending(log, batch_size=100)
     page = browser.get(f"/petitions/{open_petition.slug}/").content.decode()
     assert "3 signatures" in page
     assert '<progress max="4" value="3">75%</progress>' in page
