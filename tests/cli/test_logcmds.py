@@ -262,6 +262,7 @@ def test_verify_names_a_source_that_is_not_a_log(tmp_path: Path, log: Log) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.server
 def test_verify_on_two_cores_over_several_chunks(tmp_path: Path) -> None:
     key, vkey = keygen(tmp_path)
     log = tmp_path / "log"

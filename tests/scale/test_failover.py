@@ -50,6 +50,7 @@ def _env(home: Path, url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(TALLYLOG_HOME=str(home), DATABASE_URL=url, DJANGO_SETTINGS_MODULE="tallylog.settings")
     env.pop("TALLYLOG_SEQUENCER_BATCH", None)
+    env["TALLYLOG_PUBLISH_INTERVAL"] = "0"  # sequence as soon as entries wait (no batch schedule)
     return env
 
 

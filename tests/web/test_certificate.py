@@ -43,7 +43,7 @@ def test_the_certificate_carries_a_proof_that_verify_proof_accepts(tmp_path: Pat
     sequence()
     sub.declaration.entry.refresh_from_db()
     index = sub.declaration.entry.log_index
-    assert index == 1
+    assert index in (0, 1)  # a batch is shuffled
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hant")
     response = client.get(f"/certificate/{index}/")
     assert response.status_code == 200
