@@ -13,6 +13,7 @@ error body too (``tallylog.api.errors``). The OpenAPI schema is at ``/api/v1/ope
 
 from typing import Any
 
+from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
 from ninja import NinjaAPI
 
@@ -57,11 +58,25 @@ def build_api() -> NinjaAPI:
 api = build_api()
 
 
+def api_index(request: HttpRequest) -> JsonResponse:
+    """``/api/v1/``: where the schema and the first endpoints are, for a person or a client
+    that starts there (it answered 404)."""
+    return JsonResponse(
+        {
+            "api": "tallylog",
+            "version": "v1",
+            "openapi": "/api/v1/openapi.json",
+            "log": "/api/v1/log",
+            "campaigns": "/api/v1/campaigns/{slug}/tally",
+        }
+    )
+
+
 def _json_errors(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
     for pattern in patterns:
         if isinstance(pattern, URLPattern):
-            # django-ninja's own root view answers 404 in HTML.
-            pattern.callback = json_404 if pattern.name == "api-root" else json_405(pattern.callback)
+            # django-ninja's own root view answers 404 in HTML: ours says where things are.
+            pattern.callback = api_index if pattern.name == "api-root" else json_405(pattern.callback)
     return patterns
 
 

@@ -94,6 +94,26 @@ def _not_served(message: str) -> HttpResponse:
 
 
 @require_safe
+def log_index(request: HttpRequest) -> HttpResponse:
+    """``/log/``: what the log directory holds, for a person who opens it (a plain text
+    page; the files themselves are what auditors and mirrors read)."""
+    log = get_log()
+    checkpoint = current_checkpoint()
+    text = (
+        f"The transparency log of {log.origin} (C2SP tlog-tiles, RFC 6962).\n\n"
+        f"{CHECKPOINT_PATH:<20}the signed checkpoint: origin, tree size {checkpoint.size if checkpoint else 0}, root hash\n"
+        f"{'tile/<L>/<N>':<20}hash tiles (256 hashes each; .p/<W> for a partial tile)\n"
+        f"{'tile/entries/<N>':<20}entry bundles (each entry: a 2-byte length, then the entry)\n"
+        f"{DAY_INDEX_PATH:<20}which entries each day holds (not signed)\n\n"
+        f"verifier key: {log.verifier_key}\n"
+        f"check it: tallylog verify {request.build_absolute_uri()} --key {log.verifier_key}\n"
+    )
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_safe
 def log_file(request: HttpRequest, path: str) -> HttpResponseBase:
     if path.startswith("tile/"):
         checkpoint = current_checkpoint()

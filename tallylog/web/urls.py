@@ -28,5 +28,6 @@ urlpatterns = [
     path("assets/site.css", views.stylesheet, name="stylesheet"),
     path("assets/<str:name>", views.script, name="script"),
     path("log-proof/<int:index>", logfiles.log_proof, name="log_proof"),
+    path("log/", logfiles.log_index, name="log_index"),
     re_path(r"^log/(?P<path>[A-Za-z0-9._/-]{1,200})$", logfiles.log_file, name="log_file"),
 ]

@@ -203,7 +203,6 @@ def test_unknown_receipt_declaration_and_path(client, campaign) -> None:
     error(client.get(API + "/declarations/999999"), 404, "unknown_declaration")
     error(client.get(API + "/declarations/abc"), 422, "invalid")
     error(client.get(API + "/nowhere"), 404, "not_found")
-    error(client.get("/api/v1/"), 404, "not_found")
 
 
 def test_pending_declarations_are_not_public(client, campaign, declare) -> None:
@@ -262,3 +261,11 @@ def test_json_nested_too_deep_answers_400_before_parsing(client, campaign, depth
     shallow = json.dumps({"alias": "A", "statement": '[{"\\' * 40, "orgs": ["party"]}).encode()
     assert client.post(f"{API}/campaigns/{campaign.slug}/declarations", shallow, content_type="application/json").status_code == 201
     assert client.post(f"{API}/campaigns/{campaign.slug}/declarations", b"[" * 32 + b"]" * 32, content_type="application/json").status_code == 422
+
+
+def test_the_api_root_says_where_the_schema_and_the_log_are(client, log) -> None:
+    response = client.get("/api/v1/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["openapi"] == "/api/v1/openapi.json" and client.get(body["openapi"]).status_code == 200
+    assert client.get(body["log"]).status_code == 200

@@ -88,7 +88,6 @@ def test_day_index(log, declare, sequence) -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        "/log/",
         "/log/../secrets.json",
         "/log/%2e%2e/secrets.json",
         "/log/tile/../../secrets.json",
@@ -116,3 +115,10 @@ def test_only_get_and_head(log, declare, sequence) -> None:
     client = Client()
     assert client.post("/log/checkpoint").status_code == 405
     assert client.head("/log/checkpoint").status_code == 200
+
+
+def test_the_log_directory_says_what_it_holds(client, log) -> None:
+    response = client.get("/log/")
+    assert response.status_code == 200 and response["Content-Type"] == "text/plain; charset=utf-8"
+    text = response.content.decode()
+    assert "checkpoint" in text and "tile/entries/<N>" in text and log.verifier_key in text
