@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tallylog.cli import CLIError, setup_django
-from tallylog.cli.auditcmds import b64, quorum_of, witnesses_of
+from tallylog.cli.auditcmds import b64, quorum_of, witness_args, witnesses_of
 from tallylog.cli.logcmds import natural, positive, read_signer, read_verifier
 from tallylog.cli.logcmds import path as expand_path
 
@@ -160,19 +160,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--key", required=True, metavar="VKEY", help="the log's verifier key"
     )
-    p.add_argument(
-        "--witness",
-        action="append",
-        default=[],
-        metavar="WVKEY",
-        help="a witness's verifier key (repeatable)",
-    )
-    p.add_argument(
-        "--quorum",
-        type=natural,
-        metavar="N",
-        help="cosignatures needed (default: every witness given)",
-    )
+    witness_args(p)
     p.add_argument(
         "--entry",
         metavar="FILE",
