@@ -59,7 +59,10 @@ def test_the_certificate_carries_a_proof_that_verify_proof_accepts(tmp_path: Pat
     path.write_bytes(decoded)
     assert main(["verify-proof", str(path), "--key", log.verifier_key]) == 0
     # The same proof claiming another index is refused.
-    path.write_bytes(decoded.replace(b"index 1\n", b"index 0\n", 1))
+    other = 1 - index
+    lying = decoded.replace(f"index {index}\n".encode(), f"index {other}\n".encode(), 1)
+    assert lying != decoded
+    path.write_bytes(lying)
     assert main(["verify-proof", str(path), "--key", log.verifier_key]) != 0
 
 
