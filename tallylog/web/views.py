@@ -53,14 +53,11 @@ PAGE_SIZE = 50
 
 
 def channel_name(code: str) -> str:
-    """How an entry arrived, in the reader's language (``web``, ``phone``, ``api``, ``import``)."""
-    names: dict[str, str] = {
-        Channel.WEB: _("web form"),
-        Channel.PHONE: _("phone, through a volunteer"),
-        Channel.API: _("API"),
-        Channel.IMPORT: _("bulk import"),
-    }
-    return names.get(code, code)
+    """How an entry arrived, in the reader's language (``web``, ``phone``, ``email`` …)."""
+    try:
+        return str(Channel(code).label)
+    except ValueError:
+        return code
 
 
 def _org_names(campaign: Any) -> tuple[list[Any], dict[str, str]]:

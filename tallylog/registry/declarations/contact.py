@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 MIN_PHONE_DIGITS = 7
 # The channels whose declarations ``validate_declaration`` checks: all but bulk import,
 # whose rows come from an operator's file (tallylog.registry.imports).
-CONTACT_CHECKED_CHANNELS = frozenset({"web", "api", "phone"})
+CONTACT_CHECKED_CHANNELS = frozenset({"web", "api", "phone", "email", "fax", "letter", "in-person"})
 
 _CHINESE_DIGITS = str.maketrans(
     {

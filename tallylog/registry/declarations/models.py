@@ -19,10 +19,21 @@ REASON_MAX = 200
 
 
 class Channel(models.TextChoices):
-    WEB = "web", "web"
-    PHONE = "phone", "phone (volunteer)"
-    API = "api", "API"
-    IMPORT = "import", "bulk import"
+    """How a declaration reached the service; public (it is in the leaf) and counted apart on
+    the transparency page. The staff channels are recorded by a volunteer in the console."""
+
+    WEB = "web", _("web form")
+    PHONE = "phone", _("phone, through a volunteer")
+    EMAIL = "email", _("email")
+    FAX = "fax", _("fax")
+    LETTER = "letter", _("letter")
+    IN_PERSON = "in-person", _("in person")
+    API = "api", _("API")
+    IMPORT = "import", _("bulk import")
+
+
+# The channels a volunteer records in the console, in the order the intake form offers them.
+STAFF_CHANNELS = (Channel.PHONE, Channel.EMAIL, Channel.FAX, Channel.LETTER, Channel.IN_PERSON)
 
 
 class RedactedBy(models.TextChoices):

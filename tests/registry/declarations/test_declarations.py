@@ -156,7 +156,7 @@ def test_normalisation(campaign: Campaign) -> None:
         ({"orgs": None}, "orgs"),
         ({"statement": "话" * 1001}, "statement"),
         ({"region": "atlantis"}, "region"),
-        ({"channel": "fax"}, "channel"),
+        ({"channel": "carrier-pigeon"}, "channel"),
         ({"declared_on": "2026-13-01"}, "declared_on"),
         ({"declared_on": "yesterday"}, "declared_on"),
         ({"declared_on": datetime.date.today() + datetime.timedelta(days=2)}, "declared_on"),

@@ -147,7 +147,7 @@ regions = st.one_of(
 channels = st.one_of(
     st.sampled_from(Channel.values),
     st.sampled_from(list(Channel)),
-    st.sampled_from(["", " web", "WEB", "import\n", "fax", "web\u200b"]),
+    st.sampled_from(["", " web", "WEB", "import\n", "pigeon", "web\u200b"]),
     texts,
     st.none(),
 )
