@@ -1,6 +1,13 @@
 """The declaration endpoints of the JSON API: the log, campaigns, tallies, declarations
 and receipts (a django-ninja ``Router`` mounted at ``/api/v1/`` by ``tallylog.api.urls``).
 
+A client that may lose an answer sends an ``Idempotency-Key`` header with each declaration
+(a fresh random value of 16 to 64 characters): the same key sent again within 30 minutes
+gets the first answer again, with the same receipt code, and declares nothing more. The
+code is made again from the key (``receipt_code_for_token``), never stored; only the
+form-token machinery's claim (a SHA-256 of the key and a time) is kept, for a day
+(``tallylog.safety.formtokens``).
+
 Endpoints call the same registry functions as the pages (``submit_declaration``,
 ``find_by_receipt``, ``tally``); every error is a JSON body
 ``{"error": {"code", "message", "fields"?}}`` with a 4xx status (``tallylog.api.errors``). The OpenAPI schema is at ``/api/v1/openapi.json``; there is
@@ -10,8 +17,10 @@ no interactive documentation page, which would load scripts from another host.
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Path, Query, Router
@@ -32,16 +41,21 @@ from tallylog.api.schemas import (
 from tallylog.composition import get_log
 from tallylog.config import config
 from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
-from tallylog.registry.declarations.actions import find_by_receipt, submit_declaration
+from tallylog.registry.declarations.actions import find_by_receipt, receipt_code_for_token, submit_declaration
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.cosigning import witness_report
 from tallylog.registry.entries.published import current_checkpoint, entry_proof
 from tallylog.registry.entries.schedule import next_batch_at, publish_interval
 from tallylog.registry.entries.tally import tally
+from tallylog.safety import formtokens
 from tallylog.safety.errors import ErrorOut
 
 LANG_CODES = {"zh_hans": "zh-hans", "zh_hant": "zh-hant", "en": "en"}
 ERRORS: dict[int, Any] = {400: ErrorOut, 404: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+# An Idempotency-Key (draft-ietf-httpapi-idempotency-key-header: a structured-field
+# String, so quoted; a bare token is taken too): 16 to 64 URL-safe characters.
+_IDEMPOTENCY_KEY = re.compile(r'"(?P<quoted>[A-Za-z0-9._~+/=:-]{16,64})"|(?P<bare>[A-Za-z0-9._~+/=:-]{16,64})')
+_KEY_SCOPE = "api-declare"
 MAX_PAGE = 200
 
 
@@ -147,7 +161,7 @@ def get_tally(request: HttpRequest, slug: str) -> dict[str, Any]:
 
 @router.post(
     "/campaigns/{slug}/declarations",
-    response={201: SubmittedOut, **ERRORS},
+    response={200: SubmittedOut, 201: SubmittedOut, **ERRORS, 409: ErrorOut},
     summary="Declare (the receipt code in the answer is never shown again)",
 )
 def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) -> HttpResponse:
@@ -159,23 +173,62 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
     campaign = cached.campaign
     if campaign.kind != Campaign.Kind.DECLARATION:
         raise ApiError(404, "unknown_campaign", f"Campaign {slug!r} takes no declarations.")
-    submission = submit_declaration(
-        campaign,
-        channel=Channel.API,
-        alias=payload.alias,
-        orgs=payload.orgs,
-        statement=payload.statement,
-        region=payload.region,
-        known_orgs=cached.org_codes,
-    )
-    d = submission.declaration
+    key = _idempotency_key(request)
+    code = receipt_code_for_token(f"api\x00{key}") if key else None
+    if key and (age := formtokens.claim(_KEY_SCOPE, key)) is not None:
+        again = formtokens.await_first(_KEY_SCOPE, key, age, lambda: find_by_receipt(code or ""))
+        if again.found is not None:
+            return _submitted(request, again.found, code or "", status=200)
+        if not again.claimed:
+            if age <= formtokens.REPLAY_SECONDS:
+                raise ApiError(409, "in_flight", "A declaration with this Idempotency-Key is still being saved: send it again in a few seconds.")
+            raise ApiError(422, "idempotency_key_used", "This Idempotency-Key was used more than 30 minutes ago: its answer is not given again.")
+    try:
+        submission = submit_declaration(
+            campaign,
+            channel=Channel.API,
+            alias=payload.alias,
+            orgs=payload.orgs,
+            statement=payload.statement,
+            region=payload.region,
+            known_orgs=cached.org_codes,
+            receipt_code=code,
+        )
+    except IntegrityError:
+        # The first sending went to another worker whose cache this one does not share:
+        # the code's keyed hash is taken, so the declaration was recorded there, once.
+        found = find_by_receipt(code) if code else None
+        if found is None:
+            raise
+        return _submitted(request, found, code or "", status=200)
+    except BaseException:
+        if key:
+            formtokens.release(_KEY_SCOPE, key)  # nothing was saved: the same key may be sent again
+        raise
+    return _submitted(request, submission.declaration, submission.receipt_code, status=201)
+
+
+def _idempotency_key(request: HttpRequest) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    match = _IDEMPOTENCY_KEY.fullmatch(raw.strip())
+    if match is None:
+        raise ApiError(
+            400,
+            "bad_idempotency_key",
+            "Idempotency-Key must be 16 to 64 characters of A-Z a-z 0-9 . _ ~ + / = : - (a fresh random value per declaration).",
+        )
+    return match.group("quoted") or match.group("bare")
+
+
+def _submitted(request: HttpRequest, d: Declaration, code: str, *, status: int) -> HttpResponse:
     # Rendered directly: the body is SubmittedOut by construction (tests/api checks it
-    # against the schema), and re-validating it costs a tenth of the request's CPU.
-    return render(
-        request,
-        {"id": d.pk, "receipt": submission.receipt_code, "status": d.status, "campaign": campaign.slug, "index": None},
-        status=201,
-    )
+    # against the schema), and re-validating it costs a tenth of the request's CPU. 200
+    # (not 201): the answer to a key sent again, nothing new was made.
+    index = d.log_index if status == 200 else None
+    body = {"id": None, "receipt": code, "status": d.status, "campaign": d.campaign.slug, "index": index}
+    return render(request, body, status=status)
 
 
 @router.get("/campaigns/{slug}/declarations", response={200: DeclarationPage, **ERRORS}, summary="Declarations, newest first")
@@ -235,7 +288,7 @@ def _receipt(code: str) -> dict[str, Any]:
     proof = entry_proof(d.entry) if d.status == Declaration.Status.PUBLISHED else None
     waiting = d.status == Declaration.Status.PUBLISHED and d.log_index is None
     return {
-        "id": d.pk,
+        "id": d.pk if d.legacy_url else None,
         "campaign": d.campaign.slug,
         "status": d.status,
         "redacted": d.is_redacted,

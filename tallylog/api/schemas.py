@@ -80,7 +80,7 @@ class DeclarationIn(Schema):
 
 
 class SubmittedOut(Schema):
-    id: int
+    id: None = Field(None, description="always null: the database id follows the order of submission and is never public")
     receipt: str = Field(description="the receipt code: shown once, never stored in clear, never shown again")
     status: str = Field(description="published or pending (review)")
     campaign: str
@@ -123,7 +123,7 @@ class ReceiptIn(Schema):
 
 
 class ReceiptOut(Schema):
-    id: int
+    id: int | None = Field(description="the old database id, for declarations made before issue 15 only; else null")
     campaign: str
     status: str = Field(description="pending, published or rejected")
     redacted: bool
