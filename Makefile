@@ -37,12 +37,11 @@ lint: install
 	$(BIN)/ruff check tallylog tests bench
 	$(BIN)/mypy
 
-# The static checks, the whole suite on the embedded SQLite database, then again on a
-# throwaway PostgreSQL server on loopback (scripts/pg-test.sh starts it, sets
-# DATABASE_URL, stops it).
+# The static checks, then the whole suite on the embedded SQLite database and again on a
+# throwaway PostgreSQL server on loopback, the two passes side by side
+# (scripts/test-both.sh; TALLYLOG_TEST_SERIAL=1 runs them one after the other).
 test: install lint test-deps
-	$(BIN)/pytest -q -p no:cacheprovider
-	bash scripts/pg-test.sh run $(BIN)/pytest -q -p no:cacheprovider
+	BIN=$(BIN) bash scripts/test-both.sh
 
 # The inner loop: every test that starts no subprocess (no `tallylog serve` or command, nginx,
 # Go, Chromium or PostgreSQL: marker `server`) and is not `slow`, on SQLite; under 2 minutes.
