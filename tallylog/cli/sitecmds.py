@@ -324,6 +324,34 @@ def _site_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def _settle_site_url(host: str, port: int) -> None:
+    """Make sure every link in mail this server sends points where people can open it.
+
+    ``TALLYLOG_SITE_URL`` set: it is used (checked by tallylog.E017). Unset, on a loopback
+    address (a development run, ``make run``): it is set, for this process, its workers and
+    its sequencer, to the URL this server prints (``http://localhost:PORT``), and said so.
+    Unset on any other address: the name people use is unknown, so it stays unset and
+    every mail is refused with a message naming the setting (docs/petitions.md, "Mail")."""
+    from tallylog.config import config, host_allowed, reset_config
+
+    if config().site_url:
+        log.info("links in mail: %s (TALLYLOG_SITE_URL)", config().site_url)
+        return
+    if (host == "localhost" or host == "::1" or host.startswith("127.")) and host_allowed("localhost"):
+        url = _site_url(host, port).rstrip("/")
+        os.environ["TALLYLOG_SITE_URL"] = url
+        reset_config()
+        log.warning(
+            "TALLYLOG_SITE_URL is not set: links in mail point to %s, where this server listens "
+            "(fine for a development run; set it to the site's public URL for any other)", url,
+        )
+        return
+    log.warning(
+        "TALLYLOG_SITE_URL is not set and this server does not listen on localhost alone: "
+        "mail (confirmations, the newsletter) is refused until it is set to the URL people open"
+    )
+
+
 def _raise_open_files_limit(connections: int) -> None:
     """Raise this process's (and so its workers') soft limit on open files to what the
     connections need, within the hard limit; fail with a message when it cannot."""
@@ -360,6 +388,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _raise_open_files_limit(args.workers * args.connections)
     _check_port_free(args.host, args.port)
     log_services = _ready_log(args)
+    _settle_site_url(args.host, args.port)
     if not args.no_sequencer:
         _recover_or_fail(log_services, wait=False)
     from django.conf import settings
