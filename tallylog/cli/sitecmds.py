@@ -125,6 +125,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     # /static/, and so does nginx (docs/deploy.md). The site's own pages need none.
     call_command("collectstatic", interactive=False, verbosity=0)
     campaign, campaign_created = ensure_default_campaign()
+    from tallylog.web.tools import write_tools
+
+    wheel = write_tools(home.log_dir)  # the auditor's tools, served at /log/tools/ (and by nginx)
     if args.demo:
         from tallylog.registry.declarations.demo import demo_refusal
 
@@ -138,6 +141,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"campaign {campaign.slug}: {'created' if campaign_created else 'kept'}")
     if home.is_demo:
         print(f"demonstration home ({home.demo_marker_path}): its log holds no real declarations")
+    print(f"auditor's tools: {home.log_dir / 'tools' / wheel.name} (SHA-256 {wheel.sha256})")
     print(f"verifier key: {vkey}")
     return 0
 
@@ -389,6 +393,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
     log_services = _ready_log(args)
     _settle_site_url(args.host, args.port)
+    from tallylog.web.tools import write_tools
+
+    write_tools(log_services.log_dir)  # this version's auditor's tools, for nginx and mirrors
     if not args.no_sequencer:
         _recover_or_fail(log_services, wait=False)
     from django.conf import settings
