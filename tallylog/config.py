@@ -195,6 +195,18 @@ def site_url(raw: Any) -> str:
     return url.rstrip("/")
 
 
+MAIL_SECURITY = ("none", "starttls", "tls")
+
+
+def mail_security(raw: Any) -> str:
+    """How the SMTP connection is protected: ``none`` (plain SMTP, a relay on this machine
+    or network), ``starttls`` (port 587: plain, then upgraded) or ``tls`` (port 465)."""
+    value = text(raw).strip().lower()
+    if value not in MAIL_SECURITY:
+        raise ValueError("must be none, starttls or tls")
+    return value
+
+
 def cache_url(raw: Any) -> str:
     """A Redis URL (``redis://``, ``rediss://``, ``unix://``), or empty for the default."""
     url = text(raw).strip()
@@ -255,6 +267,10 @@ DJANGO_ENVIRONMENT: tuple[Setting, ...] = (
     Setting("TALLYLOG_EMAIL_PORT", 25, integer(1, 65535), "tallylog.E011"),
     Setting("TALLYLOG_EMAIL_FROM", "tallylog@localhost", text),
     Setting("TALLYLOG_ORIGIN", "", text),
+    # A relay that wants a login and TLS (docs/petitions.md, "Mail").
+    Setting("TALLYLOG_EMAIL_SECURITY", "none", mail_security, "tallylog.E022"),
+    Setting("TALLYLOG_EMAIL_USER", "", text),
+    Setting("TALLYLOG_EMAIL_PASSWORD", "", text, "tallylog.E022", secret=True),
 )
 
 CONFIG_SETTINGS: tuple[Setting, ...] = tuple(f.metadata["setting"] for f in dataclasses.fields(Config))
@@ -388,6 +404,13 @@ def _combinations(built: Config, environ: Mapping[str, str]) -> list[Problem]:
             "it came from (docs/deploy.md, \"Behind a proxy\")."
         )
         found.append(Problem("TALLYLOG_TRUSTED_PROXIES", "tallylog.E019", message))
+    security = _parse(SETTINGS["TALLYLOG_EMAIL_SECURITY"], _environ(SETTINGS["TALLYLOG_EMAIL_SECURITY"], environ), [])
+    if _environ(SETTINGS["TALLYLOG_EMAIL_PASSWORD"], environ) and security == "none":
+        message = (
+            "TALLYLOG_EMAIL_PASSWORD is set but TALLYLOG_EMAIL_SECURITY is none: the password would cross "
+            "the network in clear. Set TALLYLOG_EMAIL_SECURITY to starttls (port 587) or tls (port 465)."
+        )
+        found.append(Problem("TALLYLOG_EMAIL_PASSWORD", "tallylog.E022", message))
     host = urlsplit(built.site_url).hostname
     if host and not host_allowed(host):
         message = (

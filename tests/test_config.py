@@ -150,6 +150,7 @@ def test_databases_from_the_environment(tmp_path: Path) -> None:
         ("TALLYLOG_SITE_URL", "http://testserver/tallylog/", "tallylog.E017"),  # links are base + path
         ("TALLYLOG_SITE_URL", "http://testserver:80a", "tallylog.E017"),
         ("TALLYLOG_CACHE_URL", "memcached://tl:hunter2@cache:11211", "tallylog.E018"),
+        ("TALLYLOG_EMAIL_SECURITY", "ssl", "tallylog.E022"),
     ],
 )
 def test_a_bad_value_is_its_check(
@@ -182,6 +183,18 @@ def test_the_site_url_names_a_host_the_site_answers_to(environ: Callable[..., No
         for url in ("http://example.org:8080", "http://news.example.net/"):
             environ(TALLYLOG_SITE_URL=url)
             assert check_configuration() == []
+
+
+def test_a_mail_password_needs_tls(environ: Callable[..., None]) -> None:
+    environ(TALLYLOG_EMAIL_PASSWORD="hunter2")  # TALLYLOG_EMAIL_SECURITY none: it would go in clear
+    errors = check_configuration()
+    assert [e.id for e in errors] == ["tallylog.E022"]
+    assert "TALLYLOG_EMAIL_SECURITY" in errors[0].msg and "hunter2" not in errors[0].msg
+    for security in ("starttls", "TLS"):
+        environ(TALLYLOG_EMAIL_PASSWORD="hunter2", TALLYLOG_EMAIL_SECURITY=security)
+        assert check_configuration() == []
+    assert environ_value("TALLYLOG_EMAIL_SECURITY", {"TALLYLOG_EMAIL_SECURITY": " StartTLS "}) == "starttls"
+    assert environ_value("TALLYLOG_EMAIL_SECURITY", {}) == "none"
 
 
 def test_an_https_site_needs_a_trusted_proxy(environ: Callable[..., None]) -> None:

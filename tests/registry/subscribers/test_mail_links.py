@@ -168,3 +168,55 @@ def test_serve_without_a_site_url_links_to_where_it_listens(mailbox, settings, t
         assert f"links in mail point to http://localhost:{server.port}" in server.stderr_tail()
     finally:
         server.stop()
+
+
+@pytest.mark.server
+def test_a_relay_with_a_login_over_starttls_from_the_environment(tmp_path) -> None:
+    """TALLYLOG_EMAIL_SECURITY=starttls, _USER and _PASSWORD reach Django's SMTP backend: a
+    real server on loopback that demands STARTTLS, then a login, takes the message; its
+    certificate is checked (an untrusted one: nothing sent, the password not given)."""
+    import ssl
+    import subprocess
+    import sys
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.safety.test_nginx import make_certificate
+    from tests.support.mail import Mailbox
+    from tests.support.serverproc import REPO, free_port, server_env
+
+    cert = make_certificate(tmp_path / "certs")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, cert.with_name("privkey.pem"))
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"updates@example.org", b"s3cret"))
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), tls_context=tls, require_starttls=True,
+                            auth_required=True, auth_require_tls=True, authenticator=authenticate)
+    controller.start()
+    try:
+        def send(**extra: str) -> subprocess.CompletedProcess[str]:
+            env = server_env(tmp_path / "home", DJANGO_SETTINGS_MODULE="tallylog.settings", TALLYLOG_SECRET_KEY="k" * 50,
+                             TALLYLOG_RECEIPT_KEY="r" * 50, TALLYLOG_EMAIL_HOST="127.0.0.1",
+                             TALLYLOG_EMAIL_PORT=str(controller.port), TALLYLOG_EMAIL_SECURITY="starttls",
+                             TALLYLOG_EMAIL_USER="updates@example.org", TALLYLOG_EMAIL_FROM="Updates <updates@example.org>",
+                             **{"SSL_CERT_FILE": str(cert), **extra})
+            code = ("import django; django.setup(); from django.core.mail import send_mail; "
+                    "send_mail('Please confirm your email address', 'body', None, ['reader@example.org'])")
+            return subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+        done = send(TALLYLOG_EMAIL_PASSWORD="s3cret")
+        assert done.returncode == 0, done.stderr
+        message = box.only_to("reader@example.org")
+        assert message["From"] == "Updates <updates@example.org>"
+        assert logins == [(b"updates@example.org", b"s3cret")]
+        untrusted = send(TALLYLOG_EMAIL_PASSWORD="s3cret", SSL_CERT_FILE=str(tmp_path / "none.pem"))
+        assert untrusted.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+        assert len(box.received) == 1 and len(logins) == 1
+    finally:
+        controller.stop()
