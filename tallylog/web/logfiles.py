@@ -128,6 +128,14 @@ def _tool_file(name: str, content_type: str, cache_control: str) -> HttpResponse
         response["Content-Disposition"] = f'attachment; filename="{wheel.name}"'
     elif name == SUMS_FILE:
         response = HttpResponse(wheel.sums, content_type=content_type)
+    elif name == "":  # /log/tools/: what it holds, for a person who opens it
+        text = (
+            "The auditor's tools: tallylog-audit (verify, prove, recount, check-receipt, verify-proof).\n\n"
+            f"{wheel.name}\n{SUMS_FILE}\n\n"
+            f"Check it, then install it: sha256sum -c {SUMS_FILE} && pip install ./{wheel.name}\n"
+            "The transparency page has the commands for this log.\n"
+        )
+        response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     else:
         raise Http404("no such tool")
     response["Cache-Control"] = cache_control

@@ -113,6 +113,8 @@ def test_the_site_serves_it_and_the_transparency_page_gives_its_sha256_and_comma
     assert client.get("/log/tools/tallylog-0.1.0-py3-none-any.whl").status_code == 404
     assert client.get("/log/tools/../checkpoint").status_code == 404
     assert f"tools/{wheel.name}" in client.get("/log/").content.decode()
+    index = client.get("/log/tools/")
+    assert index.status_code == 200 and f"{wheel.name}\nSHA256SUMS\n" in index.content.decode()
 
     page = client.get("/transparency/").content.decode()
     assert f'<span class="mono break" id="tools-sha256">{wheel.sha256}</span>' in page
