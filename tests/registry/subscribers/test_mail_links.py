@@ -6,6 +6,7 @@ the pages where people type their address say that their mail provider reads our
 from __future__ import annotations
 
 import io
+import os
 import re
 from contextlib import redirect_stderr, redirect_stdout
 
@@ -220,3 +221,35 @@ def test_a_relay_with_a_login_over_starttls_from_the_environment(tmp_path) -> No
         assert len(box.received) == 1 and len(logins) == 1
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "derived"),
+    [
+        ("127.0.0.1", None, "http://localhost:8123"),  # make run: the URL serve prints
+        ("::1", None, "http://localhost:8123"),
+        ("0.0.0.0", None, None),  # every address: the name people use is unknown
+        ("192.0.2.7", None, None),
+        ("127.0.0.1", ["example.org"], None),  # behind a proxy for example.org: localhost would be refused
+    ],
+)
+def test_serve_derives_the_site_url_only_where_it_is_right(settings, monkeypatch, host, allowed, derived) -> None:
+    from tallylog.cli.sitecmds import _settle_site_url
+    from tallylog.config import reset_config
+    from tallylog.registry.subscribers.emails import SiteURLMissing, site_url
+
+    del settings.TALLYLOG_SITE_URL
+    monkeypatch.delenv("TALLYLOG_SITE_URL", raising=False)
+    if allowed is not None:
+        settings.ALLOWED_HOSTS = allowed
+    reset_config()
+    try:
+        _settle_site_url(host, 8123)
+        if derived is None:
+            with pytest.raises(SiteURLMissing):
+                site_url()
+        else:
+            assert site_url() == derived
+    finally:
+        os.environ.pop("TALLYLOG_SITE_URL", None)  # serve sets it in its own process's environment
+        reset_config()
