@@ -160,6 +160,7 @@ def send(home: str, post_id: int, port: int, batch: int, total: int, commands: C
     env = dict(
         os.environ, TALLYLOG_HOME=home, TALLYLOG_EMAIL_HOST="127.0.0.1", TALLYLOG_EMAIL_PORT=str(port),
         TALLYLOG_EMAIL_FROM="news@bench.example", TALLYLOG_SITE_URL="https://bench.example",
+        TALLYLOG_ALLOWED_HOSTS="bench.example", TALLYLOG_TRUSTED_PROXIES="1",
     )
     argv = [sys.executable, "-m", "tallylog.cli", "newsletter", "send", str(post_id),
             "--home", home, "--batch", str(batch), "--no-progress"]

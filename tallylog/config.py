@@ -176,11 +176,35 @@ def replica_urls(raw: Any) -> list[dict[str, Any]]:
 
 
 def site_url(raw: Any) -> str:
-    """An ``http://`` or ``https://`` URL with a host (the site's public base URL)."""
-    parts = urlsplit(text(raw))
+    """The site's public base URL: ``http://`` or ``https://``, a host, an optional port,
+    nothing after the host but an optional ``/`` (links are built as base + path); kept
+    without the trailing slash. Empty: not configured (``tallylog serve`` may derive one,
+    see ``tallylog.registry.subscribers.emails.site_url``)."""
+    url = text(raw).strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
-    return text(raw)
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number 0-65535
+    except ValueError:
+        raise ValueError("must be an http:// or https:// URL whose port is a number from 1 to 65535") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must be the site's root URL: scheme, host and port only (like https://example.org)")
+    return url.rstrip("/")
+
+
+MAIL_SECURITY = ("none", "starttls", "tls")
+
+
+def mail_security(raw: Any) -> str:
+    """How the SMTP connection is protected: ``none`` (plain SMTP, a relay on this machine
+    or network), ``starttls`` (port 587: plain, then upgraded) or ``tls`` (port 465)."""
+    value = text(raw).strip().lower()
+    if value not in MAIL_SECURITY:
+        raise ValueError("must be none, starttls or tls")
+    return value
 
 
 def cache_url(raw: Any) -> str:
@@ -206,7 +230,8 @@ class Config:
     """Tallylog's settings, typed and checked. Built by ``config()``; never changed."""
 
     home: Path = setting("TALLYLOG_HOME", DEFAULT_HOME, directory)  # noqa: RUF009 -- a field()
-    site_url: str = setting("TALLYLOG_SITE_URL", "http://127.0.0.1:8000", site_url, "tallylog.E017")
+    # The public base URL of links in mail; "" when not configured (docs/petitions.md, "Mail").
+    site_url: str = setting("TALLYLOG_SITE_URL", "", site_url, "tallylog.E017")
     # The sequencer (docs/operating.md).
     sequencer_batch: int = setting("TALLYLOG_SEQUENCER_BATCH", 4096, integer(1, 65536), "tallylog.E004")
     sequencer_interval: float = setting("TALLYLOG_SEQUENCER_INTERVAL", 0.5, seconds(0, 60), "tallylog.E004")
@@ -242,6 +267,10 @@ DJANGO_ENVIRONMENT: tuple[Setting, ...] = (
     Setting("TALLYLOG_EMAIL_PORT", 25, integer(1, 65535), "tallylog.E011"),
     Setting("TALLYLOG_EMAIL_FROM", "tallylog@localhost", text),
     Setting("TALLYLOG_ORIGIN", "", text),
+    # A relay that wants a login and TLS (docs/petitions.md, "Mail").
+    Setting("TALLYLOG_EMAIL_SECURITY", "none", mail_security, "tallylog.E022"),
+    Setting("TALLYLOG_EMAIL_USER", "", text),
+    Setting("TALLYLOG_EMAIL_PASSWORD", "", text, "tallylog.E022", secret=True),
 )
 
 CONFIG_SETTINGS: tuple[Setting, ...] = tuple(f.metadata["setting"] for f in dataclasses.fields(Config))
@@ -339,7 +368,7 @@ def proxy_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": https,
         "CSRF_COOKIE_SECURE": https,
         "LANGUAGE_COOKIE_SECURE": https,
-        "CSRF_TRUSTED_ORIGINS": [f"{parts.scheme}://{parts.netloc}"],
+        "CSRF_TRUSTED_ORIGINS": [f"{parts.scheme}://{parts.netloc}"] if url else [],
         "SECURE_PROXY_SSL_HEADER": None,
     }
     if environ_value("TALLYLOG_TRUSTED_PROXIES", environ) >= 1:
@@ -375,7 +404,32 @@ def _combinations(built: Config, environ: Mapping[str, str]) -> list[Problem]:
             "it came from (docs/deploy.md, \"Behind a proxy\")."
         )
         found.append(Problem("TALLYLOG_TRUSTED_PROXIES", "tallylog.E019", message))
+    security = _parse(SETTINGS["TALLYLOG_EMAIL_SECURITY"], _environ(SETTINGS["TALLYLOG_EMAIL_SECURITY"], environ), [])
+    if _environ(SETTINGS["TALLYLOG_EMAIL_PASSWORD"], environ) and security == "none":
+        message = (
+            "TALLYLOG_EMAIL_PASSWORD is set but TALLYLOG_EMAIL_SECURITY is none: the password would cross "
+            "the network in clear. Set TALLYLOG_EMAIL_SECURITY to starttls (port 587) or tls (port 465)."
+        )
+        found.append(Problem("TALLYLOG_EMAIL_PASSWORD", "tallylog.E022", message))
+    host = urlsplit(built.site_url).hostname
+    if host and not host_allowed(host):
+        message = (
+            f"TALLYLOG_SITE_URL's host {host!r} is not one TALLYLOG_ALLOWED_HOSTS lets the site answer to: "
+            "every link in mail would be refused (400). Add it to TALLYLOG_ALLOWED_HOSTS."
+        )
+        found.append(Problem("TALLYLOG_SITE_URL", "tallylog.E017", message))
     return found
+
+
+def host_allowed(host: str) -> bool:
+    """Whether Django answers a request for ``host`` (its ``ALLOWED_HOSTS`` rules)."""
+    from django.conf import settings
+    from django.http.request import validate_host
+
+    allowed = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as Django does in debug mode
+    return validate_host(f"[{host}]" if ":" in host else host, allowed)
 
 
 def problems(environ: Mapping[str, str] | None = None) -> list[Problem]:

@@ -138,6 +138,11 @@ EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = _env("TALLYLOG_EMAIL_HOST")
 EMAIL_PORT = _env("TALLYLOG_EMAIL_PORT")
 DEFAULT_FROM_EMAIL = _env("TALLYLOG_EMAIL_FROM")
+EMAIL_HOST_USER = _env("TALLYLOG_EMAIL_USER")
+EMAIL_HOST_PASSWORD = _env("TALLYLOG_EMAIL_PASSWORD")
+EMAIL_USE_TLS = _env("TALLYLOG_EMAIL_SECURITY") == "starttls"  # the server's certificate is verified
+EMAIL_USE_SSL = _env("TALLYLOG_EMAIL_SECURITY") == "tls"
+EMAIL_TIMEOUT = 30  # a relay that stops answering fails the send, never hangs a request
 
 # Rate limits, the daily hashing key, the flood screen, the login throttle: shared by every
 # worker, in memory only (Redis with TALLYLOG_CACHE_URL, else a file on tmpfs; safety.md).

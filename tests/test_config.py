@@ -64,7 +64,7 @@ def test_defaults() -> None:
     assert (c.flood_threshold, c.flood_window) == (20, 3600)
     assert c.hsts_seconds == 31536000
     assert (c.console_idle_seconds, c.console_max_seconds) == (30 * 60, 12 * 3600)
-    assert c.site_url == "http://127.0.0.1:8000"
+    assert c.site_url == ""  # unset: docs/petitions.md, "Mail"
     assert c.home == Path(settings.TALLYLOG_HOME)
     assert environ_value("TALLYLOG_EMAIL_PORT", {}) == 25
     assert environ_value("TALLYLOG_ALLOWED_HOSTS", {}) == ["localhost", "127.0.0.1", "[::1]"]  # no testserver
@@ -72,7 +72,7 @@ def test_defaults() -> None:
 
 
 def test_the_environment_is_parsed() -> None:
-    with override_settings():
+    with override_settings(ALLOWED_HOSTS=["example.org"]):
         for name in SUITE_SETTINGS:
             delattr(settings, name)
         c, found = build(
@@ -95,7 +95,7 @@ def test_the_environment_is_parsed() -> None:
     assert (c.sequencer_batch, c.sequencer_interval, c.group_commit) == (100, 2.5, False)
     assert (c.rate_limits, c.trusted_proxies, c.flood_threshold, c.flood_window) == ("login=2/900", 1, 0, 60)
     assert (c.hsts_seconds, c.console_idle_seconds, c.console_max_seconds) == (0, 600, 3600)
-    assert c.site_url == "https://example.org/"
+    assert c.site_url == "https://example.org"  # kept without its trailing slash
     assert environ_value("TALLYLOG_EMAIL_PORT", {"TALLYLOG_EMAIL_PORT": "2525"}) == 2525
     assert environ_value("TALLYLOG_ALLOWED_HOSTS", {"TALLYLOG_ALLOWED_HOSTS": " a.org, ,b.org "}) == ["a.org", "b.org"]
     assert environ_value("TALLYLOG_DEBUG", {"TALLYLOG_DEBUG": "1"}) is True
@@ -147,7 +147,10 @@ def test_databases_from_the_environment(tmp_path: Path) -> None:
         ("TALLYLOG_CONSOLE_IDLE_SECONDS", "30m", "tallylog.E016"),
         ("TALLYLOG_CONSOLE_MAX_SECONDS", "0", "tallylog.E016"),
         ("TALLYLOG_SITE_URL", "example.org", "tallylog.E017"),
+        ("TALLYLOG_SITE_URL", "http://testserver/tallylog/", "tallylog.E017"),  # links are base + path
+        ("TALLYLOG_SITE_URL", "http://testserver:80a", "tallylog.E017"),
         ("TALLYLOG_CACHE_URL", "memcached://tl:hunter2@cache:11211", "tallylog.E018"),
+        ("TALLYLOG_EMAIL_SECURITY", "ssl", "tallylog.E022"),
     ],
 )
 def test_a_bad_value_is_its_check(
@@ -171,8 +174,31 @@ def test_a_bad_value_is_its_check(
             assert environ_value(name) == SETTINGS[name].parse(SETTINGS[name].default)
 
 
+def test_the_site_url_names_a_host_the_site_answers_to(environ: Callable[..., None]) -> None:
+    with override_settings(ALLOWED_HOSTS=["example.org", ".example.net"]):
+        environ(TALLYLOG_SITE_URL="http://elsewhere.example")
+        errors = check_configuration()
+        assert [e.id for e in errors] == ["tallylog.E017"]
+        assert "'elsewhere.example'" in errors[0].msg and "TALLYLOG_ALLOWED_HOSTS" in errors[0].msg
+        for url in ("http://example.org:8080", "http://news.example.net/"):
+            environ(TALLYLOG_SITE_URL=url)
+            assert check_configuration() == []
+
+
+def test_a_mail_password_needs_tls(environ: Callable[..., None]) -> None:
+    environ(TALLYLOG_EMAIL_PASSWORD="hunter2")  # TALLYLOG_EMAIL_SECURITY none: it would go in clear
+    errors = check_configuration()
+    assert [e.id for e in errors] == ["tallylog.E022"]
+    assert "TALLYLOG_EMAIL_SECURITY" in errors[0].msg and "hunter2" not in errors[0].msg
+    for security in ("starttls", "TLS"):
+        environ(TALLYLOG_EMAIL_PASSWORD="hunter2", TALLYLOG_EMAIL_SECURITY=security)
+        assert check_configuration() == []
+    assert environ_value("TALLYLOG_EMAIL_SECURITY", {"TALLYLOG_EMAIL_SECURITY": " StartTLS "}) == "starttls"
+    assert environ_value("TALLYLOG_EMAIL_SECURITY", {}) == "none"
+
+
 def test_an_https_site_needs_a_trusted_proxy(environ: Callable[..., None]) -> None:
-    with override_settings():
+    with override_settings(ALLOWED_HOSTS=["example.org"]):
         environ(TALLYLOG_SITE_URL="https://example.org")
         assert [e.id for e in check_configuration()] == ["tallylog.E019"]
         environ(TALLYLOG_TRUSTED_PROXIES="1")

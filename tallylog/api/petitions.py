@@ -168,7 +168,7 @@ def sign(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         signed = actions.sign_petition(
             campaign, show_name=data.get("show_name"),  # type: ignore[arg-type]  # checked by the action
-            channel="api", language=get_language(), base_url=request.build_absolute_uri("/"), **strings,
+            channel="api", language=get_language(), **strings,
         )
     except actions.SignatureInvalid as exc:
         status = {"closed": 409, "duplicate": 409, "awaiting_confirmation": 409, "mail_failed": 503}.get(exc.code, 400)

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = (
     "tallylog.cli.logcmds",  # keygen, log append
-    "tallylog.cli.auditcmds",  # verify, prove, recount, check-receipt
+    "tallylog.cli.auditcmds",  # verify, prove, recount, check-receipt, verify-proof
     "tallylog.cli.sitecmds",  # init, serve, sequence, demo
     "tallylog.cli.webcmds",  # export-static
     "tallylog.cli.volunteercmds",  # centre and staff management
     "tallylog.cli.campaigncmds",  # petitions, news, newsletter sending
     "tallylog.cli.importcmds",  # bulk import
-    "tallylog.cli.witnesscmds",  # witness keygen/serve, log cosign, verify-proof (after logcmds)
+    "tallylog.cli.witnesscmds",  # witness keygen/serve, log cosign (after logcmds)
 )
 
 
@@ -80,21 +80,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     old_umask = private_umask()  # the home, and all the command creates in it, private
     try:
-        return _run(argv)
+        return run(build_parser(), argv)
     finally:
         os.umask(old_umask)  # for callers in the same process (tests)
 
 
-def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` with ``parser`` and run the command's handler: its exit status, or 1
+    (the error's code) with ``PROG COMMAND: message`` on standard error for a ``CLIError``.
+    ``tallylog`` and ``tallylog-audit`` (``tallylog.cli.audit``) both run through it."""
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
-        print(f"tallylog {args.command}: {exc}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        print(f"tallylog {args.command}: interrupted", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

@@ -1,9 +1,12 @@
-"""The auditor's commands: verify, prove, recount and check-receipt (registered by
-``tallylog.cli.logcmds``; see its docstring and docs/audit.md).
+"""The auditor's commands: verify, prove, recount, check-receipt and verify-proof (see
+``tallylog.cli.logcmds``'s docstring and docs/audit.md), registered by ``tallylog`` and,
+alone, by ``tallylog-audit`` (``tallylog.cli.audit``, the auditor's wheel).
 
 Argument parsing and printing only: reading, verifying and searching a log is
 ``tallylog.tlog.client`` (``LogClient``) and ``tallylog.tlog.audit``; the tally of
-tallylog leaves is counted here, with ``tallylog.leaf``. Never loads Django.
+tallylog leaves is counted here, with ``tallylog.leaf``. Never loads Django, and imports
+nothing of ours but ``tallylog.tlog``, ``tallylog.leaf``, ``tallylog.cli`` and
+``tallylog.cli.logcmds``: the auditor's wheel holds only those (``tallylog.web.tools``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tallylog.cli import CLIError
-from tallylog.cli.logcmds import natural, path, positive, read_verifier
+from tallylog.cli.logcmds import natural, path, positive, read_file, read_verifier
 
 if TYPE_CHECKING:  # imported where used: `tallylog --help` and the other commands stay quick
     from tallylog.tlog import LogClient
@@ -34,7 +37,7 @@ def log_errors() -> tuple[type[Exception], ...]:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``verify``, ``prove``, ``recount`` and ``check-receipt``."""
+    """Add ``verify``, ``prove``, ``recount``, ``check-receipt`` and ``verify-proof``."""
     p = sub.add_parser(
         "verify",
         parents=[common],
@@ -97,6 +100,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     witness_args(p)
     p.add_argument("--save", metavar="FILE", help="write the entry's c2sp.org/tlog-proof@v1 proof to FILE")
     p.set_defaults(func=cmd_check_receipt)
+
+    p = sub.add_parser(
+        "verify-proof",
+        parents=[common],
+        help="check a tlog-proof file offline",
+        description="Check a c2sp.org/tlog-proof@v1 file: the log's signature on its checkpoint, "
+        "the witnesses' cosignatures (at least N of them), and the inclusion of the entry "
+        "(carried in the proof, or given with --entry).",
+    )
+    p.add_argument("file", metavar="FILE", help="the proof file (- for standard input)")
+    p.add_argument(
+        "--key", required=True, metavar="VKEY", help="the log's verifier key"
+    )
+    witness_args(p)
+    p.add_argument(
+        "--entry",
+        metavar="FILE",
+        help="the entry's bytes, if the proof does not carry them",
+    )
+    p.set_defaults(func=cmd_verify_proof)
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
@@ -291,8 +314,10 @@ class _progress_bar:
     def __init__(self, enabled: bool, total: int) -> None:
         self.bar: Any = None
         if enabled:
-            from tqdm import tqdm
-
+            try:
+                from tqdm import tqdm
+            except ImportError:  # the auditor's wheel does not require it: no bar, then
+                return
             self.bar = tqdm(total=total, unit=" entries", unit_scale=True, file=sys.stderr)
 
     def __enter__(self) -> Callable[[int], None]:
@@ -449,3 +474,35 @@ def day_range(client: LogClient, day: str) -> tuple[int, int]:
         if d.day == day:
             return d.start, d.end
     raise CLIError(f"the day index at {where} lists no entries on {day}")
+
+
+# --- verify-proof --------------------------------------------------------------------------
+
+
+def cmd_verify_proof(args: argparse.Namespace) -> int:
+    from tallylog.tlog.cosignature import InvalidCosignatureError, QuorumError
+    from tallylog.tlog.errors import FormatError, VerificationError
+    from tallylog.tlog.proof import parse_proof, verify_proof
+
+    log = read_verifier(args.key)
+    witnesses, quorum = witnesses_of(args)
+    entry = read_file(args.entry, "the entry") if args.entry else None
+    try:
+        proof = parse_proof(read_file(args.file, "the proof"))
+    except FormatError as exc:
+        raise CLIError(f"{args.file} is not a valid tlog-proof: {exc}") from None
+    try:
+        ok = verify_proof(proof, log, witnesses, quorum, entry=entry)
+    except InvalidCosignatureError as exc:
+        raise CLIError(f"bad cosignature: {exc}") from None
+    except QuorumError as exc:
+        raise CLIError(f"not enough witnesses: {exc}") from None
+    except VerificationError as exc:
+        raise CLIError(f"the proof does not verify: {exc}") from None
+    except FormatError as exc:
+        raise CLIError(f"the proof does not verify: {exc}") from None
+    cp = ok.checkpoint
+    print(f"entry {ok.index} is in {cp.origin} at size {cp.size}, root {b64(cp.root)}")
+    for c in ok.cosignatures:
+        print(f"cosigned by {c.name} at {c.timestamp}")
+    return 0

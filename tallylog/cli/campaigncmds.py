@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     sending = argparse.ArgumentParser(add_help=False)
     sending.add_argument("--batch", type=int, default=200, metavar="N", help="messages per SMTP connection (default 200)")
-    sending.add_argument("--site-url", metavar="URL", help="base URL of links in the mail (default: $TALLYLOG_SITE_URL)")
+    sending.add_argument(
+        "--site-url", metavar="URL", help="base URL of links in the mail (default: $TALLYLOG_SITE_URL, which must then be set)"
+    )
     sending.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     send = news_sub.add_parser("send", parents=[common, sending], help="mail a post (resumes if it was mailed before)")
@@ -59,7 +61,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     pet_purge.set_defaults(func=cmd_petitions_purge)
 
 
-def _run(args: argparse.Namespace, mailing: Any) -> int:
+def _base_url(args: argparse.Namespace) -> str:
+    """The base URL of the links in the mail: ``--site-url``, else ``TALLYLOG_SITE_URL``;
+    refused before anything is created or sent when neither is set (or good)."""
+    from tallylog.config import site_url as parse_site_url
+    from tallylog.registry.subscribers.emails import SiteURLMissing, site_url
+
+    if args.site_url is not None:
+        try:
+            url: str = parse_site_url(args.site_url)
+        except ValueError as exc:
+            raise CLIError(f"--site-url {exc}, not {args.site_url!r}") from None
+        if url:
+            return url
+    try:
+        return site_url()
+    except SiteURLMissing as exc:
+        raise CLIError(f"{exc} Or pass --site-url URL.") from None
+
+
+def _run(args: argparse.Namespace, mailing: Any, base_url: str) -> int:
     from tqdm import tqdm
 
     from tallylog.registry.subscribers.models import Delivery
@@ -81,7 +102,7 @@ def _run(args: argparse.Namespace, mailing: Any) -> int:
         done = now
 
     try:
-        report = send_mailing(mailing, batch_size=args.batch, base_url=args.site_url, progress=progress)
+        report = send_mailing(mailing, batch_size=args.batch, base_url=base_url, progress=progress)
     except Exception as exc:  # noqa: BLE001 — reported with what to do next
         bar.close()
         raise CLIError(
@@ -114,13 +135,14 @@ def cmd_send(args: argparse.Namespace) -> int:
         else:
             print(f"would mail post {root.pk} to {Subscriber.objects.confirmed().count()} confirmed subscribers")
         return 0
+    base_url = _base_url(args)
     try:
         mailing, created = mailing_for_post(post)
     except MailingError as exc:
         raise CLIError(str(exc)) from None
     if not created:
         print(f"post {mailing.post_id} was mailed before (mailing {mailing.pk}): resuming it", file=sys.stderr)
-    return _run(args, mailing)
+    return _run(args, mailing, base_url)
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -131,11 +153,12 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"would mail a digest of {args.days} days to {Subscriber.objects.confirmed().count()} confirmed subscribers")
         return 0
+    base_url = _base_url(args)
     try:
         mailing = mailing_for_digest(args.days)
     except MailingError as exc:
         raise CLIError(str(exc)) from None
-    return _run(args, mailing)
+    return _run(args, mailing, base_url)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -145,7 +168,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     mailing = Mailing.objects.filter(pk=args.mailing_id).first()
     if mailing is None:
         raise CLIError(f"no mailing with id {args.mailing_id}")
-    return _run(args, mailing)
+    return _run(args, mailing, _base_url(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -103,6 +103,22 @@ def path(text: str) -> str:
     return os.path.expanduser(text)
 
 
+def read_file(name: str, what: str, limit: int = 1 << 21) -> bytes:
+    """The bytes of file ``name`` (``-``: standard input), at most ``limit`` of them, or a
+    CLI error saying which ``what`` could not be read."""
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path(name), "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as exc:
+        raise CLIError(f"couldn't read {what} {name}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise CLIError(f"{what} {name} is too large")
+    return data
+
+
 def read_verifier(vkey: str) -> Any:
     """The note verifier of key ``vkey`` (``name+hexid+base64``), or a CLI error."""
     from tallylog.tlog import note

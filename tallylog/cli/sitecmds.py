@@ -125,6 +125,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     # /static/, and so does nginx (docs/deploy.md). The site's own pages need none.
     call_command("collectstatic", interactive=False, verbosity=0)
     campaign, campaign_created = ensure_default_campaign()
+    from tallylog.web.tools import write_tools
+
+    wheel = write_tools(home.log_dir)  # the auditor's tools, served at /log/tools/ (and by nginx)
     if args.demo:
         from tallylog.registry.declarations.demo import demo_refusal
 
@@ -138,6 +141,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"campaign {campaign.slug}: {'created' if campaign_created else 'kept'}")
     if home.is_demo:
         print(f"demonstration home ({home.demo_marker_path}): its log holds no real declarations")
+    print(f"auditor's tools: {home.log_dir / 'tools' / wheel.name} (SHA-256 {wheel.sha256})")
     print(f"verifier key: {vkey}")
     return 0
 
@@ -324,6 +328,34 @@ def _site_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+def _settle_site_url(host: str, port: int) -> None:
+    """Make sure every link in mail this server sends points where people can open it.
+
+    ``TALLYLOG_SITE_URL`` set: it is used (checked by tallylog.E017). Unset, on a loopback
+    address (a development run, ``make run``): it is set, for this process, its workers and
+    its sequencer, to the URL this server prints (``http://localhost:PORT``), and said so.
+    Unset on any other address: the name people use is unknown, so it stays unset and
+    every mail is refused with a message naming the setting (docs/petitions.md, "Mail")."""
+    from tallylog.config import config, host_allowed, reset_config
+
+    if config().site_url:
+        log.info("links in mail: %s (TALLYLOG_SITE_URL)", config().site_url)
+        return
+    if (host == "localhost" or host == "::1" or host.startswith("127.")) and host_allowed("localhost"):
+        url = _site_url(host, port).rstrip("/")
+        os.environ["TALLYLOG_SITE_URL"] = url
+        reset_config()
+        log.warning(
+            "TALLYLOG_SITE_URL is not set: links in mail point to %s, where this server listens "
+            "(fine for a development run; set it to the site's public URL for any other)", url,
+        )
+        return
+    log.warning(
+        "TALLYLOG_SITE_URL is not set and this server does not listen on localhost alone: "
+        "mail (confirmations, the newsletter) is refused until it is set to the URL people open"
+    )
+
+
 def _raise_open_files_limit(connections: int) -> None:
     """Raise this process's (and so its workers') soft limit on open files to what the
     connections need, within the hard limit; fail with a message when it cannot."""
@@ -360,6 +392,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _raise_open_files_limit(args.workers * args.connections)
     _check_port_free(args.host, args.port)
     log_services = _ready_log(args)
+    _settle_site_url(args.host, args.port)
+    from tallylog.web.tools import write_tools
+
+    write_tools(log_services.log_dir)  # this version's auditor's tools, for nginx and mirrors
     if not args.no_sequencer:
         _recover_or_fail(log_services, wait=False)
     from django.conf import settings

@@ -9,8 +9,9 @@
 - ``tallylog log cosign DIR --key KEYFILE --witness VKEY=URL [--witness …] [--quorum N]``:
   submit the log's current checkpoint to the witnesses; when at least N cosigned, rewrite
   DIR/checkpoint atomically with their cosignatures appended; otherwise leave it and exit 1.
-- ``tallylog verify-proof FILE --key VKEY [--witness WVKEY …] [--quorum N] [--entry FILE]``:
-  check a ``c2sp.org/tlog-proof@v1`` file offline.
+
+``tallylog verify-proof`` (check a ``c2sp.org/tlog-proof@v1`` file offline) is an
+auditor's command: ``tallylog.cli.auditcmds``.
 
 ``--quorum`` defaults to every witness given. Only ``witness add/list/remove`` load Django.
 """
@@ -23,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from tallylog.cli import CLIError, setup_django
-from tallylog.cli.auditcmds import b64, quorum_of, witness_args, witnesses_of
-from tallylog.cli.logcmds import natural, positive, read_signer, read_verifier
+from tallylog.cli.auditcmds import quorum_of
+from tallylog.cli.logcmds import natural, positive, read_file, read_signer, read_verifier
 from tallylog.cli.logcmds import path as expand_path
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``witness keygen``, ``witness serve``, ``log cosign`` and ``verify-proof``."""
+    """Add ``witness keygen``, ``witness serve`` and ``log cosign``."""
     p = sub.add_parser(
         "witness", parents=[common], help="run a witness (C2SP tlog-witness)"
     )
@@ -148,45 +149,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.set_defaults(func=cmd_log_cosign)
 
-    p = sub.add_parser(
-        "verify-proof",
-        parents=[common],
-        help="check a tlog-proof file offline",
-        description="Check a c2sp.org/tlog-proof@v1 file: the log's signature on its checkpoint, "
-        "the witnesses' cosignatures (at least N of them), and the inclusion of the entry "
-        "(carried in the proof, or given with --entry).",
-    )
-    p.add_argument("file", metavar="FILE", help="the proof file (- for standard input)")
-    p.add_argument(
-        "--key", required=True, metavar="VKEY", help="the log's verifier key"
-    )
-    witness_args(p)
-    p.add_argument(
-        "--entry",
-        metavar="FILE",
-        help="the entry's bytes, if the proof does not carry them",
-    )
-    p.set_defaults(func=cmd_verify_proof)
-
-
-def _read_file(path: str, what: str, limit: int = 1 << 21) -> bytes:
-    try:
-        if path == "-":
-            return sys.stdin.buffer.read(limit + 1)
-        with open(expand_path(path), "rb") as f:
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise CLIError(f"couldn't read {what} {path}: {exc.strerror}") from None
-    if len(data) > limit:
-        raise CLIError(f"{what} {path} is too large")
-    return data
-
 
 def _witness_signer(path: str) -> Any:
     from tallylog.tlog.cosignature import CosignatureSigner
 
     try:
-        skey = _read_file(path, "the witness key file", 4096).decode("utf-8").strip()
+        skey = read_file(path, "the witness key file", 4096).decode("utf-8").strip()
         return CosignatureSigner(skey)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CLIError(f"{path} is not a witness key: {exc}") from None
@@ -349,36 +317,4 @@ def cmd_log_cosign(args: argparse.Namespace) -> int:
     print(
         f"checkpoint of size {log.size} cosigned by {got} of {len(witnesses)} witnesses"
     )
-    return 0
-
-
-# --- verify-proof --------------------------------------------------------------------------
-
-
-def cmd_verify_proof(args: argparse.Namespace) -> int:
-    from tallylog.tlog.cosignature import InvalidCosignatureError, QuorumError
-    from tallylog.tlog.errors import FormatError, VerificationError
-    from tallylog.tlog.proof import parse_proof, verify_proof
-
-    log = read_verifier(args.key)
-    witnesses, quorum = witnesses_of(args)
-    entry = _read_file(args.entry, "the entry") if args.entry else None
-    try:
-        proof = parse_proof(_read_file(args.file, "the proof"))
-    except FormatError as exc:
-        raise CLIError(f"{args.file} is not a valid tlog-proof: {exc}") from None
-    try:
-        ok = verify_proof(proof, log, witnesses, quorum, entry=entry)
-    except InvalidCosignatureError as exc:
-        raise CLIError(f"bad cosignature: {exc}") from None
-    except QuorumError as exc:
-        raise CLIError(f"not enough witnesses: {exc}") from None
-    except VerificationError as exc:
-        raise CLIError(f"the proof does not verify: {exc}") from None
-    except FormatError as exc:
-        raise CLIError(f"the proof does not verify: {exc}") from None
-    cp = ok.checkpoint
-    print(f"entry {ok.index} is in {cp.origin} at size {cp.size}, root {b64(cp.root)}")
-    for c in ok.cosignatures:
-        print(f"cosigned by {c.name} at {c.timestamp}")
     return 0

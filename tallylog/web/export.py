@@ -6,6 +6,7 @@ The tree it writes can be put on any static host (or opened from disk)::
     DIR/assets/site.css   the stylesheet; DIR/assets/*.js the scripts of /verify/
     DIR/log/checkpoint             the log, as C2SP tlog-tiles lays it out
     DIR/log/tile/…  DIR/log/day-index.json   (only the tiles the checkpoint covers)
+    DIR/log/tools/…                the auditor's wheel and its SHA256SUMS (``tallylog.web.tools``)
     DIR/_headers                   content types and caching of DIR/log/ for Netlify and
                                    Cloudflare Pages (``tallylog.web.logfiles.log_file_headers``)
     DIR/nginx-log.conf             the same as an nginx ``location /log/`` block
@@ -49,6 +50,7 @@ from tallylog.registry.entries.published import CheckpointInfo, read_checkpoint
 from tallylog.web import assets
 from tallylog.web.logfiles import log_file_headers
 from tallylog.web.public import default_campaign
+from tallylog.web.tools import TOOLS_DIR, write_tools
 
 _LINK = re.compile(r'(?P<attr>href|src|action|data-log)="(?P<url>[/?][^"]*)"')
 _BEFORE = re.compile(r"[0-9]{1,18}")
@@ -180,6 +182,7 @@ def hosting_hints(target: Path) -> dict[str, bytes]:
         ("/log/" + CHECKPOINT_PATH, log_file_headers(CHECKPOINT_PATH)),
         ("/log/" + DAY_INDEX_PATH, log_file_headers(DAY_INDEX_PATH)),
         ("/log/tile/*", log_file_headers("tile/entries/000")),
+        (f"/log/{TOOLS_DIR}/*", log_file_headers(f"{TOOLS_DIR}/x.whl")),
     ]
     headers = "".join(
         f"{path}\n  Content-Type: {h[0]}\n  Cache-Control: {h[1]}\n  Access-Control-Allow-Origin: *\n"
@@ -189,6 +192,7 @@ def hosting_hints(target: Path) -> dict[str, bytes]:
     ctype, cache = log_file_headers(CHECKPOINT_PATH) or ("", "")
     dtype, dcache = log_file_headers(DAY_INDEX_PATH) or ("", "")
     ttype, tcache = log_file_headers("tile/entries/000") or ("", "")
+    wtype, wcache = log_file_headers(f"{TOOLS_DIR}/x.whl") or ("", "")
     root = (target / "log").resolve()
     nginx = f"""# tallylog export-static: the log in {root}, served at /log/
 location /log/ {{
@@ -208,6 +212,12 @@ location /log/ {{
         alias {root}/{DAY_INDEX_PATH};
         default_type {dtype};
         add_header Cache-Control "{dcache}" always;
+        add_header Access-Control-Allow-Origin "*" always;
+    }}
+    location /log/{TOOLS_DIR}/ {{
+        alias {root}/{TOOLS_DIR}/;
+        default_type {wtype};
+        add_header Cache-Control "{wcache}" always;
         add_header Access-Control-Allow-Origin "*" always;
     }}
 }}
@@ -281,6 +291,9 @@ def export_static(target: Path, *, progress: Callable[[str], None] | None = None
     target.mkdir(parents=True, exist_ok=True)
     log = get_log()
     note = _copy_log(log.log_dir, target / "log", report)
+    wheel = write_tools(target / "log")  # the auditor's tools, as the site serves them
+    report.log_files += 2
+    report.bytes += len(wheel.data) + len(wheel.sums)
     checkpoint = read_checkpoint(note, log.verifier_key) if note is not None else None
     for name, data in hosting_hints(target).items():
         report.bytes += _write(target / name, data)

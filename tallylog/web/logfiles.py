@@ -11,9 +11,11 @@ tlog-tiles lays them out.
   Entry bundles are sent gzip-compressed to a client that accepts it (tlog-tiles: SHOULD);
 
 - ``day-index.json``: which log indexes each UTC day's entries hold (for
-  ``tallylog check-receipt --day``).
+  ``tallylog check-receipt --day``);
+- ``tools/tallylog_audit-VERSION-py3-none-any.whl`` and ``tools/SHA256SUMS``: the
+  auditor's tools (``tallylog.web.tools``), from memory, cached five minutes.
 
-Only paths that ``tallylog.tlog.tiles.parse_tile_path`` accepts (or the two names above)
+Only paths that ``tallylog.tlog.tiles.parse_tile_path`` accepts (or the names above)
 are served, and the file must resolve inside the log directory: no traversal, no other
 file of the home.
 """
@@ -31,10 +33,12 @@ from django.views.decorators.http import require_safe
 from tallylog.composition import CHECKPOINT_PATH, DAY_INDEX_PATH, get_log
 from tallylog.registry.entries.published import current_checkpoint, entry_tlog_proof
 from tallylog.tlog.tiles import TILE_HEIGHT, Tile, TilePathError, parse_tile_path
+from tallylog.web.tools import SUMS_FILE, TOOLS_DIR, tool_wheel
 
 TILE_CACHE = "public, max-age=31536000, immutable"
 DAY_INDEX_CACHE = "public, max-age=60"
 CHECKPOINT_CACHE = "no-store"
+TOOLS_CACHE = "public, max-age=300"  # the same name holds a new build after an upgrade
 TILE_TYPE = "application/octet-stream"
 
 
@@ -56,6 +60,8 @@ def log_file_headers(path: str, size: int | None = None) -> tuple[str, str] | No
         return "text/plain; charset=utf-8", CHECKPOINT_CACHE
     if path == DAY_INDEX_PATH:
         return "application/json", DAY_INDEX_CACHE
+    if path.startswith(TOOLS_DIR + "/"):
+        return ("text/plain; charset=utf-8" if path == f"{TOOLS_DIR}/{SUMS_FILE}" else TILE_TYPE), TOOLS_CACHE
     if not path.startswith("tile/"):
         return None
     try:
@@ -104,12 +110,36 @@ def log_index(request: HttpRequest) -> HttpResponse:
         f"{CHECKPOINT_PATH:<20}the signed checkpoint: origin, tree size {checkpoint.size if checkpoint else 0}, root hash\n"
         f"{'tile/<L>/<N>':<20}hash tiles (256 hashes each; .p/<W> for a partial tile)\n"
         f"{'tile/entries/<N>':<20}entry bundles (each entry: a 2-byte length, then the entry)\n"
-        f"{DAY_INDEX_PATH:<20}which entries each day holds (not signed)\n\n"
+        f"{DAY_INDEX_PATH:<20}which entries each day holds (not signed)\n"
+        f"{TOOLS_DIR + '/':<20}the auditor's tools: {TOOLS_DIR}/{tool_wheel().name}, {TOOLS_DIR}/{SUMS_FILE}\n\n"
         f"verifier key: {log.verifier_key}\n"
-        f"check it: tallylog verify {request.build_absolute_uri()} --key {log.verifier_key}\n"
+        f"check it: tallylog-audit verify {request.build_absolute_uri()} --key {log.verifier_key}\n"
     )
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _tool_file(name: str, content_type: str, cache_control: str) -> HttpResponse:
+    """The auditor's wheel or its ``SHA256SUMS``, as this code builds them."""
+    wheel = tool_wheel()
+    if name == wheel.name:
+        response = HttpResponse(wheel.data, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{wheel.name}"'
+    elif name == SUMS_FILE:
+        response = HttpResponse(wheel.sums, content_type=content_type)
+    elif name == "":  # /log/tools/: what it holds, for a person who opens it
+        text = (
+            "The auditor's tools: tallylog-audit (verify, prove, recount, check-receipt, verify-proof).\n\n"
+            f"{wheel.name}\n{SUMS_FILE}\n\n"
+            f"Check it, then install it: sha256sum -c {SUMS_FILE} && pip install ./{wheel.name}\n"
+            "The transparency page has the commands for this log.\n"
+        )
+        response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    else:
+        raise Http404("no such tool")
+    response["Cache-Control"] = cache_control
+    response["Access-Control-Allow-Origin"] = "*"
     return response
 
 
@@ -125,6 +155,8 @@ def log_file(request: HttpRequest, path: str) -> HttpResponseBase:
     if headers is None:
         raise Http404("not a log path")
     content_type, cache_control = headers
+    if path.startswith(TOOLS_DIR + "/"):
+        return _tool_file(path.removeprefix(TOOLS_DIR + "/"), content_type, cache_control)
     target = _open_inside(get_log().log_dir, path)
     if path.startswith("tile/entries/") and accepts_gzip(request):
         response: HttpResponseBase = HttpResponse(gzip.compress(target.read_bytes(), 6, mtime=0), content_type=content_type)

@@ -39,7 +39,6 @@ def signup(request: HttpRequest) -> HttpResponse:
             form.cleaned_data.get("email", ""),
             consent_version=form.cleaned_data.get("consent", ""),
             language=get_language(),
-            base_url=request.build_absolute_uri("/"),
         )
     except actions.SubscriptionInvalid as exc:
         add_registry_errors(form, exc.errors)

@@ -81,7 +81,6 @@ def petition_detail(request: HttpRequest, slug: str) -> HttpResponse:
             email=form.cleaned_data["email"],
             channel="web",
             language=get_language(),
-            base_url=request.build_absolute_uri("/"),
         )
     except actions.SignatureInvalid as exc:
         add_registry_errors(form, exc.errors)

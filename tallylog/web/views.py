@@ -37,6 +37,7 @@ from tallylog.registry.entries.tally import sequencing_lag, tally
 from tallylog.web import assets, charts
 from tallylog.web.forms import ListFilterForm
 from tallylog.web.public import campaign_or_404, page_checkpoint, region_name
+from tallylog.web.tools import TOOLS_DIR, tool_wheel
 
 CHART_DAYS = 30
 # How commands on a static copy name the log: the copy's own address is not known.
@@ -272,11 +273,16 @@ def transparency(request: HttpRequest) -> HttpResponse:
     lag = sequencing_lag()
     checkpoint = page_checkpoint(request)
     witnesses = witness_report(checkpoint.text.encode("utf-8") if checkpoint else None, log.verifier_key)
+    tools = tool_wheel()
     return render(
         request,
         "web/transparency.html",
         {
             "log_url": log_url(request),
+            # The auditor's tools, served by this site (and written into mirrors) at /log/tools/.
+            "tools": tools,
+            "tools_path": f"{TOOLS_DIR}/{tools.name}",
+            "tools_url": f"{log_url(request)}{TOOLS_DIR}/{tools.name}",
             "origin": log.origin,
             "verifier_key": log.verifier_key,
             "checkpoint": checkpoint,

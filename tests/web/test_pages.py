@@ -99,7 +99,7 @@ def test_transparency_page(log, declare, sequence) -> None:
     declare()
     sequence()
     html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/transparency/").content.decode()
-    assert f"tallylog verify http://testserver/log/ --key {log.verifier_key}" in html
+    assert f"tallylog-audit verify http://testserver/log/ --key {log.verifier_key}" in html
     assert log.origin in html
     assert "distinct people" in html
     assert "web form" in html  # how entries arrived, by channel

@@ -33,8 +33,11 @@ from tallylog.registry.news.models import site_language
 from tallylog.registry.petitions.countries import CODES, country_name
 from tallylog.registry.petitions.models import NAME_MAX, Petition, Signature, is_open
 from tallylog.registry.subscribers.emails import (
+    SiteURLMissing,
     TokenError,
+    confirmation_subject,
     email_hash,
+    mail_not_configured,
     make_token,
     normalise_email,
     read_token,
@@ -132,14 +135,13 @@ def sign_petition(
     email: str = "",
     channel: str = "web",
     language: str = "en",
-    base_url: str | None = None,
 ) -> Signed:
     """Validate and save a signature; count it at once or mail its confirmation link.
 
     When the petition requires confirmation (``Petition.require_confirmation``, the
     default) an email address is required, the signature waits unconfirmed and uncounted,
-    and a link (valid ``CONFIRM_MAX_AGE`` seconds, under ``base_url``, default
-    ``TALLYLOG_SITE_URL``) is mailed in ``language``; ``confirm_signature`` counts it.
+    and a link (valid ``CONFIRM_MAX_AGE`` seconds, under ``TALLYLOG_SITE_URL``) is
+    mailed in ``language`` with a neutral subject; ``confirm_signature`` counts it.
     Otherwise it is counted now and the receipt code returned. Raises ``SignatureInvalid``
     for bad input, a closed petition, an address that already signed, or a mail server
     that refused the link; then nothing is saved.
@@ -162,7 +164,7 @@ def sign_petition(
             if options.require_confirmation:
                 signature.email = address
                 signature.save()
-                _mail_confirmation(signature, base_url or site_url())
+                _mail_confirmation(signature)
                 return Signed(signature, None)
             signature.save()
             return Signed(signature, _count(signature))
@@ -186,12 +188,17 @@ def _refuse_second_signature(campaign: Campaign, digest: bytes) -> None:
     )
 
 
-def _mail_confirmation(signature: Signature, base_url: str) -> None:
+def _mail_confirmation(signature: Signature) -> None:
+    try:
+        base_url = site_url()
+    except SiteURLMissing:
+        raise SignatureInvalid("mail_failed", {"email": [mail_not_configured()]}) from None
     token = make_token(CONFIRM_PURPOSE, _token_value(signature))
-    link = base_url.rstrip("/") + reverse("petitions:confirm", kwargs={"token": token})
+    link = base_url + reverse("petitions:confirm", kwargs={"token": token})
     with translation.override(signature.language):
         title = signature.campaign.localized("title", signature.language)
-        subject = _("Confirm your signature: %(title)s") % {"title": title}
+        # The subject is what a mail provider shows and indexes first: never the petition.
+        subject = confirmation_subject()
         body = render_to_string(
             "petitions/confirm_email.txt",
             {"title": title, "link": link, "name": signature.name, "days": CONFIRM_MAX_AGE // 86400},

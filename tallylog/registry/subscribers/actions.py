@@ -22,7 +22,16 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tallylog.registry.news.models import site_language
-from tallylog.registry.subscribers.emails import TokenError, make_token, normalise_email, read_token, site_url
+from tallylog.registry.subscribers.emails import (
+    SiteURLMissing,
+    TokenError,
+    confirmation_subject,
+    mail_not_configured,
+    make_token,
+    normalise_email,
+    read_token,
+    site_url,
+)
 from tallylog.registry.subscribers.models import ConsentStatement, Subscriber
 
 CONFIRM_PURPOSE = "newsletter-confirm"
@@ -56,9 +65,7 @@ class Subscribed:
     mailed: bool
 
 
-def subscribe(
-    email: str, *, consent_version: str, language: str, base_url: str | None = None
-) -> Subscribed:
+def subscribe(email: str, *, consent_version: str, language: str) -> Subscribed:
     """Record a sign-up and mail its confirmation link (valid ``CONFIRM_MAX_AGE`` seconds).
 
     ``consent_version`` is the version of the statement the form showed: it must be the
@@ -91,17 +98,21 @@ def subscribe(
             subscriber.consent = statement
             subscriber.consented_at = now
             subscriber.save()
-            _mail_confirmation(subscriber, base_url or site_url())
+            _mail_confirmation(subscriber)
     except IntegrityError:
         return Subscribed(None, mailed=False)  # the same address signed up concurrently
     return Subscribed(subscriber, mailed=True)
 
 
-def _mail_confirmation(subscriber: Subscriber, base_url: str) -> None:
+def _mail_confirmation(subscriber: Subscriber) -> None:
+    try:
+        base_url = site_url()
+    except SiteURLMissing:
+        raise SubscriptionInvalid("mail_failed", {"email": [mail_not_configured()]}) from None
     token = make_token(CONFIRM_PURPOSE, f"{subscriber.pk}.{subscriber.key}")
-    link = base_url.rstrip("/") + reverse("subscribers:confirm", kwargs={"token": token})
+    link = base_url + reverse("subscribers:confirm", kwargs={"token": token})
     with translation.override(subscriber.language):
-        subject = _("Confirm your newsletter subscription")
+        subject = confirmation_subject()  # neutral: a mail provider reads it first
         body = render_to_string(
             "subscribers/confirm_email.txt",
             {"link": link, "days": CONFIRM_MAX_AGE // 86400,

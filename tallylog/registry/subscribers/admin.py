@@ -52,7 +52,11 @@ class MailingAdmin(admin.ModelAdmin):
     @admin.action(description=_("Resume sending (nobody gets it twice)"))
     def resume(self, request: HttpRequest, queryset: QuerySet[Mailing]) -> None:
         for mailing in queryset.filter(finished_at__isnull=True):
-            send_in_background(mailing, base_url=request.build_absolute_uri("/"))
+            try:
+                send_in_background(mailing)
+            except MailingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
             self.message_user(request, _("Sending %(m)s in the background.") % {"m": mailing}, messages.SUCCESS)
 
 
@@ -70,10 +74,10 @@ class MailablePostAdmin(PostAdmin):
         for post in queryset:
             try:
                 mailing, created = mailing_for_post(post)
+                send_in_background(mailing)
             except MailingError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
-            send_in_background(mailing, base_url=request.build_absolute_uri("/"))
             self.message_user(request, (
                 _("Sending “%(post)s” to %(n)d subscribers; follow its progress under Mailings.")
                 if created else _("“%(post)s” was mailed before: resuming that mailing (%(n)d recipients), nobody gets it twice.")

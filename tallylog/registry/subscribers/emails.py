@@ -80,6 +80,35 @@ def read_token(purpose: str, token: str, max_age: int) -> str:
         raise TokenError(expired=False) from None
 
 
+class SiteURLMissing(Exception):
+    """No site URL to put in mail: ``TALLYLOG_SITE_URL`` is not set, and this process was
+    not started by a ``tallylog serve`` that could derive it. Nothing may be sent, since
+    every link in it would point to a guess."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "TALLYLOG_SITE_URL is not set, so links in mail would point nowhere: set it to the site's "
+            "public URL (like https://example.org; docs/petitions.md, \"Mail\")."
+        )
+
+
+def mail_not_configured() -> str:
+    """What a reader is told when ``SiteURLMissing`` stops a confirmation mail."""
+    return str(_("This site cannot send mail yet: its operator has not set its public address. Nothing was saved."))
+
+
+def confirmation_subject() -> str:
+    """The subject of every confirmation mail, in the active language: neutral, since a
+    mail provider reads (and lists, and indexes) it before anyone opens the message."""
+    return str(_("Please confirm your email address"))
+
+
 def site_url() -> str:
-    """The public base URL for links in mail sent outside a request (no trailing slash)."""
-    return config().site_url.rstrip("/")
+    """The public base URL of every link in every mail (no trailing slash): the configured
+    ``TALLYLOG_SITE_URL``, which ``tallylog serve`` sets, when it is unset, to where it
+    listens on a loopback address (a development run). Raises ``SiteURLMissing`` when
+    there is none: mail is refused rather than sent with links to a guessed host or port."""
+    url = config().site_url
+    if not url:
+        raise SiteURLMissing()
+    return url.rstrip("/")

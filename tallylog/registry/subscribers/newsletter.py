@@ -33,9 +33,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from tallylog.registry.news.markdown import html_with_absolute_links, markdown_with_absolute_links
 from tallylog.registry.news.models import Post
 from tallylog.registry.subscribers.actions import unsubscribe_url
-from tallylog.registry.subscribers.emails import site_url
+from tallylog.registry.subscribers.emails import SiteURLMissing, site_url
 from tallylog.registry.subscribers.models import Delivery, Mailing, Subscriber
 
 BATCH_SIZE = 200
@@ -123,11 +124,20 @@ class _Composer:
 
     def _render(self, language: str) -> _Edition | None:
         context: dict[str, object] = {"base_url": self.base_url, "unsubscribe_url": _UNSUBSCRIBE}
+        # Neutral: the subject is what a mail provider shows, lists and indexes first; the
+        # news itself is in the body (the sign-up page says the provider can read it too).
+        subject = _("Newsletter, %(date)s") % {"date": f"{self.mailing.created_at:%Y-%m-%d}"}
         if self.mailing.kind == Mailing.Kind.POST:
             assert self.mailing.post is not None, "_Composer: post mailing without a post"
             post = self.mailing.post.version_for(language)
-            subject = post.title
-            context.update(post=post, post_url=self.base_url + post.get_absolute_url())
+            post_url = self.base_url + post.get_absolute_url()
+            context.update(
+                post=post,
+                post_url=post_url,
+                # Links in the post (``/transparency/``) resolved as on its page on the web.
+                body_text=markdown_with_absolute_links(post.body, post_url),
+                body_html=html_with_absolute_links(post.body_html, post_url),
+            )
             name = "post"
         else:
             posts = list(
@@ -136,7 +146,8 @@ class _Composer:
             )
             if not posts:
                 return None
-            subject = _("News digest: %(n)d new posts") % {"n": len(posts)} if len(posts) > 1 else posts[0].title
+            heading = _("News digest: %(n)d new posts") % {"n": len(posts)} if len(posts) > 1 else posts[0].title
+            context.update(heading=heading)
             context.update(posts=[(p, self.base_url + p.get_absolute_url()) for p in posts])
             name = "digest"
         context["subject"] = subject
@@ -178,7 +189,7 @@ def send_mailing(
     network error that stopped the run after recording it; run again to resume. Several
     runs on one mailing at once are safe: each recipient is claimed by one of them.
     """
-    base = (base_url or site_url()).rstrip("/")
+    base = _base_url(base_url)
     report = SendReport()
     with transaction.atomic():
         report.uncertain = Delivery.objects.filter(mailing=mailing, state=Delivery.State.SENDING).update(
@@ -205,6 +216,16 @@ def send_mailing(
         mailing.finished_at = timezone.now()
         mailing.save(update_fields=["finished_at"])
     return report
+
+
+def _base_url(base_url: str | None) -> str:
+    """``base_url``, else the site URL; ``MailingError`` when there is none."""
+    if base_url:
+        return base_url.rstrip("/")
+    try:
+        return site_url()
+    except SiteURLMissing as exc:
+        raise MailingError(str(exc)) from None
 
 
 def _send_batch(
@@ -283,11 +304,13 @@ _threads: dict[int, threading.Thread] = {}
 
 def send_in_background(mailing: Mailing, base_url: str | None = None) -> threading.Thread:
     """Start ``send_mailing`` in a thread of this process (the admin action), unless one
-    is already running for this mailing; return the thread. A process that dies with it
+    is already running for this mailing; return the thread. ``MailingError`` at once when
+    there is no site URL for its links. A process that dies with it
     leaves the mailing resumable (``tallylog newsletter resume``)."""
     running = _threads.get(mailing.pk)
     if running is not None and running.is_alive():
         return running
+    base_url = _base_url(base_url)  # refused here, in the caller's request, when there is none
 
     def run() -> None:
         try:

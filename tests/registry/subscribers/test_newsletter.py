@@ -155,11 +155,15 @@ def test_sending_reaches_each_confirmed_subscriber_once_in_their_language(post, 
     assert (report.sent, report.failed, report.remaining) == (8, 1, 0)
     assert reports == [3, 6, 8]  # progress after each batch
     assert len(mailbox.received) == 8
+    today = f"{mailing.created_at:%Y-%m-%d}"
     for s in english + [traditional]:
-        assert mailbox.only_to(s.email)["Subject"] == "Big news"
+        assert "Big news" in text_of(mailbox.only_to(s.email))
+    for s in english:
+        assert mailbox.only_to(s.email)["Subject"] == f"Newsletter, {today}"  # never the post's title
+    assert mailbox.only_to(traditional.email)["Subject"] == f"電子通訊 {today}"  # the original post, her language's subject
     for s in chinese:
         message = mailbox.only_to(s.email)
-        assert message["Subject"] == "大消息" and "我们" in text_of(message)
+        assert message["Subject"] == f"电子通讯 {today}" and "大消息" in text_of(message) and "我们" in text_of(message)
     assert not mailbox.to("pending@example.org")
     assert Delivery.objects.get(subscriber=refused).state == Delivery.State.FAILED
     assert "550" in Delivery.objects.get(subscriber=refused).error
@@ -256,7 +260,8 @@ def test_digest_in_each_language(mailbox, db) -> None:
     english = text_of(mailbox.only_to("en@example.org"))
     assert "T-e1" in english and "T-e2" in english and "T-old" not in english
     assert "http://testserver/news/e1/" in english
-    assert mailbox.only_to("hans@example.org")["Subject"] == "T-h1"
+    assert mailbox.only_to("hans@example.org")["Subject"] == f"电子通讯 {mailing.created_at:%Y-%m-%d}"
+    assert "T-h1" in text_of(mailbox.only_to("hans@example.org"))
     assert not mailbox.to("hant@example.org")
     with pytest.raises(newsletter.MailingError):
         newsletter.mailing_for_digest(7, now=now + timedelta(days=60))
