@@ -54,7 +54,7 @@ def test_the_receipt_is_shown_large_once_with_a_fresh_form(team: Team) -> None:
     assert response["Cache-Control"].startswith("max-age=0") and "no-store" in response["Cache-Control"]
     css = client.get("/console/console.css").content.decode()
     rule = re.search(r"\.receipt-code\{([^}]*)\}", css).group(1)
-    assert "white-space:nowrap" in rule and "2.2rem" in rule  # large, and never broken mid-code
+    assert "white-space:nowrap" in rule and "2.3rem" in rule  # large, and never broken mid-code
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
