@@ -252,3 +252,13 @@ def test_the_api_records_a_family_or_nothing(team: Team) -> None:
     for r in body["receipts"]:
         d = find_by_receipt(r["receipt"])
         assert d is not None and d.pk == r["declaration"] and d.channel == "email"
+
+
+def test_a_held_volunteer_s_family_waits_for_a_moderator(team: Team) -> None:
+    actions.set_review_required(team.volunteer, True, by=team.coordinator)
+    client = login(team.volunteer)
+    _, url = _call(team)
+    once = once_in(client.get(url).content.decode())
+    html = client.post(url, _family(once, ["韩一", "韩二"]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "These declarations are held for a moderator's review" in html
+    assert list(Declaration.objects.values_list("status", flat=True)) == ["pending", "pending"]

@@ -76,6 +76,7 @@ def test_each_member_gets_their_own_declaration_and_code_under_their_alias(campa
     assert [alias for alias, _ in shown] == aliases
     assert [code for _, code in shown] == [receipt_code_for_token(token, i) for i in range(3)]
     assert len(set(CODE.findall(html))) == 3 and "Your family's declarations are recorded" in html
+    assert "They are published and will be added to the log" in html
     assert html.count('name="code" value=') == 3  # a certificate for each member
     for position, (alias, code) in enumerate(shown):
         d = find_by_receipt(code)
