@@ -77,6 +77,8 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         return _declare_page(request, familyforms.family_forms(make, None, max_members=FAMILY_MAX), context)
     family = familyforms.family_forms(make, request.POST, max_members=FAMILY_MAX)
     if family.editing:
+        if request.POST.get(familyforms.ACTION) == familyforms.ADD and not family.errors:
+            family.forms[-1].fields["alias"].widget.attrs["autofocus"] = True  # type the new member's alias next
         return _declare_page(request, family, context, status=400 if family.errors else 200)
     if not family.is_valid():
         return _declare_page(request, family, context)

@@ -55,6 +55,7 @@ def test_add_a_family_member_sends_the_page_back_with_what_was_typed(campaign, l
     html = response.content.decode()
     assert response.status_code == 200 and Declaration.objects.count() == 0
     assert 'name="members" value="2"' in html and 'name="m1-alias"' in html
+    assert re.search(r'<input[^>]*name="m1-alias"[^>]*autofocus', html) and html.count("autofocus") == 1
     assert 'value="林&lt;b&gt;伟&lt;/b&gt;"' in html and "我退出。</textarea>" in html
     assert re.search(r'name="orgs" value="league"[^>]*checked', html) and '<option value="beijing" selected>' in html
     assert not re.search(r'name="m1-orgs" value="\w+"[^>]*checked', html)  # the new row is empty
