@@ -24,6 +24,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from pydantic import ConfigDict, Field
 
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.actions import Submission
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Staff, staff_of
 from tallylog.registry.volunteers.validators import looks_like_phone_number
@@ -219,7 +220,13 @@ def create_call(request: HttpRequest, payload: CallIn) -> Any:
     return Status(201, _call_out(call))
 
 
-def _call_and_campaign(staff: Staff, call_id: int, slug: str | None) -> tuple[Call, Campaign | None] | Status[Any]:
+def _record(
+    request: HttpRequest, call_id: int, slug: str | None, members: list[dict[str, Any]], channel: str, *, one: bool
+) -> tuple[Call, list[Submission]] | Status[Any]:
+    """``actions.record_family`` during call ``call_id`` of the caller's, in campaign
+    ``slug`` (None: the default); its call and submissions, or the error answer (``one``:
+    a single declaration's, its member's errors under their plain field names)."""
+    staff: Staff = request.auth  # type: ignore[attr-defined]
     call = Call.objects.visible_to(staff).filter(pk=call_id).first()
     if call is None:
         return error(404, "not_found", _("No such call."))
@@ -228,31 +235,23 @@ def _call_and_campaign(staff: Staff, call_id: int, slug: str | None) -> tuple[Ca
         campaign = Campaign.objects.filter(slug=slug).first()
         if campaign is None:
             return error(422, "unknown_campaign", _("Unknown campaign."))
-    return call, campaign
+    try:
+        return call, actions.record_family(staff, call, members, channel=channel, campaign=campaign)
+    except actions.ConsoleError as exc:
+        if one and exc.members:
+            exc = actions.ConsoleError({**exc.errors, **exc.members[0]}, exc.code)
+        return _from_console_error(exc)
 
 
 def create_declaration(request: HttpRequest, call_id: int, payload: DeclarationIn) -> Any:
     """Record a declaration during one's own call, through ``channel`` (phone unless
     said: email, fax, letter, in-person; another is refused with code
     ``unknown_channel``); the answer holds its receipt code, once."""
-    staff: Staff = request.auth  # type: ignore[attr-defined]
-    found = _call_and_campaign(staff, call_id, payload.campaign)
-    if isinstance(found, Status):
-        return found
-    call, campaign = found
-    try:
-        submission = actions.record_declaration(
-            staff,
-            call,
-            alias=payload.alias,
-            orgs=payload.orgs,
-            statement=payload.statement,
-            region=payload.region,
-            channel=payload.channel,
-            campaign=campaign,
-        )
-    except actions.ConsoleError as exc:
-        return _from_console_error(exc)
+    member = payload.model_dump(include={"alias", "orgs", "statement", "region"})
+    done = _record(request, call_id, payload.campaign, [member], payload.channel, one=True)
+    if isinstance(done, Status):
+        return done
+    call, [submission] = done
     return Status(201, {
         "receipt": submission.receipt_code,
         "declaration": submission.declaration.pk,
@@ -266,17 +265,11 @@ def create_family(request: HttpRequest, call_id: int, payload: FamilyIn) -> Any:
     """Record the declarations of several members of a family at once (each their own,
     with their own receipt code), through ``channel``: all of them or, when one member is
     refused (its errors under ``members[i].field``), none."""
-    staff: Staff = request.auth  # type: ignore[attr-defined]
-    found = _call_and_campaign(staff, call_id, payload.campaign)
-    if isinstance(found, Status):
-        return found
-    call, campaign = found
-    try:
-        submissions = actions.record_family(
-            staff, call, [m.model_dump() for m in payload.members], channel=payload.channel, campaign=campaign
-        )
-    except actions.ConsoleError as exc:
-        return _from_console_error(exc)
+    members = [m.model_dump() for m in payload.members]
+    done = _record(request, call_id, payload.campaign, members, payload.channel, one=False)
+    if isinstance(done, Status):
+        return done
+    call, submissions = done
     return Status(201, {
         "receipts": [
             {
