@@ -165,3 +165,15 @@ def test_a_failed_csrf_check_brings_every_member_back(campaign) -> None:
     assert re.search(r'name="m1-orgs" value="league"[^>]*checked', html)
     sent = client.post("/declare/", {**typed, "csrfmiddlewaretoken": CSRF.search(html).group(1), "token": TOKEN.search(html).group(1)})
     assert sent.status_code == 200 and [a for a, _ in RECEIPTS.findall(sent.content.decode())] == ["陈一", "陈二"]
+
+
+def test_each_member_counts_against_the_declare_limit(campaign, settings) -> None:
+    """A family of four is four declarations to the rate limit: a script cannot multiply
+    its allowance by declaring "families"."""
+    settings.TALLYLOG_RATE_LIMITS = "declare=3/600"
+    client = Client(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="198.51.100.40")
+    refused = client.post("/declare/", family(form_token(client), ["甲", "乙", "丙", "丁"]))
+    assert refused.status_code == 429 and Declaration.objects.count() == 0
+    other = Client(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="198.51.100.41")
+    assert other.post("/declare/", family(form_token(other), ["甲", "乙", "丙"])).status_code == 200
+    assert Declaration.objects.count() == 3
