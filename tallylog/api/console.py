@@ -24,6 +24,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from pydantic import ConfigDict, Field
 
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.actions import Submission
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Staff, staff_of
 from tallylog.registry.volunteers.validators import looks_like_phone_number
@@ -80,14 +81,44 @@ class CallOut(Schema):
     declarations: int
 
 
-class DeclarationIn(Schema):
+_CHANNEL = "how the declaration reached the service: phone (the default), email, fax, letter or in-person"
+
+
+class MemberIn(Schema):
+    """One declarant's declaration (a family member's in ``FamilyIn``)."""
+
     model_config = ConfigDict(extra="forbid")
 
     alias: str
     orgs: list[str]
     statement: str = ""
     region: str = ""
+
+
+class DeclarationIn(MemberIn):
+    channel: str = Field("phone", description=_CHANNEL)
     campaign: str | None = Field(None, description="campaign slug; default the active declaration campaign")
+
+
+class FamilyIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[MemberIn] = Field(description="one to 10 members, each declaring for themselves")
+    channel: str = Field("phone", description=_CHANNEL)
+    campaign: str | None = Field(None, description="campaign slug; default the active declaration campaign")
+
+
+class MemberReceiptOut(Schema):
+    alias: str = Field(description="the member's alias, as recorded: read each code out with it")
+    receipt: str = Field(description="the member's receipt code: it is never shown again")
+    declaration: int
+    status: str
+
+
+class FamilyReceiptOut(Schema):
+    receipts: list[MemberReceiptOut] = Field(description="in the members' order")
+    call: int
+    call_declarations: int
 
 
 class ReceiptOut(Schema):
@@ -130,7 +161,11 @@ def error(status: int, code: str, message: str, fields: dict[str, list[str]] | N
 
 
 def _from_console_error(exc: actions.ConsoleError) -> Status[Any]:
-    return error(exc.status, exc.code, exc.message, exc.errors)
+    """The error answer of ``exc``; a family member's field errors under ``members[i].field``."""
+    fields = dict(exc.errors)
+    for position, errors in sorted(exc.members.items()):
+        fields.update({f"members[{position}].{name}": messages for name, messages in errors.items()})
+    return error(exc.status, exc.code, exc.message, fields)
 
 
 def _call_out(call: Call) -> dict[str, Any]:
@@ -185,34 +220,66 @@ def create_call(request: HttpRequest, payload: CallIn) -> Any:
     return Status(201, _call_out(call))
 
 
-def create_declaration(request: HttpRequest, call_id: int, payload: DeclarationIn) -> Any:
-    """Record a caller's declaration during one's own call (channel ``phone``); the answer
-    holds its receipt code, once."""
+def _record(
+    request: HttpRequest, call_id: int, slug: str | None, members: list[dict[str, Any]], channel: str, *, one: bool
+) -> tuple[Call, list[Submission]] | Status[Any]:
+    """``actions.record_family`` during call ``call_id`` of the caller's, in campaign
+    ``slug`` (None: the default); its call and submissions, or the error answer (``one``:
+    a single declaration's, its member's errors under their plain field names)."""
     staff: Staff = request.auth  # type: ignore[attr-defined]
     call = Call.objects.visible_to(staff).filter(pk=call_id).first()
     if call is None:
         return error(404, "not_found", _("No such call."))
     campaign = None
-    if payload.campaign:
-        campaign = Campaign.objects.filter(slug=payload.campaign).first()
+    if slug:
+        campaign = Campaign.objects.filter(slug=slug).first()
         if campaign is None:
             return error(422, "unknown_campaign", _("Unknown campaign."))
     try:
-        submission = actions.record_declaration(
-            staff,
-            call,
-            alias=payload.alias,
-            orgs=payload.orgs,
-            statement=payload.statement,
-            region=payload.region,
-            campaign=campaign,
-        )
+        return call, actions.record_family(staff, call, members, channel=channel, campaign=campaign)
     except actions.ConsoleError as exc:
+        if one and exc.members:
+            exc = actions.ConsoleError({**exc.errors, **exc.members[0]}, exc.code)
         return _from_console_error(exc)
+
+
+def create_declaration(request: HttpRequest, call_id: int, payload: DeclarationIn) -> Any:
+    """Record a declaration during one's own call, through ``channel`` (phone unless
+    said: email, fax, letter, in-person; another is refused with code
+    ``unknown_channel``); the answer holds its receipt code, once."""
+    member = payload.model_dump(include={"alias", "orgs", "statement", "region"})
+    done = _record(request, call_id, payload.campaign, [member], payload.channel, one=True)
+    if isinstance(done, Status):
+        return done
+    call, [submission] = done
     return Status(201, {
         "receipt": submission.receipt_code,
         "declaration": submission.declaration.pk,
         "status": submission.declaration.status,
+        "call": call.pk,
+        "call_declarations": call.declarations,
+    })
+
+
+def create_family(request: HttpRequest, call_id: int, payload: FamilyIn) -> Any:
+    """Record the declarations of several members of a family at once (each their own,
+    with their own receipt code), through ``channel``: all of them or, when one member is
+    refused (its errors under ``members[i].field``), none."""
+    members = [m.model_dump() for m in payload.members]
+    done = _record(request, call_id, payload.campaign, members, payload.channel, one=False)
+    if isinstance(done, Status):
+        return done
+    call, submissions = done
+    return Status(201, {
+        "receipts": [
+            {
+                "alias": s.declaration.alias,
+                "receipt": s.receipt_code,
+                "declaration": s.declaration.pk,
+                "status": s.declaration.status,
+            }
+            for s in submissions
+        ],
         "call": call.pk,
         "call_declarations": call.declarations,
     })
@@ -282,6 +349,9 @@ def build_router() -> Router:
     router.add_api_operation("/calls", ["POST"], create_call, response={201: CallOut, **ERRORS})
     router.add_api_operation(
         "/calls/{call_id}/declarations", ["POST"], create_declaration, response={201: ReceiptOut, **ERRORS}
+    )
+    router.add_api_operation(
+        "/calls/{call_id}/families", ["POST"], create_family, response={201: FamilyReceiptOut, **ERRORS}
     )
     router.add_api_operation("/recorded", ["GET"], list_recorded, response={200: list[RecordedOut], **ERRORS})
     router.add_api_operation("/stats", ["GET"], get_stats, response={200: StatsOut, **ERRORS})

@@ -10,7 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX
+from tallylog.registry.declarations.models import ALIAS_MAX, STAFF_CHANNELS, STATEMENT_MAX, Channel
 from tallylog.registry.volunteers.actions import ConsoleError
 from tallylog.registry.volunteers.models import NOTE_MAX, Call, Centre, Role
 from tallylog.registry.volunteers.validators import latest_today, region_choices
@@ -80,32 +80,54 @@ class CallForm(forms.ModelForm):
 
 
 class IntakeForm(forms.Form):
-    """One declaration dictated during a call; laid out for the keyboard: the alias has
-    focus, fields follow in speaking order, access keys reach each one."""
+    """What one intake records for the whole family: the channel the declaration reached
+    the service through (phone unless the volunteer chooses another; a radio group, its
+    arrows move the choice) and the one-time token. Each member has a ``MemberForm``."""
+
+    channel = forms.ChoiceField(
+        label=_("Received by"),
+        choices=[(c.value, c.label) for c in STAFF_CHANNELS],
+        initial=Channel.PHONE,
+        required=False,  # not sent: phone
+        widget=forms.RadioSelect(attrs={"accesskey": "k"}),
+    )
+    # One-time token: a form sent twice records its declarations once (views.intake).
+    once = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_channel(self) -> str:
+        return self.cleaned_data["channel"] or Channel.PHONE
+
+
+class MemberForm(forms.Form):
+    """One member's declaration, dictated; laid out for the keyboard: the alias has focus,
+    fields follow in speaking order, access keys reach the first member's fields."""
 
     alias = forms.CharField(
         label=_("Alias"),
         max_length=ALIAS_MAX,
-        widget=forms.TextInput(attrs={"autofocus": True, "accesskey": "a", "autocomplete": "off"}),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     orgs = forms.MultipleChoiceField(label=_("Withdraws from"), widget=forms.CheckboxSelectMultiple)
     statement = forms.CharField(
         label=_("Statement, as dictated"),
         required=False,
         max_length=STATEMENT_MAX,
-        widget=forms.Textarea(attrs={"rows": 4, "accesskey": "s"}),
+        widget=forms.Textarea(attrs={"rows": 4}),
     )
     region = _region_field(_("Region"))
-    # One-time token: a form sent twice records its declaration once (views.intake).
-    once = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, campaign: Campaign, *args: Any, language: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["orgs"].choices = [  # type: ignore[attr-defined]  # a ChoiceField
             (org.code, org.localized("name", language)) for org in campaign.organisations.all()
         ]
-        self.fields["orgs"].widget.attrs["accesskey"] = "w"
-        self.fields["region"].widget.attrs["accesskey"] = "r"
+        if self.prefix is None:  # the first member: access keys (unique on the page)
+            for name, key in (("alias", "a"), ("orgs", "w"), ("statement", "s"), ("region", "r")):
+                self.fields[name].widget.attrs["accesskey"] = key
+
+    def focus(self) -> None:
+        """Give this member's alias the focus when the page loads."""
+        self.fields["alias"].widget.attrs["autofocus"] = True
 
 
 class CentreForm(forms.Form):

@@ -32,19 +32,21 @@ from tallylog.console.forms import (
     CallForm,
     CentreForm,
     IntakeForm,
+    MemberForm,
     StaffForm,
     ThrottledLoginForm,
     add_console_errors,
 )
 from tallylog.registry.declarations.actions import (
+    FAMILY_MAX,
     find_by_receipt,
     receipt_code_for_token,
 )
-from tallylog.registry.declarations.models import Declaration
+from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 from tallylog.registry.volunteers.permissions import MODERATE
-from tallylog.safety import formtokens
+from tallylog.safety import familyforms, formtokens
 from tallylog.safety.sessions import session_is_current, start_console_session
 
 PAGE_SIZE = 50
@@ -141,12 +143,16 @@ def _own_call(request: HttpRequest, call_id: int) -> Call:
 
 @console_view("volunteers.add_assisteddeclaration")
 def intake(request: HttpRequest, call_id: int) -> HttpResponse:
-    """Record one declaration of the call per POST; the answer shows its receipt code,
-    large, and an empty form for the next member of the family: one round trip each.
+    """Record the declarations of one or more members of a family per POST (a member more:
+    ``Add a member``, the page comes back with what was typed; ``tallylog.safety.
+    familyforms``), through the channel chosen (phone unless another is chosen); the
+    answer shows each receipt code, large, under its member's alias, and an empty form
+    for the next declaration: one round trip each.
 
-    The form's one-time token records it once and gives its receipt code
-    (``receipt_code_for_token``): the same form sent again within
-    ``formtokens.REPLAY_SECONDS`` (a lost answer, a double Enter) shows the same code again."""
+    The form's one-time token records them once and gives their receipt codes
+    (``receipt_code_for_token`` of the token and each member's position): the same form
+    sent again within ``formtokens.REPLAY_SECONDS`` (a lost answer, a double Enter) shows
+    the same codes again."""
     staff: Staff = request.staff  # type: ignore[attr-defined]
     call = _own_call(request, call_id)
     if call.volunteer_id != staff.user_id:
@@ -154,64 +160,82 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
     campaign = actions.default_campaign()
     if campaign is None:
         return forbidden(request, _("There is no active declaration campaign."))
-    receipt = None
-    held = False
+    language = get_language()
+
+    def member(prefix: str | None, data: Any, initial: Any) -> MemberForm:
+        return MemberForm(campaign, data, prefix=prefix, initial=initial, language=language)
+
+    receipts: list[tuple[str, Declaration]] = []
     twice = ""
     again = False
     status = 200
-    form = IntakeForm(campaign, request.POST or None, language=get_language())
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        once = data.pop("once")
-        code = receipt_code_for_token(once)
+    data = request.POST if request.method == "POST" else None
+    form = IntakeForm(data)
+    family = familyforms.family_forms(member, data, max_members=FAMILY_MAX)
+    # Both validated, each showing its errors.
+    if data is not None and not family.editing and form.is_valid() & family.is_valid():
+        once = form.cleaned_data["once"]
+        channel = form.cleaned_data["channel"]
+        filled = family.filled()
+        codes = [receipt_code_for_token(once, position) for position in range(len(filled))]
         age = formtokens.claim(_ONCE_SCOPE, once) if _was_issued(request, once) else float("inf")
-        found: Declaration | None = None
         if age is not None:
-            replay = formtokens.await_first(_ONCE_SCOPE, once, age, lambda: _recorded_in(call, code))
-            found = replay.found
+            replay = formtokens.await_first(_ONCE_SCOPE, once, age, lambda: _recorded_in(call, codes) or None)
+            receipts = replay.found or []
             if replay.claimed:
                 age = None
-        if found is not None:
-            # Sent again (a lost answer, a double Enter): recorded once; its code again.
-            receipt, held, again = code, found.status == Declaration.Status.PENDING, True
-            form = IntakeForm(campaign, language=get_language())
+        if receipts:
+            again = True  # sent again (a lost answer, a double Enter): recorded once; the codes again
         elif age is not None:
             # Sent again after the window, or a token this session never had.
-            form = IntakeForm(campaign, language=get_language())
-            twice = _("This form was already sent, and its declaration recorded once. Use this new form.")
+            twice = _("This form was already sent, and its declarations recorded once. Use this new form.")
             status = 409
         else:
             try:
-                submission = actions.record_declaration(staff, call, campaign=campaign, receipt_code=code, **data)
+                submissions = actions.record_family(
+                    staff,
+                    call,
+                    [dict(f.cleaned_data) for f in filled],
+                    channel=channel,
+                    campaign=campaign,
+                    receipt_codes=codes,
+                )
             except actions.ConsoleError as exc:
                 add_console_errors(form, exc)
+                for position, errors in exc.members.items():
+                    add_console_errors(filled[position], actions.ConsoleError(errors))
                 formtokens.release(_ONCE_SCOPE, once)  # nothing was saved: the same form may be sent again
             except IntegrityError:
                 # Its first sending went to another worker (each has its own cache) and
-                # was recorded there: the code's keyed hash is taken.
-                found = _recorded_in(call, code)
-                if found is None:
+                # was recorded there: the codes' keyed hashes are taken.
+                receipts = _recorded_in(call, codes)
+                if not receipts:
                     raise
-                receipt, held, again = code, found.status == Declaration.Status.PENDING, True
-                form = IntakeForm(campaign, language=get_language())
+                again = True
             except BaseException:
                 formtokens.release(_ONCE_SCOPE, once)
                 raise
             else:
-                receipt = submission.receipt_code
-                held = submission.declaration.status == Declaration.Status.PENDING
-                form = IntakeForm(campaign, language=get_language())
-    if form.errors and status == 200:
+                receipts = [(s.receipt_code, s.declaration) for s in submissions]
+        if receipts or twice:
+            # A fresh form for the next declaration, through the same channel.
+            form = IntakeForm(initial={"channel": channel})
+            family = familyforms.family_forms(member, None, max_members=FAMILY_MAX)
+    if (form.errors or family.has_errors) and status == 200:
         status = 422
     if not form.is_bound:
         form.fields["once"].initial = _issue_once(request)
     elif not form.data.get("once"):  # sent without a token: give the form one to send again
-        data = request.POST.copy()  # what the form is bound to
-        data["once"] = _issue_once(request)
-        form.data = data
+        sent = request.POST.copy()  # what the form is bound to
+        sent["once"] = _issue_once(request)
+        form.data = sent
+    # The alias to type next has the focus: the new member's after "add", else the first.
+    family.forms[-1 if family.editing else 0].focus()
     context = {
-        "call": call, "form": form, "receipt": receipt, "held": held, "campaign": campaign,
-        "twice": twice, "again": again,
+        "call": call, "form": form, "family": family, "members_max": FAMILY_MAX, "receipts": receipts,
+        "held": any(d.status == Declaration.Status.PENDING for _code, d in receipts),
+        "spoken": not receipts or receipts[0][1].channel in (Channel.PHONE, Channel.IN_PERSON),
+        "campaign": campaign, "twice": twice, "again": again,
     }
     return render(request, "volunteers/intake.html", context, status=status)
 
@@ -234,12 +258,17 @@ def _was_issued(request: HttpRequest, token: str) -> bool:
     return token in request.session.get(_ONCE, [])
 
 
-def _recorded_in(call: Call, code: str) -> Declaration | None:
-    """The declaration recorded during ``call`` whose receipt code is ``code``, if any."""
-    found = find_by_receipt(code)
-    if found is None or not AssistedDeclaration.objects.filter(declaration=found, call=call).exists():
-        return None
-    return found
+def _recorded_in(call: Call, codes: list[str]) -> list[tuple[str, Declaration]]:
+    """The declarations recorded during ``call`` whose receipt codes are among ``codes``,
+    each with its code (a family is recorded whole or not at all)."""
+    found = [(code, find_by_receipt(code)) for code in codes]
+    recorded = [(code, d) for code, d in found if d is not None]
+    mine = set(
+        AssistedDeclaration.objects.filter(call=call, declaration__in=[d for _code, d in recorded]).values_list(
+            "declaration_id", flat=True
+        )
+    )
+    return [(code, d) for code, d in recorded if d.pk in mine]
 
 
 @console_view("volunteers.view_call")

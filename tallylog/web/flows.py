@@ -4,8 +4,9 @@ The receipt code never touches the server's storage in clear: the declare POST r
 it directly (``Cache-Control: no-store``) instead of keeping it in the session for a
 redirect, and lookups send it in a POST body, never in a URL that could be logged.
 A one-time form token stops a refreshed or re-sent form from declaring twice, and gives
-the receipt code: the form sent again within the window (a lost response, a double click)
-shows the same code again, made again from the token (``tallylog.safety.formtokens``).
+the receipt codes (one per member of a family declaring in one form): the form sent again
+within the window (a lost response, a double click) shows the same codes again, made again
+from the token and each member's position (``tallylog.safety.formtokens``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from django.views.decorators.http import require_http_methods
 
 from tallylog.composition import get_log
 from tallylog.registry.declarations.actions import (
-    DeclarationInvalid,
+    FAMILY_MAX,
+    FamilyInvalid,
     find_by_receipt,
     receipt_code_for_token,
     redact,
-    submit_declaration,
+    submit_family,
 )
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.published import current_checkpoint
-from tallylog.safety import formtokens
+from tallylog.safety import familyforms, formtokens
 from tallylog.safety.ratelimit import check_rate
 from tallylog.web.forms import (
     DeclarationForm,
@@ -50,69 +52,102 @@ def private(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _member_forms(campaign: Any, organisations: list[Any]) -> familyforms.MakeForm[DeclarationForm]:
+    """How the declare page makes one member's form (``tallylog.safety.familyforms``)."""
+
+    def make(prefix: str | None, data: Any, initial: Any) -> DeclarationForm:
+        return DeclarationForm(campaign, organisations, data, prefix=prefix, initial=initial)
+
+    return make
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """The declare form: one person, or several members of a family (``Add a family
+    member``, without JavaScript: the page comes back with one row more). Each member
+    becomes a declaration of their own with their own receipt code
+    (``submit_family``); the form's token gives the codes, so the same form sent again
+    shows the same codes and declares nobody twice."""
     campaign = campaign_or_404(slug)
     organisations = list(campaign.organisations.all())
     lang = translation.get_language()
     context: dict[str, Any] = {"campaign": campaign, "title": campaign.localized("title", lang)}
+    make = _member_forms(campaign, organisations)
     if request.method != "POST":
-        form = DeclarationForm(campaign, organisations)
-        return _declare_page(request, form, context)
-    check_rate(request, "declare", campaign.slug)
-    form = DeclarationForm(campaign, organisations, request.POST)
-    if not form.is_valid():
-        return _declare_page(request, form, context)
+        return _declare_page(request, familyforms.family_forms(make, None, max_members=FAMILY_MAX), context)
+    family = familyforms.family_forms(make, request.POST, max_members=FAMILY_MAX)
+    if family.editing:
+        if request.POST.get(familyforms.ACTION) == familyforms.ADD and not family.errors:
+            family.forms[-1].fields["alias"].widget.attrs["autofocus"] = True  # type the new member's alias next
+        return _declare_page(request, family, context, status=400 if family.errors else 200)
+    if not family.is_valid():
+        return _declare_page(request, family, context)
+    filled = family.filled()
+    for _member in filled:  # each member counts against the limits, as one declaration
+        check_rate(request, "declare", campaign.slug)
+    members = [
+        {
+            "alias": form.cleaned_data["alias"],
+            "orgs": list(form.cleaned_data["orgs"]),
+            "statement": form.cleaned_data["statement"],
+            "region": form.cleaned_data["region"],
+        }
+        for form in filled
+    ]
     token = request.POST.get("token", "")
     if len(token) > formtokens.TOKEN_MAX:
-        token = ""  # not one of ours: no check, a fresh code
-    code = receipt_code_for_token(token) if token else None
-    if token and (age := formtokens.claim(_TOKEN_SCOPE, token)) is not None:
-        again = formtokens.await_first(_TOKEN_SCOPE, token, age, lambda: find_by_receipt(code or ""))
+        token = ""  # not one of ours: no check, fresh codes
+    codes = [receipt_code_for_token(token, position) for position in range(len(members))] if token else None
+    if codes and (age := formtokens.claim(_TOKEN_SCOPE, token)) is not None:
+        again = formtokens.await_first(_TOKEN_SCOPE, token, age, lambda: find_by_receipt(codes[0]))
         if again.found is not None:
-            return _receipt_page(request, context, code or "", again.found, again=True)
+            return _receipt_page(request, context, _recorded(codes), again=True)
         if not again.claimed:
             context.update({"in_flight": age <= formtokens.REPLAY_SECONDS, "replay_minutes": formtokens.REPLAY_SECONDS // 60})
             return private(render(request, "web/declare_sent.html", context))
-    data = form.cleaned_data
     try:
-        submission = submit_declaration(
-            campaign,
-            channel=Channel.WEB,
-            alias=data["alias"],
-            orgs=list(data["orgs"]),
-            statement=data["statement"],
-            region=data["region"],
-            receipt_code=code,
-        )
-    except DeclarationInvalid as exc:
+        submissions = submit_family(campaign, members, channel=Channel.WEB, receipt_codes=codes)
+    except FamilyInvalid as exc:
         if token:
             formtokens.release(_TOKEN_SCOPE, token)
-        add_registry_errors(form, exc.errors)
-        return _declare_page(request, form, context)
+        family.errors += [m for messages in exc.errors.values() for m in messages]
+        for position, errors in exc.members.items():
+            add_registry_errors(filled[position], errors)
+        return _declare_page(request, family, context)
     except IntegrityError:
         # The same form's first sending went to another worker (each has its own cache):
-        # its code's keyed hash is taken, so it was recorded there, once.
-        found = find_by_receipt(code) if code else None
-        if found is None:
+        # its codes' keyed hashes are taken, so the family was recorded there, once.
+        found = _recorded(codes) if codes else []
+        if not found:
             raise
-        return _receipt_page(request, context, code or "", found, again=True)
+        return _receipt_page(request, context, found, again=True)
     except BaseException:
         if token:
             formtokens.release(_TOKEN_SCOPE, token)  # nothing was saved: the same form may be sent again
         raise
-    return _receipt_page(request, context, submission.receipt_code, submission.declaration)
+    return _receipt_page(request, context, [(s.receipt_code, s.declaration) for s in submissions])
+
+
+def _recorded(codes: list[str]) -> list[tuple[str, Declaration]]:
+    """The declarations of a form's receipt ``codes`` that were recorded, with their codes
+    (a family is recorded whole or not at all)."""
+    found = [(code, find_by_receipt(code)) for code in codes]
+    return [(code, declaration) for code, declaration in found if declaration is not None]
 
 
 def _receipt_page(
-    request: HttpRequest, context: dict[str, Any], code: str, declaration: Declaration, *, again: bool = False
+    request: HttpRequest,
+    context: dict[str, Any],
+    receipts: list[tuple[str, Declaration]],
+    *,
+    again: bool = False,
 ) -> HttpResponse:
-    """The receipt code, once (``again``: the same form was sent again within the window)."""
+    """The receipt codes, once, each with the alias it belongs to (``again``: the same
+    form was sent again within the window)."""
     context = {
         **context,
-        "receipt_code": code,
-        "declaration": declaration,
-        "pending": declaration.status == Declaration.Status.PENDING,
+        "receipts": receipts,
+        "pending": any(d.status == Declaration.Status.PENDING for _code, d in receipts),
         "again": again,
         "replay_minutes": formtokens.REPLAY_SECONDS // 60,
     }
@@ -120,26 +155,32 @@ def _receipt_page(
 
 
 def _declare_page(
-    request: HttpRequest, form: DeclarationForm, context: dict[str, Any], status: int | None = None
+    request: HttpRequest,
+    family: familyforms.Family[DeclarationForm],
+    context: dict[str, Any],
+    status: int | None = None,
 ) -> HttpResponse:
-    context = {**context, "form": form, "token": formtokens.new_token()}
+    context = {
+        **context,
+        "family": family,
+        "members_max": FAMILY_MAX,
+        "token": formtokens.new_token(),
+    }
     if status is None:
-        status = 400 if form.is_bound else 200
+        status = 400 if family.has_errors else 200
     return private(render(request, "web/declare.html", context, status=status))
 
 
 def declare_again(request: HttpRequest, slug: str | None, *, status: int) -> HttpResponse:
-    """The declare form filled in with what ``request`` POSTed, with a fresh one-time
-    token and a note saying it was not sent yet: the page of a failed CSRF check
-    (``tallylog.web.csrf``). Nothing is validated or saved."""
+    """The declare form filled in with what ``request`` POSTed (every member), with a fresh
+    one-time token and a note saying it was not sent yet: the page of a failed CSRF
+    check (``tallylog.web.csrf``). Nothing is validated or saved."""
     campaign = campaign_or_404(slug)
     organisations = list(campaign.organisations.all())
     lang = translation.get_language()
-    initial: dict[str, str | list[str]] = {name: request.POST.get(name, "") for name in ("alias", "statement", "region")}
-    initial["orgs"] = request.POST.getlist("orgs")
-    form = DeclarationForm(campaign, organisations, initial=initial)
+    family = familyforms.family_again(_member_forms(campaign, organisations), request.POST, max_members=FAMILY_MAX)
     context = {"campaign": campaign, "title": campaign.localized("title", lang), "not_sent": True}
-    return _declare_page(request, form, context, status=status)
+    return _declare_page(request, family, context, status=status)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -61,6 +61,16 @@ def channel_name(code: str) -> str:
         return code
 
 
+def channel_counts(by_channel: dict[str, int]) -> list[tuple[str, int]]:
+    """Every channel, each counted apart, in the reader's language: the most entries first,
+    then ``Channel``'s order; none yet shows 0 (so a reader sees the channel exists and
+    brought nothing); a code the site does not know (an imported row's) by its name."""
+    order = {code: position for position, code in enumerate(Channel.values)}
+    counts = {code: 0 for code in Channel.values} | by_channel
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order)), kv[0]))
+    return [(channel_name(code), n) for code, n in ranked]
+
+
 def _org_names(campaign: Any) -> tuple[list[Any], dict[str, str]]:
     lang = translation.get_language()
     organisations = list(campaign.organisations.all())
@@ -267,9 +277,7 @@ def transparency(request: HttpRequest) -> HttpResponse:
     log = get_log()
     campaign = campaign_or_404(None)
     counts = tally(campaign)
-    channels = [
-        (channel_name(code), n) for code, n in sorted(counts.by_channel.items(), key=lambda kv: -kv[1])
-    ]
+    channels = channel_counts(counts.by_channel)
     lag = sequencing_lag()
     checkpoint = page_checkpoint(request)
     witnesses = witness_report(checkpoint.text.encode("utf-8") if checkpoint else None, log.verifier_key)

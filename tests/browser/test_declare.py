@@ -22,7 +22,7 @@ WEIGHT_LIMIT = 30 * 1024
 
 
 def submit(page) -> None:
-    page.locator("form:has(input[name]) [type=submit]").last.click()
+    page.locator("form:has(input[name]) [type=submit]:not([name=family])").last.click()  # not "Add a family member"
     page.wait_for_load_state("load")
 
 

@@ -53,7 +53,8 @@ def test_the_receipt_is_shown_large_once_with_a_fresh_form(team: Team) -> None:
     assert re.search(r"<input[^>]*name=\"alias\"[^>]*autofocus", html)
     assert response["Cache-Control"].startswith("max-age=0") and "no-store" in response["Cache-Control"]
     css = client.get("/console/console.css").content.decode()
-    assert ".receipt-code{" in css and "2.6rem" in css
+    rule = re.search(r"\.receipt-code\{([^}]*)\}", css).group(1)
+    assert "white-space:nowrap" in rule and "2.3rem" in rule  # large, and never broken mid-code
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -113,7 +113,7 @@ def test_a_failed_save_lets_the_same_form_be_sent_again(campaign, monkeypatch) -
     """Failure injection: the registry fails once (nothing saved); the token is released."""
     from tallylog.web import flows
 
-    real = flows.submit_declaration
+    real = flows.submit_family
     calls = []
 
     def failing_once(*args, **kwargs):
@@ -122,7 +122,7 @@ def test_a_failed_save_lets_the_same_form_be_sent_again(campaign, monkeypatch) -
             raise RuntimeError("database went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(flows, "submit_declaration", failing_once)
+    monkeypatch.setattr(flows, "submit_family", failing_once)
     client = Client(HTTP_ACCEPT_LANGUAGE="en", raise_request_exception=False)
     token = form_token(client)
     assert client.post("/declare/", {"alias": "A", "orgs": ["party"], "token": token}).status_code == 500

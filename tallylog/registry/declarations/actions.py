@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,8 @@ from tallylog.registry.entries.actions import enqueue_entry, new_entry
 # Volunteers (phone) and bulk import are trusted staff paths: only public submissions are
 # screened for floods.
 FLOOD_CHECKED_CHANNELS = frozenset({Channel.WEB, Channel.API})
+# The most members of a family that declare in one submission (``submit_family``).
+FAMILY_MAX = 10
 
 
 class InvalidTransition(Exception):
@@ -109,6 +111,14 @@ def submit_declaration(
         declared_on=declared_on,
         known_orgs=known_orgs,
     )
+    return _submit_valid(campaign, fields, hold_for_review=hold_for_review, receipt_code=receipt_code)
+
+
+def _submit_valid(
+    campaign: Campaign, fields: dict[str, Any], *, hold_for_review: bool, receipt_code: str | None
+) -> Submission:
+    """Save one declaration of ``validate_declaration``'s cleaned ``fields``: published at
+    once or pending (``submit_declaration`` says when)."""
     auto = campaign.policy == Campaign.Policy.AUTO and not hold_for_review
     if auto and fields["channel"] in FLOOD_CHECKED_CHANNELS:
         # Many near-identical declarations in a short time: hold them for a moderator.
@@ -124,22 +134,108 @@ def submit_declaration(
     return Submission(declaration=declaration, receipt_code=code)
 
 
-def receipt_code_for_token(token: str) -> str:
-    """The receipt code of the form sent with the one-time ``token``: HMAC-SHA256 under
-    ``TALLYLOG_RECEIPT_KEY`` of ``"receipt" ‖ NUL ‖ token``, reduced to 25 decimal digits
-    (the reduction's bias is below 2⁻¹⁶⁰) and grouped as ``new_receipt_code`` does.
+# The fields of one member of a family (``submit_family``).
+MEMBER_FIELDS = ("alias", "orgs", "statement", "region")
+
+
+class FamilyInvalid(DeclarationInvalid):
+    """A family's submission failed validation; nothing was saved.
+
+    ``members`` maps a member's position (0: the first) to its field errors, as
+    ``DeclarationInvalid.errors``; ``errors`` holds the family's own (field ``members``:
+    none, or too many).
+    """
+
+    def __init__(self, members: dict[int, dict[str, list[str]]], errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(errors or {})
+        self.members = members
+        parts = [f"{k}: {' '.join(v)}" for k, v in self.errors.items()]
+        parts += [f"member {i + 1}: {k}: {' '.join(v)}" for i, fields in sorted(members.items()) for k, v in fields.items()]
+        self.args = ("; ".join(parts),)
+
+
+def submit_family(
+    campaign: Campaign,
+    members: Sequence[Mapping[str, Any]],
+    *,
+    channel: str = Channel.WEB,
+    hold_for_review: bool = False,
+    known_orgs: frozenset[str] | None = None,
+    receipt_codes: Sequence[str] | None = None,
+) -> list[Submission]:
+    """Several members of a family declaring in one submission: each member (a mapping of
+    ``MEMBER_FIELDS``: alias and orgs, optionally statement and region) becomes a
+    declaration of its own, with its own receipt code, all through one channel; returns
+    their ``Submission``s in the members' order.
+
+    Every member is validated before anything is saved: one bad member raises
+    ``FamilyInvalid`` naming it, and nothing is saved; so does a family of no member or
+    of more than ``FAMILY_MAX``. The declarations are saved in one transaction: all or
+    none. ``receipt_codes`` (default: fresh ones), one per member, are a form's
+    ``receipt_code_for_token(token, member=i)``. One member is ``submit_declaration``.
+    """
+    if not members:
+        raise FamilyInvalid({}, {"members": [_("Name at least one member of the family.")]})
+    if len(members) > FAMILY_MAX:
+        raise FamilyInvalid(
+            {}, {"members": [_("At most %(max)d members of a family declare in one form.") % {"max": FAMILY_MAX}]}
+        )
+    if receipt_codes is not None and len(receipt_codes) != len(members):
+        raise ValueError(f"submit_family: {len(receipt_codes)} receipt codes for {len(members)} members")
+    cleaned: list[dict[str, Any]] = []
+    errors: dict[int, dict[str, list[str]]] = {}
+    for position, member in enumerate(members):
+        unknown = set(member) - set(MEMBER_FIELDS)
+        if unknown:
+            raise ValueError(f"submit_family: unknown member field {sorted(unknown)[0]!r}")
+        try:
+            cleaned.append(
+                validate_declaration(
+                    campaign,
+                    alias=member.get("alias", ""),
+                    orgs=member.get("orgs", ()),
+                    statement=member.get("statement", ""),
+                    region=member.get("region", ""),
+                    channel=channel,
+                    known_orgs=known_orgs,
+                )
+            )
+        except DeclarationInvalid as exc:
+            errors[position] = exc.errors
+    if errors:
+        raise FamilyInvalid(errors)
+    codes: Sequence[str | None] = receipt_codes if receipt_codes is not None else [None] * len(members)
+    with transaction.atomic():
+        return [
+            _submit_valid(campaign, fields, hold_for_review=hold_for_review, receipt_code=code)
+            for fields, code in zip(cleaned, codes, strict=True)
+        ]
+
+
+def receipt_code_for_token(token: str, member: int = 0) -> str:
+    """The receipt code of the form sent with the one-time ``token`` (of its ``member``-th
+    member, 0 the first, when a family declares in one form): HMAC-SHA256 under
+    ``TALLYLOG_RECEIPT_KEY`` of ``"receipt" ‖ NUL ‖ token`` for the first member and of
+    ``"receipt member" ‖ NUL ‖ decimal(member) ‖ NUL ‖ token`` for the others, reduced to
+    25 decimal digits (the reduction's bias is below 2⁻¹⁶⁰) and grouped as
+    ``new_receipt_code`` does.
 
     The same form sent again (a response lost on the way, a double click) gets the same
-    code without the code being stored anywhere: it is made again from the token, which
-    only the form and the person sending it hold. The messages of ``receipt_hash`` are 25
-    ASCII digits, never ``receipt\x00…``: one key serves both apart. Whoever holds the
-    key and a token holds its code, so the pages answer with it only within a short window
+    codes without the codes being stored anywhere: they are made again from the token,
+    which only the form and the person sending it hold. The messages are distinct for
+    every (token, member) pair (the prefixes differ at their eighth byte; the member's
+    digits end at the first NUL), and the messages of ``receipt_hash`` are 25 ASCII
+    digits, never ``receipt…``: one key serves them all apart. Whoever holds the key and
+    a token holds its codes, so the pages answer with them only within a short window
     after the first sending (``tallylog.safety.formtokens``).
     """
     key = settings.TALLYLOG_RECEIPT_KEY
     if not key:
         raise RuntimeError("TALLYLOG_RECEIPT_KEY is not set (system check tallylog.E001)")
-    digest = hmac.new(key.encode(), b"receipt\x00" + token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    if member < 0:
+        raise ValueError(f"receipt_code_for_token: member {member} is negative")
+    prefix = b"receipt\x00" if member == 0 else b"receipt member\x00" + str(member).encode() + b"\x00"
+    digest = hmac.new(key.encode(), prefix + token.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     number = int.from_bytes(digest, "big") % 10**leaf.RECEIPT_DIGITS
     return leaf.format_receipt_code(f"{number:0{leaf.RECEIPT_DIGITS}d}")
 

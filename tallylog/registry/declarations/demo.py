@@ -63,7 +63,15 @@ ORG_MIXES = (
     (("league",), 7),
     (("party",), 5),
 )
-CHANNELS = ((Channel.WEB, 55), (Channel.PHONE, 35), (Channel.API, 10))
+CHANNELS = (
+    (Channel.WEB, 52),
+    (Channel.PHONE, 30),
+    (Channel.EMAIL, 5),
+    (Channel.IN_PERSON, 4),
+    (Channel.LETTER, 3),
+    (Channel.FAX, 1),
+    (Channel.API, 5),
+)
 
 
 def _weighted(rng: random.Random, pairs: tuple[tuple[object, int], ...]) -> object:

@@ -24,6 +24,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from tallylog.registry.campaigns.models import Campaign
+from tallylog.registry.declarations.models import STAFF_CHANNELS, Channel
 from tallylog.registry.volunteers.models import (
     ApiToken,
     AssistedDeclaration,
@@ -60,20 +61,32 @@ class ConsoleError(Exception):
     """Bad input: ``errors`` maps a field name (or ``"__all__"``) to its messages.
 
     ``code`` and ``status`` say how the API reports it (``{"error": {"code", "message"}}``).
+
+    ``members`` (a family recorded at once, ``record_family``) maps a member's position
+    (0: the first) to its own field errors.
     """
 
     code = "invalid"
     status = 422
 
-    def __init__(self, errors: dict[str, list[str]], code: str | None = None) -> None:
+    def __init__(
+        self,
+        errors: dict[str, list[str]],
+        code: str | None = None,
+        *,
+        members: dict[int, dict[str, list[str]]] | None = None,
+    ) -> None:
         self.errors = errors
+        self.members = members or {}
         if code:
             self.code = code
         super().__init__(self.message)
 
     @property
     def message(self) -> str:
-        return " ".join(m for messages in self.errors.values() for m in messages)
+        family = [m for messages in self.errors.values() for m in messages]
+        each = [m for _, fields in sorted(self.members.items()) for messages in fields.values() for m in messages]
+        return " ".join(family + each)
 
 
 class NotAllowed(ConsoleError):
@@ -304,50 +317,94 @@ def record_declaration(
     orgs: list[str],
     statement: str = "",
     region: str = "",
+    channel: str = Channel.PHONE,
     campaign: Campaign | None = None,
     receipt_code: str | None = None,
 ) -> Submission:
-    """Record a caller's declaration during ``call`` through ``submit_declaration`` with
-    channel ``phone``; returns its ``Submission`` (declaration and receipt code).
+    """Record one declaration during ``call``: ``record_family`` of one member, its errors
+    on the fields they name; returns its ``Submission`` (declaration and receipt code)."""
+    member = {"alias": alias, "orgs": orgs, "statement": statement, "region": region}
+    try:
+        [submission] = record_family(
+            by,
+            call,
+            [member],
+            channel=channel,
+            campaign=campaign,
+            receipt_codes=None if receipt_code is None else [receipt_code],
+        )
+    except ConsoleError as exc:
+        if not exc.members:
+            raise
+        raise type(exc)({**exc.errors, **exc.members[0]}, exc.code) from None
+    return submission
 
-    Only the volunteer who made the call records into it. The declaration is held for
-    review when their coordinator requires it. Marks the call's outcome ``declared`` and
-    counts the declaration on it, in the same transaction. ``receipt_code``: as
-    ``submit_declaration``'s (the intake form's, made from its one-time token).
+
+def record_family(
+    by: Staff,
+    call: Call,
+    members: list[dict[str, Any]],
+    *,
+    channel: str = Channel.PHONE,
+    campaign: Campaign | None = None,
+    receipt_codes: list[str] | None = None,
+) -> list[Submission]:
+    """Record the declarations of one or more members of a family (``alias``, ``orgs``,
+    ``statement``, ``region`` each) that reached the service through ``channel``, one of
+    ``STAFF_CHANNELS`` (phone by default; email, fax, letter, in person), during ``call``,
+    through the registry's ``submit_family``; returns their ``Submission``s (declaration
+    and receipt code each) in the members' order.
+
+    Only the volunteer who made the call records into it. The declarations are held for
+    review when their coordinator requires it. All members are checked first (no phone
+    number in an alias or statement, then the registry's rules): one bad member raises
+    ``ConsoleError`` with its errors in ``members`` and nothing is saved. Marks the call's
+    outcome ``declared`` and counts the declarations on it, in the same transaction.
+    ``receipt_codes``: as ``submit_family``'s (the intake form's, made from its one-time
+    token).
     """
-    from tallylog.registry.declarations.actions import DeclarationInvalid, submit_declaration
+    from tallylog.registry.declarations.actions import FamilyInvalid, submit_family
 
     if not by.user.has_perm("volunteers.add_assisteddeclaration") or call.volunteer_id != by.user_id:
         raise NotAllowed({"__all__": [_("You can record declarations only during your own calls.")]})
     if by.centre_id != call.centre_id:
         raise NotAllowed({"centre": [_("You can record declarations only for your own centre.")]}, "wrong_centre")
+    if channel not in STAFF_CHANNELS:
+        raise ConsoleError(
+            {"channel": [_("Unknown channel. The console records these: %(channels)s.") % {"channels": ", ".join(STAFF_CHANNELS)}]},
+            "unknown_channel",
+        )
     campaign = campaign or default_campaign()
     if campaign is None:
         raise ConsoleError({"campaign": [_("There is no active declaration campaign.")]})
-    errors = {
-        field: [_("This looks like a phone number. Never record a phone number; remove it.")]
-        for field, value in (("alias", alias), ("statement", statement))
-        if looks_like_phone_number(value)
+    phone = {
+        position: {
+            field: [_("This looks like a phone number. Never record a phone number; remove it.")]
+            for field in ("alias", "statement")
+            if looks_like_phone_number(str(member.get(field, "")))
+        }
+        for position, member in enumerate(members)
     }
-    if errors:
-        raise ConsoleError(errors, "phone_number")
+    phone = {position: fields for position, fields in phone.items() if fields}
+    if phone:
+        raise ConsoleError({}, "phone_number", members=phone)
     with transaction.atomic():
         try:
-            submission = submit_declaration(
+            submissions = submit_family(
                 campaign,
-                alias=alias,
-                orgs=orgs,
-                statement=statement,
-                region=region,
-                channel="phone",
+                members,
+                channel=channel,
                 hold_for_review=by.review_required,
-                receipt_code=receipt_code,
+                receipt_codes=receipt_codes,
             )
-        except DeclarationInvalid as exc:
-            raise ConsoleError({f: [str(m) for m in ms] for f, ms in exc.errors.items()}) from None
-        AssistedDeclaration.objects.create(
-            declaration=submission.declaration, call=call, centre_id=call.centre_id, volunteer=by.user
+        except FamilyInvalid as exc:
+            raise ConsoleError(exc.errors, members=exc.members) from None
+        AssistedDeclaration.objects.bulk_create(
+            AssistedDeclaration(declaration=s.declaration, call=call, centre_id=call.centre_id, volunteer=by.user)
+            for s in submissions
         )
-        Call.objects.filter(pk=call.pk).update(declarations=F("declarations") + 1, outcome=Outcome.DECLARED)
+        Call.objects.filter(pk=call.pk).update(
+            declarations=F("declarations") + len(submissions), outcome=Outcome.DECLARED
+        )
     call.refresh_from_db(fields=["declarations", "outcome"])
-    return submission
+    return submissions
