@@ -8,6 +8,17 @@ anywhere to read. ``problems`` names what is wrong, one sentence each. ``/metric
 (``tallylog.ops.metrics``) and ``tallylog status`` both print these same readings, so the
 two never disagree.
 
+No reading says more about when people declared than the published log does. With a
+publication schedule (``TALLYLOG_PUBLISH_INTERVAL`` > 0) the log shows only the batch an
+entry went into, and the database keeps nothing finer than the day once it is logged
+(SECURITY.md, "Times blurred"); a scraper that kept a count moving with each arrival, every
+15 seconds for months, would undo that. So the readings that move with arrivals — entries
+waiting, declarations held for review or rejected, and the totals made of them — count
+only what arrived before the last batch time (``cutoff``): they move at batch times, as
+the log does. The sequencer's lag is measured from the batch time the oldest of those was
+due at, and the oldest one's own age is not reported (it is, without a schedule, where
+the transparency page shows it too).
+
 Counts come from what the site already maintains where a table can be large: the log's
 entries from the tally (``TallyCount``, updated by the sequencer), so a scrape never counts
 hundreds of millions of rows; the queue, the review queue and the rejected declarations
@@ -40,9 +51,8 @@ from tallylog.config import config
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.entries.models import LogEntry, LogState, TallyCount, Witness
-from tallylog.registry.entries.schedule import next_boundary
+from tallylog.registry.entries.schedule import last_boundary, next_boundary
 from tallylog.registry.entries.sequencer import checkpoint_size
-from tallylog.registry.entries.tally import sequencing_lag
 from tallylog.registry.subscribers.models import Delivery
 from tallylog.safety.ratelimit import refusals
 
@@ -82,10 +92,11 @@ class Health:
     checkpoint_age: float | None
     publish_interval: int
     logged: dict[tuple[str, str], int]  # (entry kind, channel) -> entries in the log
+    # Of what arrived before the last batch time (all, without a schedule; module docstring):
     waiting: dict[tuple[str, str], int]  # (entry kind, channel) -> published, waiting for their batch
     held: dict[str, int]  # channel -> declarations held for review
     rejected: dict[str, int]  # channel -> declarations rejected
-    oldest_waiting_age: float | None
+    oldest_waiting_age: float | None  # None with a schedule, or when none waits
     sequencer_lag: float
     last_pass_age: float | None
     witness_quorum: int
@@ -132,8 +143,12 @@ def read_health(now: datetime.datetime | None = None) -> Health:
     now = now or timezone.now()
     interval = config().publish_interval
     state = LogState.current()
-    lag = sequencing_lag(now=now)
-    oldest = now - lag.oldest_waiting if lag.oldest_waiting is not None else None
+    # What arrived before the last batch time (module docstring); without a schedule, all.
+    cutoff = last_boundary(now, interval) if interval else None
+    due = LogEntry.objects.awaiting_sequence()
+    if cutoff is not None:
+        due = due.filter(published_at__lt=cutoff)
+    oldest = due.values_list("published_at", flat=True).first()
     # Due at the first batch time after it arrived; late by how long now is past that.
     sequencer_lag = 0.0 if oldest is None else max(0.0, (now - next_boundary(oldest, interval)).total_seconds())
 
@@ -143,15 +158,14 @@ def read_health(now: datetime.datetime | None = None) -> Health:
         logged[(ENTRY_KIND.get(campaign_kind, campaign_kind), channel)] += n
     waiting = {
         (kind, channel): n
-        for kind, channel, n in LogEntry.objects.awaiting_sequence()
-        .order_by()
-        .values_list("kind", "channel")
-        .annotate(n=Count("id"))
+        for kind, channel, n in due.order_by().values_list("kind", "channel").annotate(n=Count("id"))
     }
 
     def by_channel(status: str) -> dict[str, int]:
-        rows = Declaration.objects.filter(status=status).order_by().values_list("channel").annotate(n=Count("id"))
-        return dict(rows.values_list("channel", "n"))
+        found = Declaration.objects.filter(status=status)
+        if cutoff is not None:
+            found = found.filter(created_at__lt=cutoff)
+        return dict(found.order_by().values_list("channel").annotate(n=Count("id")).values_list("channel", "n"))
 
     checkpoint = state.checkpoint
     witnesses = [
@@ -180,9 +194,9 @@ def read_health(now: datetime.datetime | None = None) -> Health:
         waiting=dict(sorted(waiting.items())),
         held=by_channel(Declaration.Status.PENDING),
         rejected=by_channel(Declaration.Status.REJECTED),
-        oldest_waiting_age=_age(now, oldest),
+        oldest_waiting_age=None if cutoff is not None else _age(now, oldest),
         sequencer_lag=sequencer_lag,
-        last_pass_age=_age(now, lag.last_pass_at),
+        last_pass_age=_age(now, state.last_pass_at),
         witness_quorum=config().witness_quorum,
         witnesses=witnesses,
         mail={str(s): mail.get(s, 0) for s in MAIL_QUEUE_STATES},

@@ -70,8 +70,9 @@ def metric_families(h: Health) -> list[Metric]:
     gauge("tallylog_checkpoint_age_seconds", "Seconds since the latest checkpoint was recorded.", h.checkpoint_age)
     gauge("tallylog_publish_interval_seconds", "The publication schedule's interval (0: none).", h.publish_interval)
     gauge(
-        "tallylog_sequencer_oldest_waiting_seconds", "Age of the oldest entry waiting for its batch (0: none).",
-        h.oldest_waiting_age or 0.0,
+        "tallylog_sequencer_oldest_waiting_seconds",
+        "Age of the oldest entry waiting (without a publication schedule only; 0: none).",
+        None if h.publish_interval else (h.oldest_waiting_age or 0.0),
     )
     gauge(
         "tallylog_sequencer_lag_seconds",

@@ -66,22 +66,31 @@ def test_readings_count_by_channel_and_state(site, declare, sequence) -> None:  
     assert problems(h) == []
 
 
-def test_sequencer_lag_against_the_schedule(site, declare) -> None:  # noqa: ANN001
-    now = timezone.now()
-    with override_settings(TALLYLOG_PUBLISH_INTERVAL=900):
-        h = read_health(now=now)
-        # Waiting, but not yet due: no lag.
-        assert h.waiting_total == 4 and h.sequencer_lag == 0 and h.lag_limit == 1800
-        assert problems(h) == [] or all("lag" not in p for p in problems(h))
-        later_now = now + datetime.timedelta(seconds=900 + 1800 + 60)
-        later = read_health(now=later_now)
-    # Due at the first batch time after the oldest entry arrived; late since then.
+def test_sequencer_lag_against_the_schedule(site, declare, review_campaign) -> None:  # noqa: ANN001
     oldest = LogEntry.objects.awaiting_sequence().values_list("published_at", flat=True).first()
-    assert later.sequencer_lag == (later_now - next_boundary(oldest, 900)).total_seconds() > 1800
+    due_at = next_boundary(oldest, 900)
+    with override_settings(TALLYLOG_PUBLISH_INTERVAL=900):
+        h = read_health(now=oldest)
+        # Waiting, not yet due: neither counted (that would date each arrival) nor late.
+        assert h.waiting_total == 0 and h.declarations_received() == {}
+        assert (h.sequencer_lag, h.oldest_waiting_age, h.lag_limit) == (0, None, 1800)
+        assert problems(h) == []
+        # From the batch time they were due at, they count; nothing says when each came.
+        at_batch = read_health(now=due_at)
+        assert at_batch.waiting_total == 4 and at_batch.declarations_received() == {"phone": 1, "web": 3}
+        assert (at_batch.sequencer_lag, at_batch.oldest_waiting_age) == (0, None)
+        declare(alias="later")  # held for review (the campaign now asks for it): counted from the next batch time
+        assert read_health(now=timezone.now()).held == {}
+        assert read_health(now=next_boundary(timezone.now(), 900)).held == {"web": 1}
+        # Long past the batch time: late, and unhealthy past twice the interval.
+        later_now = due_at + datetime.timedelta(seconds=1800 + 60)
+        later = read_health(now=later_now)
+    assert later.sequencer_lag == 1860
     [reason] = [p for p in problems(later) if "lag" in p]
     assert "twice the publication interval of 900 s" in reason
-    # Without a schedule the entries are due at once, and the floor applies.
-    late = read_health(now=now + datetime.timedelta(seconds=LAG_FLOOR + 5))
+    # Without a schedule the entries are due at once, their age is shown, and the floor applies.
+    assert read_health().oldest_waiting_age is not None
+    late = read_health(now=timezone.now() + datetime.timedelta(seconds=LAG_FLOOR + 5))
     assert any("sequencer lag" in p for p in problems(late))
 
 
