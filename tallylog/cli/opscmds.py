@@ -114,17 +114,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from tallylog.ops.backup import BackupError, take_backup
     from tallylog.registry.entries.sequencer import checkpoint_size
 
+    target = Path(args.dir).expanduser().resolve()
+    started = target.exists() and any(target.iterdir())
     checkpoint = log_services.checkpoint()  # first: the log's copy is never ahead of the database's
     try:
         info = take_backup(
-            log_services.home,
-            settings.DATABASES["default"],
-            Path(args.dir).expanduser().resolve(),
-            checkpoint,
-            checkpoint_size(log_services, checkpoint),
+            log_services.home, settings.DATABASES["default"], target, checkpoint, checkpoint_size(log_services, checkpoint)
         )
     except (BackupError, OSError, sqlite3.Error) as exc:
-        raise CLIError(f"couldn't back up: {exc}") from None
+        left = not started and target.is_dir() and any(target.iterdir())
+        partial = f" ({target} holds an incomplete backup, without a manifest: delete it)" if left else ""
+        raise CLIError(f"couldn't back up: {exc}{partial}") from None
     print(f"backup: {info.path}")
     print(f"database: {info.database}; log checkpoint size: {info.checkpoint_size or 0}; {len(info.files)} files")
     print(f"verifier key: {log_services.verifier_key}")

@@ -313,7 +313,30 @@ def check_restorable(info: BackupInfo, home: Home, database: Mapping[str, Any]) 
 def restore_backup(info: BackupInfo, home: Home, database: Mapping[str, Any]) -> None:
     """Write the backup ``info`` (checked by ``read_manifest``) into the empty ``home`` and
     ``database`` (checked by ``check_restorable``): the home private (0700, secrets, key and
-    database 0600), the log files as the log's store writes them."""
+    database 0600), the log files as the log's store writes them. When a step fails, what
+    it wrote in the home is removed again (the home was empty) and ``BackupError`` says
+    what failed."""
+    existed = home.path.exists()
+    try:
+        _restore_files(info, home, database)
+    except BaseException as exc:
+        if existed:
+            for child in home.path.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        else:
+            shutil.rmtree(home.path, ignore_errors=True)
+        if isinstance(exc, BackupError) and info.database == "postgresql":
+            raise BackupError(
+                f"{exc}; the database {database['NAME']} may hold part of the backup: drop and create it "
+                "again before trying once more"
+            ) from None
+        raise
+
+
+def _restore_files(info: BackupInfo, home: Home, database: Mapping[str, Any]) -> None:
     home.path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     os.chmod(home.path, DIR_MODE)
     source = info.path
@@ -329,7 +352,10 @@ def restore_backup(info: BackupInfo, home: Home, database: Mapping[str, Any]) ->
         _copy(source / SQLITE_FILE, Path(database["NAME"]), FILE_MODE)
     else:
         _run(
-            ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={database['NAME']}", str(source / DUMP_FILE)],
+            [
+                "pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
+                f"--dbname={database['NAME']}", str(source / DUMP_FILE),
+            ],
             _postgres_env(database),
             "restore the PostgreSQL database",
         )

@@ -8,6 +8,7 @@ the refusals; and ``tallylog status`` on the restored site."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -211,3 +212,15 @@ def test_refusals_name_what_is_wrong(new_site, tmp_path: Path) -> None:  # noqa:
         refused = used.run("restore", str(backup), ok=False)
         assert "is not empty (it has" in refused.stderr and "restore into a new, empty database" in refused.stderr
         assert not used.home.exists()
+        # A dump pg_restore cannot read (its manifest made to match): nothing left in the home.
+        garbage = tmp_path / "garbage"
+        shutil.copytree(backup, garbage)
+        (garbage / "database.dump").write_bytes(b"not a dump")
+        manifest = json.loads((garbage / "MANIFEST.json").read_text())
+        manifest["files"]["database.dump"] = hashlib.sha256(b"not a dump").hexdigest()
+        (garbage / "MANIFEST.json").write_text(json.dumps(manifest))
+        fresh = new_site("d")
+        refused = fresh.run("restore", str(garbage), ok=False)
+        assert "couldn't restore the PostgreSQL database: pg_restore said:" in refused.stderr
+        assert "drop and create it again" in refused.stderr
+        assert not fresh.home.exists()
