@@ -11,10 +11,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ import pytest
 
 from tallylog.tlog import LogClient
 from tests.support.postgres import fresh_database
-from tests.support.serverproc import CAMPAIGN, REPO, run_cli, server_env
+from tests.support.serverproc import CAMPAIGN, REPO, Server, request, run_cli, server_env, shared_cache_dir
 
 pytestmark = pytest.mark.server  # runs tallylog commands (and, on PostgreSQL, pg_dump)
 
@@ -179,6 +181,62 @@ def test_a_database_ahead_of_the_log_is_restored_whole(new_site, tmp_path: Path)
     assert "at size 8" in out and "consistent with the checkpoint verified before, at size 5" in out
     assert leaves(b, vkey) == leaves(a, vkey)
     assert "sequenced 0 entries; log size 8" in b.run("sequence", "--once").stdout
+
+
+def test_backup_while_declarations_arrive_and_the_sequencer_runs(new_site, tmp_path: Path) -> None:  # noqa: ANN001
+    """A backup of a live site: declarations keep arriving through the API and the running
+    sequencer logs them while ``tallylog backup`` copies. Whatever the interleaving, the
+    restored log verifies against the backup's checkpoint, and once resumed it holds every
+    declaration of the restored database exactly once."""
+    a = new_site("a")
+    vkey = verifier_key(a.run("init").stdout)
+    # One writer from one address, fast: no rate limit, no flood screen (near-copy aliases).
+    env = {"TALLYLOG_SEQUENCER_INTERVAL": "0.05", "TALLYLOG_RATE_LIMITS": "off", "TALLYLOG_FLOOD_THRESHOLD": "0"}
+    if a.database_url:
+        env["DATABASE_URL"] = a.database_url
+    server = Server(a.home, tmp_path / "logs", env_extra=env)
+    server.start()
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def declare_until_stopped() -> None:
+        while not stop.is_set():
+            body = {"alias": f"live-{len(answers)}", "orgs": ["party"]}
+            answers.append(request(server.port, "POST", f"/api/v1/campaigns/{CAMPAIGN}/declarations", body=body).status)
+
+    def wait_for(n: int) -> None:
+        while len(answers) < n and writer.is_alive():
+            stop.wait(0.05)
+
+    writer = threading.Thread(target=declare_until_stopped, daemon=True)
+    writer.start()
+    try:
+        wait_for(20)
+        backup = tmp_path / "backup"
+        a.run("backup", str(backup))
+        wait_for(len(answers) + 10)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+        server.stop()
+        shutil.rmtree(shared_cache_dir(a.home), ignore_errors=True)
+    assert len(answers) >= 30 and set(answers) == {201}
+
+    b = new_site("b")
+    b.run("restore", str(backup))
+    state = tmp_path / "audit.state"
+    shutil.copyfile(backup / "log" / "checkpoint", state)
+    size = json.loads((backup / "MANIFEST.json").read_text())["checkpoint_size"]
+    out = b.run("verify", str(b.home / "log"), "--key", vkey, "--state", str(state)).stdout
+    assert f"consistent with the checkpoint verified before, at size {size}" in out
+    b.run("sequence", "--once")
+    status = b.run("status").stdout
+    logged = int(re.search(r"^log: (\d+) entries", status, re.M)[1])  # type: ignore[index]
+    received = sum(int(n) for n in re.findall(r"^  \w+: (\d+) / \d+$", status, re.M))
+    assert "0 entries waiting" in status and logged == received >= size
+    restored = leaves(b, vkey)
+    assert len(restored) == logged and len(set(commits(restored))) == logged
+    assert restored[:size] == leaves(a, vkey)[:size]
 
 
 def test_refusals_name_what_is_wrong(new_site, tmp_path: Path) -> None:  # noqa: ANN001
