@@ -1,8 +1,8 @@
 """Backups of a home that can be restored and proven: the database and the log, taken
 consistently while the site runs, and the secrets a restored site needs.
 
-``take_backup(home, target)`` writes, into a new private directory (mode 0700, files
-0600):
+``take_backup(home, database, target, checkpoint, size)`` writes, into a new private
+directory (mode 0700, files 0600):
 
 - ``log/`` — the log: first the published ``checkpoint`` is read, then every other file of
   the log directory is copied, then that checkpoint is written. The log only grows, its
@@ -26,16 +26,18 @@ recovery (``registry.entries.sequencer.recover``: "tiles behind the committed st
 rebuilds their tiles from those leaves, which must reproduce the committed root; entries
 still waiting in the snapshot are sequenced after the restore, once. Nothing is lost and
 nothing logged twice. The other order could leave a checkpoint ahead of the database: its
-entries would be waiting again in the restored database and be logged a second time, at
-other indexes, forking the log from the checkpoint already published.
+last entries would be waiting again in the restored database, and the sequencer refuses
+to run on it (the published checkpoint ahead of the committed size) rather than log them a
+second time at other indexes, which would fork the log from a checkpoint already out.
 
 Not in a backup: the shared cache (rate-limit counters, the daily hashing key: kept in
 memory only, by design), the admin's collected static files (``restore`` collects them
 again), the sequencer's lease, and the environment (``DATABASE_URL``, ``TALLYLOG_*``).
 
-``restore_backup(source, home)`` checks every file against the manifest, refuses a home
-that is not empty and (PostgreSQL) a database that has tables, then writes the home
-(mode 0700; secrets, key and database 0600) and the database. The caller then migrates
+``read_manifest(source)`` checks every file against the manifest; ``check_restorable``
+refuses a home that is not empty, a database of the other kind and a PostgreSQL database
+that has tables; ``restore_backup`` then writes the home (mode 0700; secrets, key and
+database 0600) and the database. The caller then migrates
 and runs the sequencer's recovery, which brings the log up to the restored database.
 """
 
