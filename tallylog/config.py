@@ -215,9 +215,19 @@ def cache_url(raw: Any) -> str:
     return url
 
 
-def setting(name: str, default: Any, parse: Parser, check: str = "") -> Any:
-    """A ``Config`` field read from setting ``name``."""
-    return dataclasses.field(default=default, metadata={"setting": Setting(name, default, parse, check)})
+def token(raw: Any) -> str:
+    """A bearer token: empty (none), or 32 to 256 visible ASCII characters."""
+    value = text(raw)
+    if value and not re.fullmatch(r"[!-~]{32,256}", value):
+        raise ValueError("must be 32 to 256 visible ASCII characters (e.g. `openssl rand -hex 32`)")
+    return value
+
+
+def setting(name: str, default: Any, parse: Parser, check: str = "", *, secret: bool = False) -> Any:
+    """A ``Config`` field read from setting ``name`` (``secret``: a bad value is not repeated)."""
+    return dataclasses.field(
+        default=default, repr=not secret, metadata={"setting": Setting(name, default, parse, check, secret)}
+    )
 
 
 # -- the configuration object ------------------------------------------------------------
@@ -250,6 +260,8 @@ class Config:
     # The service-centre console (docs/volunteers.md).
     console_idle_seconds: int = setting("TALLYLOG_CONSOLE_IDLE_SECONDS", 30 * 60, integer(1), "tallylog.E016")
     console_max_seconds: int = setting("TALLYLOG_CONSOLE_MAX_SECONDS", 12 * 3600, integer(1), "tallylog.E016")
+    # The operator's view (docs/operating.md): the bearer token of /metrics ("": no /metrics).
+    metrics_token: str = setting("TALLYLOG_METRICS_TOKEN", "", token, "tallylog.E023", secret=True)
 
 
 # Environment variables that tallylog/settings.py turns into Django's own settings, and

@@ -1,4 +1,4 @@
-"""The site's URL map. Each interface (web, api, console) owns its URLs; this file only mounts them."""
+"""The site's URL map. Each interface (web, api, console, ops) owns its URLs; this file only mounts them."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,5 +10,6 @@ urlpatterns = [
     path("news/", include("tallylog.web.news")),
     path("newsletter/", include("tallylog.web.newsletter")),
     path("console/", include("tallylog.console.urls")),
+    path("metrics", include("tallylog.ops.metrics")),
     path("", include("tallylog.web.urls")),
 ]

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "tallylog.cli.campaigncmds",  # petitions, news, newsletter sending
     "tallylog.cli.importcmds",  # bulk import
     "tallylog.cli.witnesscmds",  # witness keygen/serve, log cosign (after logcmds)
+    "tallylog.cli.opscmds",  # status, backup, restore
 )
 
 

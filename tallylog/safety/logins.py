@@ -32,6 +32,7 @@ from tallylog.safety.ratelimit import (
     Limit,
     RateLimited,
     hide_client_address,
+    note_refusal,
     parse_limits,
 )
 
@@ -71,6 +72,7 @@ def check_login(request: HttpRequest, username: str) -> None:
             continue
         if peek_window(bucket, limit.seconds, now) >= limit.count:
             window_end = (int(now // limit.seconds) + 1) * limit.seconds
+            note_refusal(scope)
             raise RateLimited(scope, max(1, int(window_end - now + 0.999)))
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
+from django.core.cache import cache
 from django.http import HttpRequest
 
 from tallylog.config import config
@@ -66,6 +67,10 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
 }
 
 _ADDRESS_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED", "HTTP_CLIENT_IP")
+
+
+# Refusals counted per scope, for /metrics and `tallylog status` (``note_refusal``).
+_REFUSED_PREFIX = "tallylog:safety:refused:"
 
 
 class RateLimited(Exception):
@@ -119,6 +124,26 @@ def parse_limits(value: object) -> dict[str, Limit] | None:
             raise ValueError(f"TALLYLOG_RATE_LIMITS: {scope}: bad limit {rate!r}")
         limits[str(scope)] = Limit(count, seconds)
     return limits
+
+
+def note_refusal(scope: str) -> None:
+    """Count one refusal under limit ``scope`` (``refusals``' other end): a counter in the
+    shared cache, so that every worker process adds to the same one (per process with the
+    local-memory cache). The scope alone: nothing about who was refused."""
+    key = _REFUSED_PREFIX + scope
+    cache.add(key, 0, timeout=None)
+    try:
+        cache.incr(key)
+    except ValueError:  # deleted (cache cleared) between add and incr
+        cache.add(key, 1, timeout=None)
+
+
+def refusals() -> dict[str, int]:
+    """Refusals counted by ``note_refusal`` since the cache started, for every scope with
+    a limit (default or configured), 0 for those never refused."""
+    scopes = sorted(set(DEFAULT_LIMITS) | set(_limits() or {}))
+    counted = cache.get_many([_REFUSED_PREFIX + s for s in scopes])
+    return {s: int(counted.get(_REFUSED_PREFIX + s, 0)) for s in scopes}
 
 
 def client_address(meta: Mapping[str, Any], trusted_proxies: int = 0) -> str:
@@ -209,6 +234,7 @@ def check_rate(
             continue
         wait = _hit(bucket, limit, now)
         if wait:
+            note_refusal(limit_name)
             raise RateLimited(limit_name, wait)
 
 

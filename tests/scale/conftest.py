@@ -8,14 +8,14 @@ one and stops it at the end of the session.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
 import pytest
+
+from tests.support.postgres import fresh_database, with_database  # noqa: F401 (test_replica imports it from here)
 
 REPO = Path(__file__).resolve().parents[2]
 PG_TEST = REPO / "scripts" / "pg-test.sh"
@@ -36,22 +36,11 @@ def postgres_url() -> Iterator[str]:
         subprocess.run(["bash", str(PG_TEST), "stop", values["PGTEST_DIR"]], check=True)
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
 @pytest.fixture
 def pg_database(postgres_url: str) -> Iterator[str]:
     """The URL of a fresh, empty database (dropped afterwards)."""
-    name = f"scale_{secrets.token_hex(4)}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(postgres_url, name)
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_url) as url:
+        yield url
 
 
 def django_database(url: str) -> dict[str, object]:
