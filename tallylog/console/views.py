@@ -36,6 +36,7 @@ from tallylog.console.forms import (
     ThrottledLoginForm,
     add_console_errors,
 )
+from tallylog.registry.campaigns.models import Organisation
 from tallylog.registry.declarations.actions import (
     find_by_receipt,
     receipt_code_for_token,
@@ -44,6 +45,7 @@ from tallylog.registry.declarations.models import Declaration
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 from tallylog.registry.volunteers.permissions import MODERATE
+from tallylog.registry.volunteers.validators import region_choices
 from tallylog.safety import formtokens
 from tallylog.safety.sessions import session_is_current, start_console_session
 
@@ -247,7 +249,8 @@ def calls(request: HttpRequest) -> HttpResponse:
     staff: Staff = request.staff  # type: ignore[attr-defined]
     queryset = Call.objects.visible_to(staff).select_related("centre", "volunteer")
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "volunteers/calls.html", {"page": page, "saved": request.GET.get("saved")})
+    context = {"page": page, "saved": request.GET.get("saved"), "regions": dict(region_choices())}
+    return render(request, "volunteers/calls.html", context)
 
 
 @console_view("volunteers.view_assisteddeclaration")
@@ -431,6 +434,25 @@ def review(request: HttpRequest) -> HttpResponse:
             problem = str(exc)
         if not problem:
             return redirect("console:review")
-    waiting = Declaration.objects.pending()[:PAGE_SIZE]
+    waiting = list(Declaration.objects.pending().select_related("campaign")[:PAGE_SIZE])
     status = 422 if problem else 200
-    return render(request, "volunteers/review.html", {"waiting": waiting, "problem": problem}, status=status)
+    context = {"waiting": _labelled(waiting), "problem": problem}
+    return render(request, "volunteers/review.html", context, status=status)
+
+
+def _labelled(declarations: list[Declaration]) -> list[tuple[Declaration, list[str], str]]:
+    """Each declaration with its organisations' names (in its campaign's order) and its
+    region's name, in the reader's language: never the codes."""
+    language = get_language()
+    names: dict[int, dict[str, str]] = {}
+    for org in Organisation.objects.filter(campaign_id__in={d.campaign_id for d in declarations}):
+        names.setdefault(org.campaign_id, {})[org.code] = org.localized("name", language)
+    regions = dict(region_choices())
+    return [
+        (
+            d,
+            [name for code, name in names.get(d.campaign_id, {}).items() if code in d.orgs],
+            regions.get(d.region, d.region),
+        )
+        for d in declarations
+    ]

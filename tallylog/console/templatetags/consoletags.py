@@ -1,0 +1,18 @@
+"""Template filters of the console: ``{% load consoletags %}``.
+
+- ``{{ code|label:labels }}``: the label of ``code`` in the ``{code: label}`` mapping a view
+  built once per page (regions in the reader's language), the code itself if it has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def label(code: str, labels: Mapping[str, str]) -> str:
+    return labels.get(code, code) if code else ""
