@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.declarations import actions
@@ -59,7 +60,9 @@ class DeclarationAdmin(admin.ModelAdmin):
     def log_index(self, obj: Declaration) -> int | None:
         return obj.log_index
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[Declaration], fn: Any, verb: str) -> None:
+    def _each(self, request: HttpRequest, queryset: QuerySet[Declaration], fn: Any, done_message: str) -> None:
+        """Apply ``fn`` to each selected declaration; say how many it changed
+        (``done_message`` with ``%(n)d``) and how many it left as they were."""
         done = failed = 0
         for declaration in queryset:
             try:
@@ -68,13 +71,13 @@ class DeclarationAdmin(admin.ModelAdmin):
             except actions.InvalidTransition:
                 failed += 1
         if done:
-            self.message_user(request, f"{verb}: {done}", messages.SUCCESS)
+            self.message_user(request, done_message % {"n": done}, messages.SUCCESS)
         if failed:
-            self.message_user(request, f"not pending, left unchanged: {failed}", messages.WARNING)
+            self.message_user(request, gettext("Not pending, left unchanged: %(n)d") % {"n": failed}, messages.WARNING)
 
     @admin.action(description=_("Publish the selected pending declarations"))
     def publish_selected(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
-        self._each(request, queryset, lambda d: actions.publish(d, moderator=request.user), "published")
+        self._each(request, queryset, lambda d: actions.publish(d, moderator=request.user), gettext("Published: %(n)d"))
 
     @admin.action(description=_("Reject the selected pending declarations"))
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
@@ -82,11 +85,16 @@ class DeclarationAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda d: actions.reject(d, ADMIN_REJECT_REASON, moderator=request.user),
-            "rejected",
+            gettext("Rejected: %(n)d"),
         )
 
     def _redact(self, request: HttpRequest, queryset: QuerySet[Declaration], reason: str) -> None:
-        self._each(request, queryset, lambda d: actions.redact(d, by=RedactedBy.MODERATOR, reason=reason), "redacted")
+        self._each(
+            request,
+            queryset,
+            lambda d: actions.redact(d, by=RedactedBy.MODERATOR, reason=reason),
+            gettext("Content removed: %(n)d"),
+        )
 
     @admin.action(description=_("Remove the content of the selected declarations: personal data"))
     def redact_personal_data(self, request: HttpRequest, queryset: QuerySet[Declaration]) -> None:
