@@ -133,7 +133,11 @@ class StaffForm(forms.Form):
     password2 = forms.CharField(label=_("Password again"), strip=False, widget=forms.PasswordInput)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.VOLUNTEER)
     centre = forms.ModelChoiceField(
-        label=_("Centre"), queryset=Centre.objects.all(), to_field_name="slug", required=False
+        label=_("Centre"),
+        queryset=Centre.objects.all(),
+        to_field_name="slug",
+        required=False,
+        empty_label=_("(no centre: moderators and operators)"),
     )
     review_required = forms.BooleanField(label=_("Hold their declarations for review"), required=False)
 
