@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.declarations import actions
@@ -16,6 +16,7 @@ from tallylog.registry.declarations.models import (
     RedactedBy,
     RedactionReason,
 )
+from tallylog.registry.declarations.regions import region_name
 
 ADMIN_REJECT_REASON = "rejected by a moderator in the admin"
 
@@ -29,10 +30,11 @@ class DeclarationAdmin(admin.ModelAdmin):
     list_select_related = ("campaign", "entry")
     # Only the content may be edited here (before publication it is not yet committed to);
     # everything else goes through the actions. receipt_hash, tag and salt are excluded.
-    exclude = ("receipt_hash", "salt", "tag")
+    # The organisations and the region are shown by their names (org_names, region_label).
+    exclude = ("receipt_hash", "salt", "tag", "orgs", "region")
     readonly_fields = (
         "campaign",
-        "orgs",
+        "org_names",
         "channel",
         "declared_on",
         "status",
@@ -45,7 +47,7 @@ class DeclarationAdmin(admin.ModelAdmin):
         "entry",
         "alias",
         "statement",
-        "region",
+        "region_label",
     )
     # One removal action per published reason category (RedactionReason).
     actions = ["publish_selected", "reject_selected", *(f"redact_{r}" for r in RedactionReason.values)]
@@ -55,6 +57,15 @@ class DeclarationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a logged entry is forever; redact instead
+
+    @admin.display(description=_("organisations"))
+    def org_names(self, obj: Declaration) -> str:
+        names = {o.code: o.localized("name", get_language()) for o in obj.campaign.organisations.all()}
+        return pgettext("list separator", ", ").join(names.get(code, code) for code in obj.orgs)
+
+    @admin.display(description=_("region"))
+    def region_label(self, obj: Declaration) -> str:
+        return region_name(obj.region, get_language()) or obj.region
 
     @admin.display(description=_("log index"))
     def log_index(self, obj: Declaration) -> int | None:
