@@ -9,6 +9,7 @@ querysets' ``visible_to``.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,9 +105,17 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("console:login")
 
 
+@functools.cache
+def stylesheet_bytes() -> tuple[bytes, str]:
+    """The console's stylesheet and the first 12 hex digits of its SHA-256 (its URL's
+    ``?v=``: a new stylesheet is fetched at once, the same one is cached for a day)."""
+    data = _STYLESHEET.read_bytes()
+    return data, hashlib.sha256(data).hexdigest()[:12]
+
+
 @cache_control(max_age=86400, public=True)
 def stylesheet(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(_STYLESHEET.read_bytes(), content_type="text/css; charset=utf-8")
+    return HttpResponse(stylesheet_bytes()[0], content_type="text/css; charset=utf-8")
 
 
 @console_view()

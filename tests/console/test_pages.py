@@ -39,7 +39,8 @@ def test_the_intake_page_is_keyboard_first_and_small(team: Team) -> None:
     order = [html.index(f'name="{name}"') for name in ("alias", "orgs", "statement", "region")]
     assert order == sorted(order)
     # The stylesheet is the only other request, on this host.
-    assert re.findall(r'(?:href|src)="([^"]+)"', html).count("/console/console.css") == 1
+    linked = re.findall(r'<link [^>]*href="([^"]+)"', html)
+    assert " src=" not in html and len(linked) == 1 and re.fullmatch(r"/console/console\.css\?v=[0-9a-f]{12}", linked[0])
 
 
 def test_the_receipt_is_shown_large_once_with_a_fresh_form(team: Team) -> None:
