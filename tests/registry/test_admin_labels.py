@@ -4,6 +4,7 @@ never reach a Chinese page), and the admin's pages, filters and actions read in 
 
 from __future__ import annotations
 
+import datetime
 import functools
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from django.utils.functional import Promise
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import submit_declaration
 from tallylog.registry.news.models import LANGUAGE_CHOICES
+from tallylog.registry.volunteers.models import Call, Centre
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "tallylog" / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 OURS = [c for c in apps.get_app_configs() if c.name.startswith("tallylog.registry.")]
@@ -86,6 +88,24 @@ def test_the_chinese_admin_reads_in_chinese(campaign: Campaign) -> None:
     form = client.get(f"/admin/campaigns/campaign/{Campaign.objects.get(slug='pledge').pk}/change/",
                       HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "标题（简体中文）" in form and "Title zh hans" not in form
+
+
+def test_regions_and_organisations_show_by_name_in_the_admin(campaign: Campaign) -> None:
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root-admin", password="pw"))
+    centre = Centre.objects.create(name="Los Angeles", slug="la")
+    call = Call.objects.create(
+        centre=centre, called_on=datetime.date(2026, 12, 1), outcome="thanked", language="mandarin",
+        duration="1-5", region="henan",
+    )
+    calls = client.get("/admin/volunteers/call/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert ">河南<" in calls and ">henan<" not in calls
+    form = client.get(f"/admin/volunteers/call/{call.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hant").content.decode()
+    assert '<option value="henan" selected>河南</option>' in form  # chosen from the list, not typed
+    declaration = submit_declaration(campaign, alias="老王", orgs=["party", "league"], region="guangdong").declaration
+    page = client.get(f"/admin/declarations/declaration/{declaration.pk}/change/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    html = page.content.decode()
+    assert "中国共产党、共青团" in html and "广东" in html and "guangdong" not in html
 
 
 def test_every_registered_admin_names_its_model_in_chinese() -> None:

@@ -60,8 +60,9 @@ class DeclarationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("organisations"))
     def org_names(self, obj: Declaration) -> str:
-        names = {o.code: o.localized("name", get_language()) for o in obj.campaign.organisations.all()}
-        return pgettext("list separator", ", ").join(names.get(code, code) for code in obj.orgs)
+        """In the campaign's order of organisations (the leaf's is alphabetical)."""
+        names = [o.localized("name", get_language()) for o in obj.campaign.organisations.all() if o.code in obj.orgs]
+        return pgettext("list separator", ", ").join(names)
 
     @admin.display(description=_("region"))
     def region_label(self, obj: Declaration) -> str:
