@@ -443,7 +443,7 @@ def review(request: HttpRequest) -> HttpResponse:
             problem = str(exc)
         if not problem:
             return redirect("console:review")
-    waiting = list(Declaration.objects.pending().select_related("campaign")[:PAGE_SIZE])
+    waiting = list(Declaration.objects.pending()[:PAGE_SIZE])
     status = 422 if problem else 200
     context = {"waiting": _labelled(waiting), "problem": problem}
     return render(request, "volunteers/review.html", context, status=status)
