@@ -2,6 +2,10 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+# The admin's title in the reader's language ("Django administration" otherwise).
+admin.site.site_header = admin.site.site_title = _("Administration of the service")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

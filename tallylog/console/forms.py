@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.models import ALIAS_MAX, STAFF_CHANNELS, STATEMENT_MAX, Channel
 from tallylog.registry.volunteers.actions import ConsoleError
-from tallylog.registry.volunteers.models import NOTE_MAX, Call, Centre, Role
+from tallylog.registry.volunteers.models import NOTE_MAX, Call, Centre, Outcome, Role
 from tallylog.registry.volunteers.validators import latest_today, region_choices
 
 
@@ -65,7 +65,9 @@ class CallForm(forms.ModelForm):
             "note": _("Note (no names, no phone numbers)"),
         }
         widgets = {
-            "called_on": forms.DateInput(attrs={"type": "date"}),
+            # ISO whatever the language: <input type=date> takes YYYY-MM-DD only (a localised
+            # 2026/12/03 shows as empty, and its default, today, is lost).
+            "called_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "outcome": forms.RadioSelect,
             "note": forms.TextInput(attrs={"maxlength": NOTE_MAX, "autocomplete": "off"}),
         }
@@ -74,6 +76,15 @@ class CallForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["called_on"].required = False  # default: today
         self.fields["called_on"].widget.attrs["max"] = latest_today().isoformat()
+        # No blank choice among the radios (it would start selected, as "---------"): one
+        # must be chosen, and the error says which.
+        self.fields["outcome"].choices = Outcome.choices  # type: ignore[attr-defined]  # a ChoiceField
+        self.fields["outcome"].error_messages["required"] = _("Choose the outcome of the call.")
+        for name, label in (("language", _("(choose the language)")), ("duration", _("(choose how long)"))):
+            field = self.fields[name]
+            field.choices = [("", label), *(c for c in field.choices if c[0] != "")]  # type: ignore[attr-defined]
+        self.fields["language"].error_messages["required"] = _("Choose the language of the call.")
+        self.fields["duration"].error_messages["required"] = _("Choose how long the call lasted.")
         self.fields["outcome"].widget.attrs["accesskey"] = "o"
         self.fields["language"].widget.attrs["accesskey"] = "l"
         self.fields["note"].widget.attrs["accesskey"] = "n"
@@ -144,7 +155,11 @@ class StaffForm(forms.Form):
     password2 = forms.CharField(label=_("Password again"), strip=False, widget=forms.PasswordInput)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.VOLUNTEER)
     centre = forms.ModelChoiceField(
-        label=_("Centre"), queryset=Centre.objects.all(), to_field_name="slug", required=False
+        label=_("Centre"),
+        queryset=Centre.objects.all(),
+        to_field_name="slug",
+        required=False,
+        empty_label=_("(no centre: moderators and operators)"),
     )
     review_required = forms.BooleanField(label=_("Hold their declarations for review"), required=False)
 

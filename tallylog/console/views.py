@@ -9,6 +9,7 @@ querysets' ``visible_to``.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from tallylog.console.forms import (
     ThrottledLoginForm,
     add_console_errors,
 )
+from tallylog.registry.campaigns.models import Organisation
 from tallylog.registry.declarations.actions import (
     FAMILY_MAX,
     find_by_receipt,
@@ -46,6 +48,7 @@ from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Outcome, Role, Staff, staff_of
 from tallylog.registry.volunteers.permissions import MODERATE
+from tallylog.registry.volunteers.validators import region_choices
 from tallylog.safety import familyforms, formtokens
 from tallylog.safety.sessions import session_is_current, start_console_session
 
@@ -104,9 +107,17 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("console:login")
 
 
+@functools.cache
+def stylesheet_bytes() -> tuple[bytes, str]:
+    """The console's stylesheet and the first 12 hex digits of its SHA-256 (its URL's
+    ``?v=``: a new stylesheet is fetched at once, the same one is cached for a day)."""
+    data = _STYLESHEET.read_bytes()
+    return data, hashlib.sha256(data).hexdigest()[:12]
+
+
 @cache_control(max_age=86400, public=True)
 def stylesheet(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(_STYLESHEET.read_bytes(), content_type="text/css; charset=utf-8")
+    return HttpResponse(stylesheet_bytes()[0], content_type="text/css; charset=utf-8")
 
 
 @console_view()
@@ -276,7 +287,8 @@ def calls(request: HttpRequest) -> HttpResponse:
     staff: Staff = request.staff  # type: ignore[attr-defined]
     queryset = Call.objects.visible_to(staff).select_related("centre", "volunteer")
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "volunteers/calls.html", {"page": page, "saved": request.GET.get("saved")})
+    context = {"page": page, "saved": request.GET.get("saved"), "regions": dict(region_choices())}
+    return render(request, "volunteers/calls.html", context)
 
 
 @console_view("volunteers.view_assisteddeclaration")
@@ -460,6 +472,25 @@ def review(request: HttpRequest) -> HttpResponse:
             problem = str(exc)
         if not problem:
             return redirect("console:review")
-    waiting = Declaration.objects.pending()[:PAGE_SIZE]
+    waiting = list(Declaration.objects.pending()[:PAGE_SIZE])
     status = 422 if problem else 200
-    return render(request, "volunteers/review.html", {"waiting": waiting, "problem": problem}, status=status)
+    context = {"waiting": _labelled(waiting), "problem": problem}
+    return render(request, "volunteers/review.html", context, status=status)
+
+
+def _labelled(declarations: list[Declaration]) -> list[tuple[Declaration, list[str], str]]:
+    """Each declaration with its organisations' names (in its campaign's order) and its
+    region's name, in the reader's language: never the codes."""
+    language = get_language()
+    names: dict[int, dict[str, str]] = {}
+    for org in Organisation.objects.filter(campaign_id__in={d.campaign_id for d in declarations}):
+        names.setdefault(org.campaign_id, {})[org.code] = org.localized("name", language)
+    regions = dict(region_choices())
+    return [
+        (
+            d,
+            [name for code, name in names.get(d.campaign_id, {}).items() if code in d.orgs],
+            regions.get(d.region, d.region),
+        )
+        for d in declarations
+    ]

@@ -48,7 +48,9 @@ def _api(client: Client, url: str, body: dict) -> tuple[int, dict]:
     ("change", "field", "message"),
     [
         ({"outcome": "swore"}, "outcome", "Select a valid choice"),
-        ({"outcome": ""}, "outcome", "This field is required"),
+        ({"outcome": ""}, "outcome", "Choose the outcome of the call."),
+        ({"language": ""}, "language", "Choose the language of the call."),
+        ({"duration": ""}, "duration", "Choose how long the call lasted."),
         ({"language": "klingon"}, "language", "Select a valid choice"),
         ({"duration": "3h"}, "duration", "Select a valid choice"),
         ({"region": "atlantis"}, "region", "Select a valid choice"),

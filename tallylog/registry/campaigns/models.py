@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import models
 from django.db.models.signals import post_delete, post_save
+from django.utils.translation import gettext_lazy as _
 
 LANGS = ("zh_hans", "zh_hant", "en")
 
@@ -60,32 +61,34 @@ class CampaignQuerySet(models.QuerySet["Campaign"]):
 
 class Campaign(Localized, models.Model):
     class Kind(models.TextChoices):
-        DECLARATION = "declaration", "declaration"
-        PETITION = "petition", "petition"
+        DECLARATION = "declaration", _("declaration")
+        PETITION = "petition", _("petition")
 
     class Policy(models.TextChoices):
-        AUTO = "auto", "publish at once"
-        REVIEW = "review", "a moderator publishes"
+        AUTO = "auto", _("publish at once")
+        REVIEW = "review", _("a moderator publishes")
 
-    slug = models.SlugField(max_length=64, unique=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DECLARATION)
-    policy = models.CharField(max_length=8, choices=Policy.choices, default=Policy.AUTO)
-    title_zh_hans = models.CharField(max_length=200)
-    title_zh_hant = models.CharField(max_length=200, blank=True)
-    title_en = models.CharField(max_length=200, blank=True)
-    text_zh_hans = models.TextField(blank=True)
-    text_zh_hant = models.TextField(blank=True)
-    text_en = models.TextField(blank=True)
+    slug = models.SlugField(_("short name (slug)"), max_length=64, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.DECLARATION)
+    policy = models.CharField(_("publication policy"), max_length=8, choices=Policy.choices, default=Policy.AUTO)
+    title_zh_hans = models.CharField(_("title (Simplified Chinese)"), max_length=200)
+    title_zh_hant = models.CharField(_("title (Traditional Chinese)"), max_length=200, blank=True)
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
+    text_zh_hans = models.TextField(_("text (Simplified Chinese)"), blank=True)
+    text_zh_hant = models.TextField(_("text (Traditional Chinese)"), blank=True)
+    text_en = models.TextField(_("text (English)"), blank=True)
     # Explicit milestone thresholds; empty means default_thresholds().
-    milestones = models.JSONField(default=list, blank=True)
-    target = models.PositiveBigIntegerField(null=True, blank=True)
-    closes_at = models.DateTimeField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    milestones = models.JSONField(_("milestones"), default=list, blank=True)
+    target = models.PositiveBigIntegerField(_("target"), null=True, blank=True)
+    closes_at = models.DateTimeField(_("closes at"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = CampaignQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -112,14 +115,18 @@ class Campaign(Localized, models.Model):
 class Organisation(Localized, models.Model):
     """An organisation one can withdraw from, e.g. ``party``, ``league``, ``pioneers``."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="organisations")
-    code = models.SlugField(max_length=32)
-    name_zh_hans = models.CharField(max_length=100)
-    name_zh_hant = models.CharField(max_length=100, blank=True)
-    name_en = models.CharField(max_length=100, blank=True)
-    position = models.PositiveSmallIntegerField(default=0)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="organisations"
+    )
+    code = models.SlugField(_("code"), max_length=32)
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=100)
+    name_zh_hant = models.CharField(_("name (Traditional Chinese)"), max_length=100, blank=True)
+    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
 
     class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
         ordering = ["campaign_id", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "code"], name="organisation_code_unique"),

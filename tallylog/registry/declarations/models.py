@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.campaigns.models import Campaign
@@ -37,8 +38,8 @@ STAFF_CHANNELS = (Channel.PHONE, Channel.EMAIL, Channel.FAX, Channel.LETTER, Cha
 
 
 class RedactedBy(models.TextChoices):
-    DECLARANT = "declarant", "the declarant"
-    MODERATOR = "moderator", "a moderator"
+    DECLARANT = "declarant", _("the declarant")
+    MODERATOR = "moderator", _("a moderator")
 
 
 class RedactionReason(models.TextChoices):
@@ -133,47 +134,53 @@ def _json_contains_supported() -> bool:
 
 class Declaration(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "pending review"
-        PUBLISHED = "published", "published"
-        REJECTED = "rejected", "rejected"
+        PENDING = "pending", _("pending review")
+        PUBLISHED = "published", _("published")
+        REJECTED = "rejected", _("rejected")
 
     # No index of its own: ``declaration_status_idx`` starts with the campaign and serves
     # every lookup by it (one index fewer to write per declaration, and to store).
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="declarations", db_index=False)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="declarations", db_index=False
+    )
     # Public content (committed to by the leaf's ``commit``); blanked on redaction.
-    alias = models.CharField(max_length=ALIAS_MAX, blank=True)
-    statement = models.TextField(max_length=STATEMENT_MAX, blank=True)
-    region = models.CharField(max_length=REGION_MAX, blank=True)
-    declared_on = models.DateField(null=True, blank=True)  # historical date (bulk import)
-    salt = models.BinaryField(max_length=32, null=True, blank=True)
+    alias = models.CharField(_("alias"), max_length=ALIAS_MAX, blank=True)
+    statement = models.TextField(_("statement"), max_length=STATEMENT_MAX, blank=True)
+    region = models.CharField(_("region"), max_length=REGION_MAX, blank=True)
+    declared_on = models.DateField(_("declared on"), null=True, blank=True)  # historical date (bulk import)
+    salt = models.BinaryField(_("salt"), max_length=32, null=True, blank=True)
     # Leaf fields.
-    orgs = models.JSONField(default=list)  # sorted organisation codes
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
+    orgs = models.JSONField(_("organisations"), default=list)  # sorted organisation codes
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, default=Channel.WEB)
     # HMAC-SHA256(receipt key, code): never the code itself.
-    receipt_hash = models.BinaryField(max_length=32, unique=True)
-    tag = models.CharField(max_length=64)  # leaf tag, tallylog.leaf.receipt_tag(code, tag_salt), hex
+    receipt_hash = models.BinaryField(_("receipt hash"), max_length=32, unique=True)
+    tag = models.CharField(_("tag"), max_length=64)  # leaf tag, tallylog.leaf.receipt_tag(code, tag_salt), hex
     # The leaf's public tag salt (32 hex digits); NULL for declarations made before leaf v2,
     # whose tag is unsalted (tallylog.leaf.receipt_tag_v1). Nullable: adding it rewrites no table.
-    tag_salt = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (NULL: before v2)
+    tag_salt = models.CharField(_("tag salt"), max_length=32, null=True, blank=True)  # noqa: DJ001 (NULL: before v2)
     # Life cycle.
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    reject_reason = models.CharField(max_length=REASON_MAX, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    reject_reason = models.CharField(_("reason for rejecting"), max_length=REASON_MAX, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     # Who published or rejected it (null: the campaign's automatic policy, or a deleted user).
     moderated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("moderated by"),
+        on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    redacted_at = models.DateTimeField(null=True, blank=True)
-    redacted_by = models.CharField(max_length=16, choices=RedactedBy.choices, blank=True)
+    redacted_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    redacted_by = models.CharField(_("removed by"), max_length=16, choices=RedactedBy.choices, blank=True)
     # A moderator's removal only: its published reason category ("" for the declarant's own).
-    redaction_reason = models.CharField(max_length=16, choices=RedactionReason.choices, blank=True)
+    redaction_reason = models.CharField(
+        _("reason for removal"), max_length=16, choices=RedactionReason.choices, blank=True
+    )
     entry = models.OneToOneField(
-        LogEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="declaration"
+        LogEntry, verbose_name=_("log entry"),
+        on_delete=models.PROTECT, null=True, blank=True, related_name="declaration"
     )
     # Made before its public URL became its log index (issue 15): its old URL, by this
     # database id, still answers. Newer ids are never public (they follow submission order).
-    legacy_url = models.BooleanField(default=False)
+    legacy_url = models.BooleanField(_("old address still answers"), default=False)
 
     objects = DeclarationQuerySet.as_manager()
 
@@ -182,12 +189,14 @@ class Declaration(models.Model):
     DAY_ONLY_FIELDS = ("created_at", "published_at")
 
     class Meta:
+        verbose_name = _("declaration")
+        verbose_name_plural = _("declarations")
         indexes = [
             models.Index(fields=["campaign", "status", "id"], name="declaration_status_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"declaration {self.pk}"
+        return gettext("declaration %(id)s") % {"id": self.pk}
 
     @property
     def is_published(self) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 
 from django.db import models
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.campaigns.models import Campaign
 
@@ -35,19 +37,23 @@ class LogEntry(models.Model):
     """
 
     # No index of its own: ``entry_campaign_index_idx`` starts with the campaign.
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="log_entries", db_index=False)
-    kind = models.CharField(max_length=16)
-    channel = models.CharField(max_length=16)
-    body = models.JSONField()
-    published_at = models.DateTimeField(auto_now_add=True)
-    log_index = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
-    day = models.DateField(null=True, blank=True)
-    leaf = models.BinaryField(null=True, blank=True)
-    sequenced_at = models.DateTimeField(null=True, blank=True)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="log_entries", db_index=False
+    )
+    kind = models.CharField(_("kind"), max_length=16)
+    channel = models.CharField(_("channel"), max_length=16)
+    body = models.JSONField(_("body"))
+    published_at = models.DateTimeField(_("published at"), auto_now_add=True)
+    log_index = models.PositiveBigIntegerField(_("log index"), null=True, blank=True, unique=True)
+    day = models.DateField(_("day (UTC)"), null=True, blank=True)
+    leaf = models.BinaryField(_("leaf"), null=True, blank=True)
+    sequenced_at = models.DateTimeField(_("sequenced at"), null=True, blank=True)
 
     objects = LogEntryQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("log entry")
+        verbose_name_plural = _("log entries")
         indexes = [
             models.Index(
                 fields=["id"], name="entry_awaiting_idx", condition=models.Q(log_index__isnull=True)
@@ -57,19 +63,25 @@ class LogEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"entry {self.log_index if self.log_index is not None else '(unsequenced)'}"
+        if self.log_index is None:
+            return gettext("entry (not yet sequenced)")
+        return gettext("entry %(index)s") % {"index": self.log_index}
 
 
 class LogState(models.Model):
     """The committed state of the tree: one row, id 1 (ARCHITECTURE.md step 4)."""
 
-    size = models.PositiveBigIntegerField(default=0)
-    root = models.BinaryField(max_length=32)
-    checkpoint = models.TextField(blank=True)  # the latest signed checkpoint note
-    updated_at = models.DateTimeField(auto_now=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    root = models.BinaryField(_("root hash"), max_length=32)
+    checkpoint = models.TextField(_("checkpoint"), blank=True)  # the latest signed checkpoint note
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # The sequencer's heartbeat: when it last finished a pass (written at least every
     # HEARTBEAT seconds while it runs), for the transparency page's sequencing lag.
-    last_pass_at = models.DateTimeField(null=True, blank=True)
+    last_pass_at = models.DateTimeField(_("last sequencer pass"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("log state")
+        verbose_name_plural = _("log state")
 
     def __str__(self) -> str:
         return f"log state: size {self.size}"
@@ -100,13 +112,15 @@ class LogDay(models.Model):
     extends the last one in its commit transaction. Published as ``day-index.json``.
     """
 
-    day = models.DateField(unique=True)
-    start = models.PositiveBigIntegerField()
-    end = models.PositiveBigIntegerField()
+    day = models.DateField(_("day (UTC)"), unique=True)
+    start = models.PositiveBigIntegerField(_("first index"))
+    end = models.PositiveBigIntegerField(_("end index (exclusive)"))
 
     objects = LogDayQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("log day")
+        verbose_name_plural = _("log days")
         ordering = ["day"]
 
     def __str__(self) -> str:
@@ -132,14 +146,18 @@ class TallyCount(models.Model):
     public tally is read from here, never by counting rows.
     """
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tally_counts")
-    dimension = models.CharField(max_length=16)
-    key = models.CharField(max_length=64, blank=True)
-    count = models.PositiveBigIntegerField(default=0)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="tally_counts"
+    )
+    dimension = models.CharField(_("dimension"), max_length=16)
+    key = models.CharField(_("key"), max_length=64, blank=True)
+    count = models.PositiveBigIntegerField(_("count"), default=0)
 
     objects = TallyCountQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("tally count")
+        verbose_name_plural = _("tally counts")
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "dimension", "key"], name="tally_count_unique"
@@ -158,15 +176,19 @@ class MilestoneQuerySet(models.QuerySet["Milestone"]):
 class Milestone(models.Model):
     """A threshold a campaign's tally crossed, with the checkpoint that proves it."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="milestones_reached")
-    threshold = models.PositiveBigIntegerField()
-    reached_at = models.DateTimeField()
-    tree_size = models.PositiveBigIntegerField()
-    checkpoint = models.TextField(blank=True)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="milestones_reached"
+    )
+    threshold = models.PositiveBigIntegerField(_("threshold"))
+    reached_at = models.DateTimeField(_("reached at"))
+    tree_size = models.PositiveBigIntegerField(_("tree size"))
+    checkpoint = models.TextField(_("checkpoint"), blank=True)
 
     objects = MilestoneQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("milestone")
+        verbose_name_plural = _("milestones")
         ordering = ["campaign_id", "threshold"]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "threshold"], name="milestone_unique"),
@@ -192,18 +214,20 @@ class Witness(models.Model):
     ``tallylog.registry.entries.cosigning``; configured with ``tallylog witness add/remove``.
     """
 
-    name = models.CharField(max_length=200, unique=True)
-    vkey = models.CharField(max_length=400)
-    url = models.URLField(max_length=400)
-    added_at = models.DateTimeField(auto_now_add=True)
-    cosigned_size = models.PositiveBigIntegerField(default=0)
-    cosigned_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    vkey = models.CharField(_("verifier key"), max_length=400)
+    url = models.URLField(_("URL"), max_length=400)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    cosigned_size = models.PositiveBigIntegerField(_("last cosigned size"), default=0)
+    cosigned_at = models.DateTimeField(_("last cosigned at"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
 
     objects = WitnessQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("witness")
+        verbose_name_plural = _("witnesses")
         ordering = ["name"]
 
     def __str__(self) -> str:

@@ -49,8 +49,8 @@ class Post(models.Model):
         on_delete=models.SET_NULL, related_name="translations",
         help_text=_("The original post, when this one is its translation."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = PostQuerySet.as_manager()
 

@@ -25,7 +25,7 @@ class Petition(models.Model):
     """Options of a petition campaign. A petition without a row uses the defaults."""
 
     campaign = models.OneToOneField(
-        Campaign, primary_key=True, on_delete=models.CASCADE, related_name="petition",
+        Campaign, verbose_name=_("campaign"), primary_key=True, on_delete=models.CASCADE, related_name="petition",
         limit_choices_to={"kind": Campaign.Kind.PETITION},
     )
     require_confirmation = models.BooleanField(
@@ -106,7 +106,9 @@ class Signature(models.Model):
         PENDING = "pending", _("awaiting email confirmation")
         COUNTED = "counted", _("counted")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="signatures")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="signatures"
+    )
     name = models.CharField(_("name"), max_length=NAME_MAX)
     show_name = models.BooleanField(_("name shown publicly"), default=False)
     country = models.CharField(_("country or region"), max_length=2)
@@ -116,13 +118,14 @@ class Signature(models.Model):
     email_hash = models.BinaryField(max_length=32, null=True, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     channel = models.CharField(_("channel"), max_length=16, default="web")
-    language = models.CharField(max_length=8, default="en")  # for the confirmation mail
+    language = models.CharField(_("language"), max_length=8, default="en")  # for the confirmation mail
     # Set when counted: the commitment's salt, the receipt's keyed hash, the leaf tag.
     salt = models.BinaryField(max_length=32, null=True, blank=True, editable=False)
     receipt_hash = models.BinaryField(max_length=32, null=True, blank=True, unique=True, editable=False)
     tag = models.CharField(max_length=64, blank=True, editable=False)
     entry = models.OneToOneField(
-        LogEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="signature",
+        LogEntry, verbose_name=_("log entry"),
+        on_delete=models.PROTECT, null=True, blank=True, related_name="signature",
         editable=False,
     )
     created_at = models.DateTimeField(_("signed at"), auto_now_add=True)

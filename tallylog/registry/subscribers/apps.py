@@ -1,7 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SubscribersConfig(AppConfig):
     name = "tallylog.registry.subscribers"
     label = "subscribers"
+    verbose_name = _("Newsletter")
     default_auto_field = "django.db.models.BigAutoField"

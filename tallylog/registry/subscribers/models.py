@@ -32,9 +32,9 @@ class ConsentStatement(Localized, models.Model):
     wording is a new version, so each subscriber's record says what they agreed to."""
 
     version = models.CharField(_("version"), max_length=32, unique=True)
-    text_zh_hans = models.TextField()
-    text_zh_hant = models.TextField()
-    text_en = models.TextField()
+    text_zh_hans = models.TextField(_("text (Simplified Chinese)"))
+    text_zh_hant = models.TextField(_("text (Traditional Chinese)"))
+    text_en = models.TextField(_("text (English)"))
     in_force_from = models.DateTimeField(_("in force from"), default=timezone.now)
 
     objects = ConsentStatementQuerySet.as_manager()
@@ -68,10 +68,12 @@ class Subscriber(models.Model):
     email = models.EmailField(_("email"), max_length=254, unique=True)
     language = models.CharField(_("language"), max_length=8, choices=LANGUAGE_CHOICES)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
-    consent = models.ForeignKey(ConsentStatement, on_delete=models.PROTECT, related_name="subscribers")
+    consent = models.ForeignKey(
+        ConsentStatement, verbose_name=_("consent statement"), on_delete=models.PROTECT, related_name="subscribers"
+    )
     consented_at = models.DateTimeField(_("consented at"))
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Random, bound into this subscription's tokens: a link for an earlier subscription of
     # the same address does nothing to a later one.
     key = models.CharField(max_length=24, default=new_key, editable=False)
@@ -100,7 +102,7 @@ class Mailing(models.Model):
 
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     post = models.OneToOneField(
-        Post, null=True, blank=True, on_delete=models.PROTECT, related_name="mailing",
+        Post, verbose_name=_("post"), null=True, blank=True, on_delete=models.PROTECT, related_name="mailing",
         help_text=_("A post is mailed once: sending it again resumes this mailing."),
     )
     digest_since = models.DateTimeField(_("digest of posts since"), null=True, blank=True)
@@ -146,10 +148,12 @@ class Delivery(models.Model):
         UNCERTAIN = "uncertain", _("interrupted: maybe sent")
         SKIPPED = "skipped", _("nothing to send in this language")
 
-    mailing = models.ForeignKey(Mailing, on_delete=models.CASCADE, related_name="deliveries")
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
-    error = models.CharField(max_length=200, blank=True, default="")
+    mailing = models.ForeignKey(Mailing, verbose_name=_("mailing"), on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    error = models.CharField(_("error"), max_length=200, blank=True, default="")
 
     class Meta:
         verbose_name = _("delivery")

@@ -4,10 +4,18 @@ Everything here is internal; the admin is open to operators only (``is_staff``).
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from typing import Any
 
+from django import forms
+from django.contrib import admin
+from django.db.models import Field
+from django.http import HttpRequest
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from tallylog.registry.declarations.regions import region_name
 from tallylog.registry.volunteers.models import ApiToken, AssistedDeclaration, Call, Centre, Role, Staff
+from tallylog.registry.volunteers.validators import region_choices
 
 
 @admin.register(Centre)
@@ -33,11 +41,26 @@ class StaffAdmin(admin.ModelAdmin):
 
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
-    list_display = ["called_on", "centre", "volunteer", "outcome", "language", "region", "duration", "declarations"]
+    list_display = ["called_on", "centre", "volunteer", "outcome", "language", "region_label", "duration", "declarations"]
     list_filter = ["centre", "outcome", "language", "duration"]
     date_hierarchy = "called_on"
     raw_id_fields = ["volunteer"]
     readonly_fields = ["declarations"]
+
+    @admin.display(description=_("region"), ordering="region")
+    def region_label(self, obj: Call) -> str:
+        return region_name(obj.region, get_language()) or obj.region
+
+    def formfield_for_dbfield(self, db_field: Field, request: HttpRequest, **kwargs: Any) -> forms.Field | None:
+        """The region by its name in the reader's language, from the fixed list (not a code typed)."""
+        if db_field.name == "region":
+            return forms.ChoiceField(
+                label=db_field.verbose_name,
+                required=False,
+                choices=lambda: [("", _("(not said)")), *region_choices()],
+                validators=db_field.validators,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(AssistedDeclaration)

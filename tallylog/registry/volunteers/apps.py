@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_migrate, post_save
+from django.utils.translation import gettext_lazy as _
 
 
 class VolunteersConfig(AppConfig):
     name = "tallylog.registry.volunteers"
     label = "volunteers"
-    verbose_name = "Volunteers and calls"
+    verbose_name = _("Volunteers and calls")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tallylog.registry.declarations.models import Declaration
@@ -74,11 +75,13 @@ class Duration(models.TextChoices):
 class Centre(models.Model):
     """A volunteer service centre, e.g. "Los Angeles"."""
 
-    slug = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=100, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    slug = models.SlugField(_("short name (slug)"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("centre")
+        verbose_name_plural = _("centres")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -105,21 +108,24 @@ class Staff(models.Model):
     """A staff member: a Django user with one role and, for volunteers and coordinators,
     one centre. ``review_required`` holds their recorded declarations for a moderator."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
-    role = models.CharField(max_length=16, choices=Role.choices)
-    centre = models.ForeignKey(
-        Centre, on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="staff"
     )
-    review_required = models.BooleanField(default=False)
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    centre = models.ForeignKey(
+        Centre, verbose_name=_("centre"), on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
+    )
+    review_required = models.BooleanField(_("declarations held for review"), default=False)
     # The role of whoever placed the hold ("" when none is placed): only that rank or a
     # higher one lifts it (``actions.set_review_required``).
-    review_held_by = models.CharField(max_length=16, choices=Role.choices, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    review_held_by = models.CharField(_("hold placed by"), max_length=16, choices=Role.choices, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = StaffQuerySet.as_manager()
 
     class Meta:
-        verbose_name_plural = "staff"
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
         ordering = ["user__username"]
         constraints = [
             models.CheckConstraint(
@@ -133,7 +139,7 @@ class Staff(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user.get_username()} ({self.role})"
+        return f"{self.user.get_username()} ({self.get_role_display()})"
 
 
 def staff_of(user: AbstractBaseUser | AnonymousUser) -> Staff | None:
@@ -165,24 +171,27 @@ class CallQuerySet(models.QuerySet["Call"]):
 class Call(models.Model):
     """One outreach call: its outcome and circumstances, never who was called."""
 
-    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="calls")
+    centre = models.ForeignKey(Centre, verbose_name=_("centre"), on_delete=models.PROTECT, related_name="calls")
     volunteer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="calls"
+        settings.AUTH_USER_MODEL, verbose_name=_("volunteer"),
+        on_delete=models.SET_NULL, null=True, related_name="calls"
     )
-    called_on = models.DateField(validators=[not_in_future])
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    language = models.CharField(max_length=16, choices=Language.choices)
-    region = models.CharField(max_length=32, blank=True, validators=[known_region])
-    duration = models.CharField(max_length=8, choices=Duration.choices)
-    note = models.CharField(max_length=NOTE_MAX, blank=True, validators=[reject_phone_number])
+    called_on = models.DateField(_("date of the call"), validators=[not_in_future])
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    language = models.CharField(_("language"), max_length=16, choices=Language.choices)
+    region = models.CharField(_("region"), max_length=32, blank=True, validators=[known_region])
+    duration = models.CharField(_("duration"), max_length=8, choices=Duration.choices)
+    note = models.CharField(_("note"), max_length=NOTE_MAX, blank=True, validators=[reject_phone_number])
     # Declarations recorded during this call; kept equal to the number of its
     # AssistedDeclaration rows by ``record_declaration`` (same transaction).
-    declarations = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    declarations = models.PositiveIntegerField(_("declarations recorded"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = CallQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
         ordering = ["-called_on", "-id"]
         indexes = [models.Index(fields=["centre", "called_on"], name="call_centre_day_idx")]
         permissions = [
@@ -195,7 +204,7 @@ class Call(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"call {self.pk} ({self.outcome})"
+        return gettext("call %(id)s (%(outcome)s)") % {"id": self.pk, "outcome": self.get_outcome_display()}
 
 
 class AssistedDeclarationQuerySet(models.QuerySet["AssistedDeclaration"]):
@@ -216,21 +225,26 @@ class AssistedDeclaration(models.Model):
     Never published: not on any public page, not in the log, not in the public API.
     """
 
-    declaration = models.OneToOneField(Declaration, on_delete=models.PROTECT, related_name="assisted")
-    call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="recorded")
-    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="recorded")
-    volunteer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="recorded"
+    declaration = models.OneToOneField(
+        Declaration, verbose_name=_("declaration"), on_delete=models.PROTECT, related_name="assisted"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    call = models.ForeignKey(Call, verbose_name=_("call"), on_delete=models.PROTECT, related_name="recorded")
+    centre = models.ForeignKey(Centre, verbose_name=_("centre"), on_delete=models.PROTECT, related_name="recorded")
+    volunteer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("volunteer"),
+        on_delete=models.SET_NULL, null=True, related_name="recorded"
+    )
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     objects = AssistedDeclarationQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("declaration recorded by a volunteer")
+        verbose_name_plural = _("declarations recorded by volunteers")
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"assisted declaration {self.declaration_id}"
+        return gettext("declaration %(id)s") % {"id": self.declaration_id}
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
@@ -242,14 +256,20 @@ class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
 class ApiToken(models.Model):
     """A bearer token for the console API; only its SHA-256 digest is stored."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    digest = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    digest = models.CharField(_("digest (SHA-256)"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
         return f"token {self.pk} of {self.user_id}"
