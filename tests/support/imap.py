@@ -14,6 +14,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ class Dovecot:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tallylog-dovecot-")))
     port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -86,7 +89,12 @@ service anvil {{
 }}
 """
         )
-        subprocess.run([str(DOVECOT), "-c", str(self.root / "dovecot.conf")], check=True, capture_output=True, timeout=30)
+        with open(self.root / "dovecot.out", "wb") as out:
+            # -F: in the foreground, so that this process is Dovecot's master and stop() ends it.
+            self.proc = subprocess.Popen(
+                [str(DOVECOT), "-F", "-c", str(self.root / "dovecot.conf")],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -95,17 +103,22 @@ service anvil {{
                         return
             except OSError:
                 pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Dovecot did not start:\n{self.log()}")
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                output = (self.root / "dovecot.out").read_text(errors="replace") + self.log()
+                self.stop()
+                raise RuntimeError(f"Dovecot did not start:\n{output}")
             time.sleep(0.05)
 
     def stop(self) -> None:
-        pid_file = self.root / "run" / "master.pid"
-        if pid_file.exists():
-            subprocess.run([str(DOVECOT), "-c", str(self.root / "dovecot.conf"), "stop"], capture_output=True, timeout=30)
-            deadline = time.monotonic() + 30
-            while pid_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+        """End Dovecot (its master stops its children) and remove its directory."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self.proc = None
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
@@ -172,3 +185,14 @@ def message(
     else:
         msg.set_content(text, charset=charset)
     return msg.as_bytes(policy=SMTP)
+
+
+@contextmanager
+def running_dovecot() -> Iterator[Dovecot]:
+    """A started ``Dovecot``, stopped (and its directory removed) afterwards."""
+    server = Dovecot()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
