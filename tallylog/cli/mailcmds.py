@@ -55,7 +55,7 @@ def cmd_mail_intake(args: argparse.Namespace) -> int:
                 raise CLIError(message) from None
             print(f"tallylog mail-intake: {message}; trying again in {args.every:g} s", file=sys.stderr, flush=True)
         else:
-            if args.every is None or report.held + report.again + report.refused + report.ignored:
+            if args.every is None or report.answered:
                 print(f"mail intake: {report}", flush=True)
         if args.every is None:
             return 0

@@ -84,7 +84,8 @@ def test_a_mailed_declaration_from_mailbox_to_log(
     intake = run_cli(home, "mail-intake", env=env)
     assert intake.returncode == 0, intake.stderr
     assert intake.stdout.strip() == (
-        "mail intake: 1 held for review, 0 answered again, 0 refused, 0 deleted unanswered, 0 left in the mailbox"
+        "mail intake: 1 held for review, 0 answered again, 0 refused, 0 deleted unanswered, "
+        "0 whose reply address was refused, 0 left in the mailbox"
     )
     assert dovecot.messages() == []
     reply = box.only_to(SENDER)
@@ -159,3 +160,46 @@ def test_every_mail_intake_option_is_documented() -> None:
         for option in action.option_strings:
             if option.startswith("--") and option not in ("--help", "--home"):  # every command's
                 assert option in doc, option
+
+
+def test_mail_intake_every_seconds_keeps_reading_and_outlives_a_relay_that_is_down(
+    tmp_path: Path, dovecot: Dovecot, smtp: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = smtp
+    home = tmp_path / "home"
+    init_home(home)
+    env = server_env(
+        home, TALLYLOG_INTAKE_IMAP_URL=dovecot.url, TALLYLOG_EMAIL_HOST="127.0.0.1", TALLYLOG_EMAIL_PORT=str(smtp_port)
+    )
+
+    def relay_down(envelope: object) -> None:
+        raise ConnectionResetError("down")
+
+    box.on_data = relay_down
+    dovecot.append(message("化名：小明\n退出：党", sender=SENDER))
+    out, err = tmp_path / "intake.out", tmp_path / "intake.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen(
+            [*tallylog_command(), "mail-intake", "--every", "0.2", "--home", str(home)],
+            env=env, stdout=stdout, stderr=stderr, start_new_session=True,
+        )
+    try:
+        wait_for(lambda: "couldn't send a reply" in err.read_text(), "report of the relay being down")
+        assert proc.poll() is None  # still reading
+        box.on_data = None
+        first = wait_for(lambda: box.to(SENDER), "reply once the relay is back")
+        dovecot.append(message("alias: Ming\nwithdraw: party", sender="ming@example.org", message_id="<m2@example.org>"))
+        wait_for(lambda: box.to("ming@example.org"), "reply to the second message")
+        assert dovecot.messages() == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert len(first) == 1
+    report = out.read_text()
+    # Held in the pass whose reply failed (stderr), answered again once the relay was back.
+    assert [line.split(",")[:2] for line in report.splitlines()] == [
+        ["mail intake: 0 held for review", " 1 answered again"],
+        ["mail intake: 1 held for review", " 0 answered again"],
+    ], report
+    assert "couldn't send a reply: SMTP" in err.read_text()
+    assert SENDER not in report + err.read_text()

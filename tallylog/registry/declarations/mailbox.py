@@ -9,11 +9,14 @@ each message, oldest first, one straight line, each step safe to crash after:
    same declaration through its receipt code, and replies with the same code;
 3. send the reply through Django's mail (the ``EMAIL_*`` settings). A reply that cannot be
    sent stops the pass and keeps the message (``MailboxError``): nothing is lost, and the
-   next pass tries again. A crash after the reply went out sends it once more next time;
+   next pass tries again; only a relay refusing the address for good (5xx) lets the
+   message go unanswered. A crash after the reply went out sends it once more next time;
 4. mark the message ``\\Deleted`` and expunge it (``UID EXPUNGE`` where the server has
    UIDPLUS, RFC 4315), so that the mailbox keeps no sender address longer than it must.
 
-One reader per mailbox: two would answer a message twice (never record it twice:
+A message that cannot be answered at all (``answer_mail`` raises: a database down, a bug)
+stays in the mailbox and the pass goes on with the others, then raises ``MailboxError``
+with the count. One reader per mailbox: two would answer a message twice (never record it twice:
 ``answer_mail``). Nothing here logs or reports an address: the report is counts.
 """
 
@@ -58,12 +61,21 @@ class PassReport:
     again: int = 0
     refused: int = 0
     ignored: int = 0
+    unreachable: int = 0  # answered, but the relay refused the reply's address for good
+    failed: int = 0  # could not be answered (``read_mailbox`` raises): left in the mailbox
     left: int = 0
+
+    @property
+    def answered(self) -> int:
+        """Messages dealt with and deleted."""
+        return self.held + self.again + self.refused + self.ignored + self.unreachable
 
     def __str__(self) -> str:
         return (
             f"{self.held} held for review, {self.again} answered again, {self.refused} refused, "
-            f"{self.ignored} deleted unanswered, {self.left} left in the mailbox"
+            f"{self.ignored} deleted unanswered, {self.unreachable} whose reply address was refused, "
+            f"{self.left} left in the mailbox"
+            + (f" ({self.failed} of them could not be answered)" if self.failed else "")
         )
 
 
@@ -91,6 +103,7 @@ def read_mailbox(url: ImapUrl, campaign: Campaign, *, timeout: float = TIMEOUT_S
     """One pass over the mailbox (module docstring); what it did. Raises ``MailboxError``
     when the server or the reply's SMTP relay fails, with what was done before."""
     report = PassReport()
+    failure = ""
     with _step("read the mailbox", report):
         imap = connect(url, timeout)
     try:
@@ -106,24 +119,42 @@ def read_mailbox(url: ImapUrl, campaign: Campaign, *, timeout: float = TIMEOUT_S
             if raw is None:  # expunged meanwhile by another client
                 report.left -= 1
                 continue
-            answer = answer_mail(campaign, raw, too_big=too_big)
+            try:
+                answer = answer_mail(campaign, raw, too_big=too_big)
+            except Exception as exc:  # noqa: BLE001 -- counted and reported; the message stays
+                # One message that cannot be answered (a database down, a bug) must not
+                # hold up the others: it stays for the next pass and the pass reports it.
+                # Not str(exc): it could quote the message.
+                report.failed += 1
+                failure = type(exc).__name__
+                logger.warning("mail intake: couldn't answer a message: %s", failure)
+                continue
+            outcome = answer.outcome
             if answer.reply is not None:
                 try:
                     answer.reply.send(fail_silently=False)
+                except smtplib.SMTPRecipientsRefused as exc:
+                    # Refused for good (5xx): no reply will ever reach this sender; the
+                    # message goes (a held declaration stays for the moderator). For now
+                    # (4xx): kept for the next pass. Not str(exc): it names the address.
+                    if not all(code >= 500 for code, _ in exc.recipients.values()):
+                        raise MailboxError("couldn't send a reply: the relay refused its address for now", report) from None
+                    outcome = "unreachable"
                 except (smtplib.SMTPException, OSError) as exc:
-                    # Not str(exc): SMTPRecipientsRefused names the address.
                     raise MailboxError(f"couldn't send a reply: {type(exc).__name__}", report) from None
             with _step("delete a message", report):
                 _ok(imap.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"))
                 _ok(imap.uid("EXPUNGE", uid) if uidplus else imap.expunge())
-            setattr(report, answer.outcome, getattr(report, answer.outcome) + 1)
+            setattr(report, outcome, getattr(report, outcome) + 1)
             report.left -= 1
-            logger.info("mail intake: a message %s", answer.outcome)
+            logger.info("mail intake: a message %s", outcome)
     finally:
         try:
             imap.logout()
         except (imaplib.IMAP4.error, OSError):
             pass
+    if report.failed:
+        raise MailboxError(f"couldn't answer {report.failed} message(s), left in the mailbox: {failure}", report)
     return report
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import hashlib
 import html
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage as ParsedMessage
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
@@ -60,7 +60,8 @@ LANGUAGES = ("zh-hans", "zh-hant", "en")
 # Declared as GB 2312 or GBK, Chinese mail is often GBK or GB 18030: read it as GB 18030,
 # which holds both.
 _GB = frozenset({"gb2312", "gb_2312-80", "euc-cn", "gbk", "x-gbk", "cp936", "gb18030"})
-_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}>")  # printable ASCII but <, > and spaces
+_SPACES = re.compile(r"\s+")
 _BREAKS = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _AUTOMATIC_SENDERS = ("mailer-daemon@", "postmaster@", "noreply@", "no-reply@")
 
@@ -93,51 +94,61 @@ class Answer:
 
 
 def read_letter(raw: bytes) -> Letter:
-    """The sender, the Message-ID and the text of the RFC 5322 message ``raw``."""
+    """The sender, the Message-ID and the text of the RFC 5322 message ``raw``. Never
+    raises: whatever a message holds, it is answered or deleted, and never blocks the
+    mailbox. Headers are read as they were sent (``raw_items``: Python's structured header
+    parser raises on some malformed ones), addresses with ``email.utils.getaddresses``."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, ParsedMessage), "read_letter: email.policy.default gives EmailMessage"
-    message_id = str(message.get("Message-ID", "") or "").strip()
+    headers: dict[str, str] = {}
+    for name, value in message.raw_items():
+        headers.setdefault(name.lower(), _SPACES.sub(" ", str(value)).strip())
+    message_id = headers.get("message-id", "")
     if not _MESSAGE_ID.fullmatch(message_id):
         message_id = "sha256:" + hashlib.sha256(raw).hexdigest()
     return Letter(
-        sender=_sender(message),
+        sender=_sender(headers.get("from", "")),
         message_id=message_id,
         text=_text_of(message),
-        automatic=_automatic(message),
+        automatic=_automatic(headers),
     )
 
 
-def _sender(message: ParsedMessage) -> str | None:
-    try:
-        addresses: tuple[Any, ...] = tuple(message["From"].addresses) if message["From"] is not None else ()
-    except (AttributeError, IndexError, ValueError):
+def _sender(value: str) -> str | None:
+    """The one address of a From header; None when there is not exactly one, or when it is
+    not a plain ASCII address (a reply to it could not be sent)."""
+    addresses = [a for _, a in email.utils.getaddresses([value]) if a]
+    if len(addresses) != 1 or not addresses[0].isascii():
         return None
-    if len(addresses) != 1:
-        return None
-    address = str(addresses[0].addr_spec)
     try:
-        validate_email(address)
+        validate_email(addresses[0])
     except ValidationError:
         return None
-    return address
+    return addresses[0]
 
 
-def _automatic(message: ParsedMessage) -> bool:
+def _automatic(headers: dict[str, str]) -> bool:
     """RFC 3834 §2: an automatic message is never answered automatically (mail loops)."""
-    auto = str(message.get("Auto-Submitted", "no") or "no").strip().lower()
-    precedence = str(message.get("Precedence", "") or "").strip().lower()
-    sender = str(message.get("From", "") or "").lower()
+    sender = headers.get("from", "").lower()
     return (
-        auto != "no"
-        or precedence in ("bulk", "junk", "list")
-        or message.get("List-Id") is not None
-        or str(message.get("Return-Path", "") or "").strip() == "<>"
+        headers.get("auto-submitted", "no").lower() not in ("no", "")
+        or headers.get("precedence", "").lower() in ("bulk", "junk", "list")
+        or "list-id" in headers
+        or headers.get("return-path") == "<>"
         or any(s in sender for s in _AUTOMATIC_SENDERS)
     )
 
 
 def _text_of(message: ParsedMessage) -> str | None:
-    """The plain text of ``message`` (its HTML part's text when it has no plain one)."""
+    """The plain text of ``message`` (its HTML part's text when it has no plain one);
+    None when it has none, or none that Python's parser can read."""
+    try:
+        return _text_or_none(message)
+    except Exception:  # noqa: BLE001 -- email's parser raises many kinds on malformed MIME: "no text"
+        return None
+
+
+def _text_or_none(message: ParsedMessage) -> str | None:
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
         return None

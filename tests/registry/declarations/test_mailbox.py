@@ -120,3 +120,35 @@ def test_the_mailbox_keeps_no_address_once_answered(campaign: Campaign, dovecot:
     for path in dovecot.files():
         assert SENDER.encode() not in path.read_bytes(), path
     assert SENDER not in dovecot.log()
+
+
+def test_a_message_that_cannot_be_answered_stays_and_does_not_hold_up_the_others(
+    campaign: Campaign, dovecot: Dovecot, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tallylog.registry.declarations import mailbox as mailbox_module
+
+    def database_down_for_the_first(campaign: Campaign, raw: bytes, **kwargs: bool) -> object:
+        if b"<m1@example.net>" in raw:
+            raise ConnectionError("database down: lin.declarant@example.net")
+        return answer_mail(campaign, raw, **kwargs)
+
+    monkeypatch.setattr(mailbox_module, "answer_mail", database_down_for_the_first)
+    dovecot.append(message(FORM))
+    dovecot.append(message(FORM, sender="ming@example.org", message_id="<m2@example.org>"))
+    with pytest.raises(MailboxError, match=r"couldn't answer 1 message\(s\), left in the mailbox: ConnectionError") as caught:
+        read_mailbox(imap_url(dovecot.url), campaign)
+    assert caught.value.report == PassReport(held=1, failed=1, left=1)
+    assert SENDER not in str(caught.value) + str(caught.value.report)
+    assert len(dovecot.messages()) == 1 and mailbox.to(SENDER) == []
+    monkeypatch.undo()
+    assert read_mailbox(imap_url(dovecot.url), campaign) == PassReport(held=1)
+    assert Declaration.objects.count() == 2
+
+
+def test_a_reply_address_refused_for_good_lets_the_message_go(
+    campaign: Campaign, dovecot: Dovecot, mailbox: Mailbox
+) -> None:
+    dovecot.append(message(FORM, sender="refuse-me@example.org"))
+    assert read_mailbox(imap_url(dovecot.url), campaign) == PassReport(unreachable=1)
+    assert dovecot.messages() == [] and mailbox.received == []
+    assert Declaration.objects.get().status == Declaration.Status.PENDING  # the moderator decides

@@ -7,11 +7,13 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tallylog import leaf
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.actions import find_by_receipt
-from tallylog.registry.declarations.mailintake import Outcome, answer_mail
+from tallylog.registry.declarations.mailintake import Outcome, answer_mail, read_letter
 from tallylog.registry.declarations.models import Channel, Declaration
 from tests.support.imap import message
 
@@ -169,3 +171,17 @@ def test_the_sender_address_is_stored_nowhere(campaign: Campaign) -> None:
     for needle in (SENDER, "lin.declarant", "example.net"):
         assert needle not in stored
     assert "https://declare.example.org/receipt/" in answer_mail(campaign, message(FORM, message_id="<0@example.net>")).reply.body  # type: ignore[union-attr]
+
+
+HEADERS = st.sampled_from([b"From", b"Message-ID", b"Content-Type", b"Content-Transfer-Encoding",
+                           b"Auto-Submitted", b"Return-Path", b"List-Id", b"MIME-Version", b"Subject"])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(HEADERS, st.binary(max_size=60)), max_size=6), st.binary(max_size=300))
+def test_any_bytes_are_read_without_an_error(headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """A message Python's parser chokes on must not block the mailbox: it is read (and
+    then answered or deleted) like any other."""
+    letter = read_letter(b"".join(h + b": " + v + b"\r\n" for h, v in headers) + b"\r\n" + body)
+    assert letter.sender is None or (letter.sender.isascii() and "@" in letter.sender)
+    assert letter.message_id.startswith(("<", "sha256:"))
