@@ -53,6 +53,20 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
         controller.stop()
 
 
+def intake_home(tmp_path: Path, dovecot: Dovecot, smtp_port: int) -> tuple[Path, dict[str, str]]:
+    """A new home, and the environment of a tallylog command reading ``dovecot``'s mailbox
+    and replying through the SMTP server on ``smtp_port``."""
+    home = tmp_path / "home"
+    init_home(home)
+    return home, server_env(
+        home,
+        TALLYLOG_INTAKE_IMAP_URL=dovecot.url,
+        TALLYLOG_EMAIL_HOST="127.0.0.1",
+        TALLYLOG_EMAIL_PORT=str(smtp_port),
+        TALLYLOG_EMAIL_FROM="intake@tallylog.test",
+    )
+
+
 def wait_for(condition, what: str, limit: float = 60):  # noqa: ANN001, ANN201
     deadline = time.monotonic() + limit
     while not (result := condition()):
@@ -65,15 +79,7 @@ def test_a_mailed_declaration_from_mailbox_to_log(
     tmp_path: Path, dovecot: Dovecot, smtp: tuple[Mailbox, int]
 ) -> None:
     box, smtp_port = smtp
-    home = tmp_path / "home"
-    init_home(home)
-    env = server_env(
-        home,
-        TALLYLOG_INTAKE_IMAP_URL=dovecot.url,
-        TALLYLOG_EMAIL_HOST="127.0.0.1",
-        TALLYLOG_EMAIL_PORT=str(smtp_port),
-        TALLYLOG_EMAIL_FROM="intake@tallylog.test",
-    )
+    home, env = intake_home(tmp_path, dovecot, smtp_port)
     added = subprocess.run(
         [*tallylog_command(), "staff", "add", "mod", "--role", "moderator", "--password-stdin", "--home", str(home)],
         input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=120,
@@ -166,11 +172,7 @@ def test_mail_intake_every_seconds_keeps_reading_and_outlives_a_relay_that_is_do
     tmp_path: Path, dovecot: Dovecot, smtp: tuple[Mailbox, int]
 ) -> None:
     box, smtp_port = smtp
-    home = tmp_path / "home"
-    init_home(home)
-    env = server_env(
-        home, TALLYLOG_INTAKE_IMAP_URL=dovecot.url, TALLYLOG_EMAIL_HOST="127.0.0.1", TALLYLOG_EMAIL_PORT=str(smtp_port)
-    )
+    home, env = intake_home(tmp_path, dovecot, smtp_port)
 
     def relay_down(envelope: object) -> None:
         raise ConnectionResetError("down")

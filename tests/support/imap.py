@@ -1,7 +1,7 @@
 """A REAL IMAP server for the email intake's tests: Debian's Dovecot (scripts/test-deps.sh
 installs dovecot-imapd), started with a throwaway configuration in a temporary directory:
-one user in a passwd file, its Maildir there too, listening on a loopback port, no TLS, no
-system service touched. Messages are delivered by IMAP APPEND, as a mail server's local
+one user in a passwd file, its Maildir there too, listening on two loopback ports (plain
+IMAP, and IMAP over TLS with a self-signed certificate), no system service touched. Messages are delivered by IMAP APPEND, as a mail server's local
 delivery would leave them."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.serverproc import free_port
+from tests.support.tls import make_certificate
 
 DOVECOT = Path("/usr/sbin/dovecot")
 USER = "intake"
@@ -32,11 +33,20 @@ class Dovecot:
 
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tallylog-dovecot-")))
     port: int = field(default_factory=free_port)
+    tls_port: int = field(default_factory=free_port)  # imaps, with ``certificate`` (self-signed, for localhost)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"imap://{USER}:{PASSWORD.replace(' ', '%20')}@127.0.0.1:{self.port}/INBOX"
+
+    @property
+    def tls_url(self) -> str:
+        return f"imaps://{USER}:{PASSWORD.replace(' ', '%20')}@localhost:{self.tls_port}/INBOX"
+
+    @property
+    def certificate(self) -> Path:
+        return self.root / "certs" / "fullchain.pem"
 
     @property
     def log_path(self) -> Path:
@@ -55,6 +65,7 @@ class Dovecot:
             uid, gid = os.getuid(), os.getgid()
             users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
         os.chown(self.root / "home", uid, gid)
+        make_certificate(self.root / "certs", "localhost")
         (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
         (self.root / "dovecot.conf").write_text(
             f"""base_dir = {self.root}/run
@@ -62,7 +73,9 @@ state_dir = {self.root}/state
 log_path = {self.log_path}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{self.root}/certs/fullchain.pem
+ssl_key = <{self.root}/certs/privkey.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 0
@@ -81,7 +94,9 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
   }}
 }}
 service anvil {{

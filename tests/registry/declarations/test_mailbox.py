@@ -152,3 +152,17 @@ def test_a_reply_address_refused_for_good_lets_the_message_go(
     assert read_mailbox(imap_url(dovecot.url), campaign) == PassReport(unreachable=1)
     assert dovecot.messages() == [] and mailbox.received == []
     assert Declaration.objects.get().status == Declaration.Status.PENDING  # the moderator decides
+
+
+def test_imaps_checks_the_server_certificate(
+    campaign: Campaign, dovecot: Dovecot, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = imap_url(dovecot.tls_url)
+    assert url is not None and url.tls
+    with pytest.raises(MailboxError, match=r"couldn't read the mailbox: .*CERTIFICATE_VERIFY_FAILED"):
+        read_mailbox(url, campaign)
+    # Trusted (as the system's store would trust a real server's): read over TLS.
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.certificate))
+    dovecot.append(message(FORM))
+    assert read_mailbox(url, campaign) == PassReport(held=1)
+    assert "TLS" in dovecot.log()
