@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.mail import get_connection
+
 from tallylog.config import ImapUrl
 from tallylog.registry.campaigns.models import Campaign
 from tallylog.registry.declarations.mailintake import answer_mail
@@ -131,6 +133,8 @@ def read_mailbox(url: ImapUrl, campaign: Campaign, *, timeout: float = TIMEOUT_S
                 continue
             outcome = answer.outcome
             if answer.reply is not None:
+                # A relay that stops answering must not stop the intake: its own timeout.
+                answer.reply.connection = get_connection(fail_silently=False, timeout=timeout)
                 try:
                     answer.reply.send(fail_silently=False)
                 except smtplib.SMTPRecipientsRefused as exc:
