@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "(default three-withdrawals)")
     p.add_argument("--every", type=float, metavar="SECONDS", help="read the mailbox every SECONDS until stopped "
                    "(default: once)")
+    p.add_argument("--dry-run", action="store_true", help="say what a pass would do; save, send and delete nothing")
     p.set_defaults(func=cmd_mail_intake)
 
 
@@ -42,20 +43,24 @@ def cmd_mail_intake(args: argparse.Namespace) -> int:
         raise CLIError("TALLYLOG_INTAKE_IMAP_URL is not set: which mailbox to read (docs/email-intake.md)")
     if args.every is not None and not 0 < args.every <= 86400:
         raise CLIError("--every must be a number of seconds in (0, 86400]")
+    if args.every is not None and args.dry_run:
+        raise CLIError("--dry-run makes one pass: leave out --every")
     campaign = Campaign.objects.declarations().filter(slug=args.campaign).first()
     if campaign is None:
         raise CLIError(f"no declaration campaign {args.campaign!r}")
     while True:
         close_old_connections()
         try:
-            report = read_mailbox(url, campaign)
+            report = read_mailbox(url, campaign, dry_run=args.dry_run)
         except MailboxError as exc:
             message = f"{_ADDRESS.sub('[address]', str(exc))} ({exc.report})"
             if args.every is None:
                 raise CLIError(message) from None
             print(f"tallylog mail-intake: {message}; trying again in {args.every:g} s", file=sys.stderr, flush=True)
         else:
-            if args.every is None or report.answered:
+            if args.dry_run:
+                print(f"mail intake, dry run (nothing saved, sent or deleted): {report}", flush=True)
+            elif args.every is None or report.answered:
                 print(f"mail intake: {report}", flush=True)
         if args.every is None:
             return 0

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.mail import get_connection
+from django.db import transaction
 
 from tallylog.config import ImapUrl
 from tallylog.registry.campaigns.models import Campaign
@@ -81,8 +82,9 @@ class PassReport:
         )
 
 
-def connect(url: ImapUrl, timeout: float = TIMEOUT_SECONDS) -> imaplib.IMAP4:
-    """A logged-in IMAP connection to ``url``'s server, its mailbox selected read-write.
+def connect(url: ImapUrl, timeout: float = TIMEOUT_SECONDS, *, readonly: bool = False) -> imaplib.IMAP4:
+    """A logged-in IMAP connection to ``url``'s server, its mailbox selected read-write
+    (``readonly``: examined, RFC 3501 §6.3.2).
     Raises ``imaplib.IMAP4.error`` or ``OSError`` (``ssl.SSLError``: a certificate the
     system does not trust)."""
     imap: imaplib.IMAP4
@@ -92,7 +94,7 @@ def connect(url: ImapUrl, timeout: float = TIMEOUT_SECONDS) -> imaplib.IMAP4:
         imap = imaplib.IMAP4(url.host, url.port, timeout=timeout)
     try:
         imap.login(url.user, url.password)
-        status, detail = imap.select(_quoted(url.mailbox))
+        status, detail = imap.select(_quoted(url.mailbox), readonly=readonly)
         if status != "OK":
             raise imaplib.IMAP4.error(f"no mailbox {url.mailbox!r}: {_text(detail)}")
     except BaseException:
@@ -101,13 +103,18 @@ def connect(url: ImapUrl, timeout: float = TIMEOUT_SECONDS) -> imaplib.IMAP4:
     return imap
 
 
-def read_mailbox(url: ImapUrl, campaign: Campaign, *, timeout: float = TIMEOUT_SECONDS) -> PassReport:
+def read_mailbox(
+    url: ImapUrl, campaign: Campaign, *, timeout: float = TIMEOUT_SECONDS, dry_run: bool = False
+) -> PassReport:
     """One pass over the mailbox (module docstring); what it did. Raises ``MailboxError``
-    when the server or the reply's SMTP relay fails, with what was done before."""
+    when the server or the reply's SMTP relay fails, with what was done before.
+
+    ``dry_run``: what it would do, with the mailbox examined read-only, each message's
+    declaration rolled back, no reply sent and no message deleted."""
     report = PassReport()
     failure = ""
     with _step("read the mailbox", report):
-        imap = connect(url, timeout)
+        imap = connect(url, timeout, readonly=dry_run)
     try:
         with _step("list the messages", report):
             uids = _first(_ok(imap.uid("SEARCH", "UNDELETED"))).decode("ascii").split()
@@ -122,7 +129,9 @@ def read_mailbox(url: ImapUrl, campaign: Campaign, *, timeout: float = TIMEOUT_S
                 report.left -= 1
                 continue
             try:
-                answer = answer_mail(campaign, raw, too_big=too_big)
+                with transaction.atomic():
+                    answer = answer_mail(campaign, raw, too_big=too_big)
+                    transaction.set_rollback(dry_run)
             except Exception as exc:  # noqa: BLE001 -- counted and reported; the message stays
                 # One message that cannot be answered (a database down, a bug) must not
                 # hold up the others: it stays for the next pass and the pass reports it.
@@ -132,6 +141,9 @@ def read_mailbox(url: ImapUrl, campaign: Campaign, *, timeout: float = TIMEOUT_S
                 logger.warning("mail intake: couldn't answer a message: %s", failure)
                 continue
             outcome = answer.outcome
+            if dry_run:
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                continue
             if answer.reply is not None:
                 # A relay that stops answering must not stop the intake: its own timeout.
                 answer.reply.connection = get_connection(fail_silently=False, timeout=timeout)

@@ -166,3 +166,16 @@ def test_imaps_checks_the_server_certificate(
     dovecot.append(message(FORM))
     assert read_mailbox(url, campaign) == PassReport(held=1)
     assert "TLS" in dovecot.log()
+
+
+def test_a_dry_run_says_what_a_pass_would_do_and_changes_nothing(
+    campaign: Campaign, dovecot: Dovecot, mailbox: Mailbox
+) -> None:
+    dovecot.append(message(FORM))
+    dovecot.append(message("alias: Ming", sender="ming@example.org", message_id="<m2@example.org>"))
+    before = dovecot.messages()
+    assert read_mailbox(imap_url(dovecot.url), campaign, dry_run=True) == PassReport(held=1, refused=1, left=2)
+    assert not Declaration.objects.exists() and mailbox.received == []
+    assert dovecot.messages() == before
+    # The pass itself then does it all.
+    assert read_mailbox(imap_url(dovecot.url), campaign) == PassReport(held=1, refused=1)
