@@ -36,6 +36,10 @@ class Dovecot:
     tls_port: int = field(default_factory=free_port)  # imaps, with ``certificate`` (self-signed, for localhost)
     proc: subprocess.Popen[bytes] | None = None
 
+    def __post_init__(self) -> None:
+        while self.tls_port == self.port:  # two free ports, not the same one twice
+            self.tls_port = free_port()
+
     @property
     def url(self) -> str:
         return f"imap://{USER}:{PASSWORD.replace(' ', '%20')}@127.0.0.1:{self.port}/INBOX"
