@@ -2,7 +2,8 @@
 # Installs the outside programs the test suite talks to, from Debian's packages, when they
 # are missing: Go with golang.org/x/mod (the independent tlog implementation), headless
 # Chromium (the browser test), PostgreSQL (the PostgreSQL path), nginx (the proxy test),
-# Redis (the shared rate limits; run from memory only by the tests) and gettext.
+# Redis (the shared rate limits; run from memory only by the tests), Dovecot (the IMAP
+# server the email intake reads; the tests run their own, never the system service) and gettext.
 # With --bench, also the benchmarks' tools: wrk (load generator) and faketime (bench web
 # builds its big homes one past day at a time).
 # Idempotent and quiet when everything is present. Needs root (CI and the dev machines are).
@@ -18,6 +19,7 @@ command -v go >/dev/null 2>&1 || need+=(golang-go)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if ((${#need[@]})); then

@@ -7,7 +7,7 @@ deployment ones (``run_tallylog_checks``) and refuse to start on an error.
 - tallylog.E002  no signing key in the home (run ``tallylog init``)
 - tallylog.E003  the signing key file cannot be read as a C2SP signed-note private key
 - tallylog.E004  TALLYLOG_SEQUENCER_BATCH or TALLYLOG_SEQUENCER_INTERVAL out of range
-- tallylog.E010 … E023  a setting's value is bad (``check_configuration``; each setting's
+- tallylog.E010 … E024  a setting's value is bad (``check_configuration``; each setting's
   ID is in docs/configuration.md and ``tallylog.config``)
 - tallylog.W001  the signing key or secrets file is readable by other users
 - tallylog.E005  the database, secrets or signing key is readable by other users
@@ -80,7 +80,7 @@ def check_signing_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 
 
 def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """tallylog.E004, E010–E023: each bad value of a setting, under its setting's ID
+    """tallylog.E004, E010–E024: each bad value of a setting, under its setting's ID
     (``tallylog.config.problems``; TALLYLOG_RATE_LIMITS is tallylog.safety's check)."""
     return [
         Error(p.message, hint="docs/configuration.md lists every setting.", id=p.check)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -147,15 +147,21 @@ def rate_limits(raw: Any) -> str | Mapping[str, Any]:
     return "" if raw is None else raw
 
 
+def _url(url: str, schemes: tuple[str, ...], kind: str) -> tuple[SplitResult, int | None]:
+    """``url`` split, and its port; ``ValueError("must be <kind> …")`` for another scheme
+    or a port that is not a number."""
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ValueError(f"must be {kind} (scheme {parts.scheme!r} is not supported)")
+    try:
+        return parts, parts.port
+    except ValueError:
+        raise ValueError(f"must be {kind} with a numeric port") from None
+
+
 def postgres(url: Any, name: str = "DATABASE_URL") -> dict[str, Any]:
     """A ``postgres://user:pass@host:port/name`` URL as a Django ``DATABASES`` entry."""
-    parts = urlsplit(text(url))
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"must be a postgres:// URL (scheme {parts.scheme!r} is not supported)")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("must be a postgres:// URL with a numeric port") from None
+    parts, port = _url(text(url), ("postgres", "postgresql"), "a postgres:// URL")
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")),
@@ -223,6 +229,49 @@ def token(raw: Any) -> str:
     return value
 
 
+
+class ImapUrl(NamedTuple):
+    """Where the email intake reads its mail (``imap_url``): TLS from the first byte
+    (``imaps://``) or, to this machine only, plain IMAP (``imap://``)."""
+
+    tls: bool
+    host: str
+    port: int
+    user: str
+    password: str
+    mailbox: str
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def imap_url(raw: Any) -> ImapUrl | None:
+    """``imaps://user:password@host[:port]/MAILBOX`` (port 993, mailbox INBOX by default;
+    user and password percent-encoded), or ``imap://…`` (port 143) to a loopback host only:
+    a password never crosses a network in clear. Empty: no email intake."""
+    url = text(raw).strip()
+    if not url:
+        return None
+    parts, port = _url(url, ("imaps", "imap"), "an imaps:// URL")
+    if not parts.hostname:
+        raise ValueError("must be an imaps:// URL with a host")
+    if not parts.username or parts.password is None:
+        raise ValueError("must be an imaps:// URL with a user and a password (imaps://user:password@host/INBOX)")
+    if parts.scheme == "imap" and parts.hostname not in _LOOPBACK:
+        raise ValueError("must be an imaps:// URL: plain imap:// is only for a server on this machine (127.0.0.1)")
+    if parts.query or parts.fragment:
+        raise ValueError("must be an imaps:// URL without a query or fragment")
+    tls = parts.scheme == "imaps"
+    return ImapUrl(
+        tls=tls,
+        host=parts.hostname,
+        port=port or (993 if tls else 143),
+        user=unquote(parts.username),
+        password=unquote(parts.password),
+        mailbox=unquote(parts.path.lstrip("/")) or "INBOX",
+    )
+
+
 def setting(name: str, default: Any, parse: Parser, check: str = "", *, secret: bool = False) -> Any:
     """A ``Config`` field read from setting ``name`` (``secret``: a bad value is not repeated)."""
     return dataclasses.field(
@@ -262,6 +311,8 @@ class Config:
     console_max_seconds: int = setting("TALLYLOG_CONSOLE_MAX_SECONDS", 12 * 3600, integer(1), "tallylog.E016")
     # The operator's view (docs/operating.md): the bearer token of /metrics ("": no /metrics).
     metrics_token: str = setting("TALLYLOG_METRICS_TOKEN", "", token, "tallylog.E023", secret=True)
+    # The email intake (docs/email-intake.md): the mailbox ``tallylog mail-intake`` reads.
+    intake_imap_url: ImapUrl | None = setting("TALLYLOG_INTAKE_IMAP_URL", "", imap_url, "tallylog.E024", secret=True)  # noqa: RUF009 -- a field()
 
 
 # Environment variables that tallylog/settings.py turns into Django's own settings, and

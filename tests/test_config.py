@@ -326,3 +326,39 @@ def test_settings_are_tabled_only_in_docs_configuration() -> None:
         assert not [line for line in text.splitlines() if TABLE_ROW.match(line)], path.name
         if any(f"`{name}`" in text for name in SETTINGS):
             assert "configuration.md" in text, f"{path.name} names settings but does not link docs/configuration.md"
+
+
+# -- the email intake's mailbox ----------------------------------------------------------
+
+
+def test_the_intake_mailbox_url() -> None:
+    from tallylog.config import ImapUrl
+
+    built, found = build(environ={"TALLYLOG_INTAKE_IMAP_URL": "imaps://in%40take:p%3Ass@mail.example.org/Declarations"})
+    assert found == []
+    assert built.intake_imap_url == ImapUrl(True, "mail.example.org", 993, "in@take", "p:ss", "Declarations")
+    built, found = build(environ={"TALLYLOG_INTAKE_IMAP_URL": "imap://u:p@127.0.0.1:1143"})
+    assert built.intake_imap_url == ImapUrl(False, "127.0.0.1", 1143, "u", "p", "INBOX")
+    assert build(environ={})[0].intake_imap_url is None
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("pop3s://u:secret@mail.example.org", "must be an imaps:// URL (scheme 'pop3s' is not supported)"),
+        ("imaps://u:secret@mail.example.org:99x", "must be an imaps:// URL with a numeric port"),
+        ("imaps://mail.example.org", "must be an imaps:// URL with a user and a password"),
+        ("imaps://u:secret@", "must be an imaps:// URL with a host"),
+        ("imap://u:secret@mail.example.org", "plain imap:// is only for a server on this machine"),
+    ],
+)
+def test_a_malformed_intake_mailbox_url_is_a_specific_system_check_error_without_the_password(
+    environ: Callable[..., None], url: str, message: str
+) -> None:
+    environ(TALLYLOG_INTAKE_IMAP_URL=url)
+    errors = [e for e in check_configuration() if e.id == "tallylog.E024"]
+    assert len(errors) == 1 and message in errors[0].msg, errors
+    assert errors[0].msg.startswith("TALLYLOG_INTAKE_IMAP_URL must be")
+    assert "secret" not in errors[0].msg
+    with pytest.raises(ConfigError):
+        config()

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "tallylog.cli.volunteercmds",  # centre and staff management
     "tallylog.cli.campaigncmds",  # petitions, news, newsletter sending
     "tallylog.cli.importcmds",  # bulk import
+    "tallylog.cli.mailcmds",  # mail-intake
     "tallylog.cli.witnesscmds",  # witness keygen/serve, log cosign (after logcmds)
     "tallylog.cli.opscmds",  # status, backup, restore
 )

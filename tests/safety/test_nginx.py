@@ -8,8 +8,6 @@ does not change a client's source."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import re
 import shutil
@@ -21,10 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.support.serverproc import (
     CAMPAIGN,
@@ -37,6 +31,7 @@ from tests.support.serverproc import (
     request,
     shared_cache_dir,
 )
+from tests.support.tls import make_certificate
 
 pytestmark = pytest.mark.server  # starts subprocesses (see tests/conftest.py)
 
@@ -52,31 +47,6 @@ def deploy_block() -> str:
     blocks = re.findall(r"```nginx\n(.*?)```", DEPLOY.read_text(), re.DOTALL)
     assert len(blocks) == 1, "docs/deploy.md must print exactly one nginx block"
     return blocks[0]
-
-
-def make_certificate(directory: Path) -> Path:
-    """A self-signed certificate for example.org and 127.0.0.1 (fullchain.pem, privkey.pem)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True)
-    (directory / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "privkey.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return directory / "fullchain.pem"
 
 
 @dataclass
@@ -119,7 +89,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     base = tmp_path_factory.mktemp("nginx")
     home, logs, prefix = base / "home", base / "logs", base / "nginx"
     prefix.mkdir()
-    cert = make_certificate(base / "certs")
+    cert = make_certificate(base / "certs", HOST)
     init_home(home)
     port = free_port()
     env = {

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tallylog.leaf import normalise_receipt_code
 from tallylog.safety import serverlog
-from tallylog.safety.serverlog import ADDRESS, RECEIPT, PrivateFilter, scrub
+from tallylog.safety.serverlog import ADDRESS, EMAIL, RECEIPT, PrivateFilter, scrub
 
 
 @pytest.mark.parametrize(
@@ -175,3 +175,16 @@ def test_scrub_hides_every_rendering_the_parser_accepts(rendering, before, after
     seen = _SEPARATORS.sub("", unicodedata.normalize("NFKC", line))
     for k in range(0, 25, 5):
         assert digits[k : k + 5] not in seen, (typed, line)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("SMTPRecipientsRefused({'lin.declarant@example.net': (550, b'no')})", f"SMTPRecipientsRefused({{'{EMAIL}': (550, b'no')}})"),
+        ("to=<a.b+c@mail.example.org.cn>, from 10.0.0.1", f"to=<{EMAIL}>, from {ADDRESS}"),
+        ("user @ nothing, @handle, a@b", "user @ nothing, @handle, a@b"),
+    ],
+)
+def test_scrub_hides_email_addresses(text, expected):
+    """The email intake never logs a sender's address; an exception that quotes one is scrubbed."""
+    assert scrub(text) == expected

@@ -239,12 +239,14 @@ class _FormParser(HTMLParser):
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
             self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").lower(), "fields": [], "names": set()})
-        elif self.forms and tag in ("input", "textarea", "select"):
+        elif self.forms and tag in ("input", "textarea", "select", "button"):
             name = a.get("name")
             if not name:
                 return
             self.forms[-1]["names"].add(name)
             kind = a.get("type", "text").lower()
+            if tag == "button":  # a submit button: sent only when ``submit`` is given it
+                return
             if kind in ("hidden",) or (kind in ("checkbox", "radio") and "checked" in a):
                 self.forms[-1]["fields"].append((name, a.get("value", "")))
 
