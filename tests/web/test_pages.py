@@ -77,12 +77,22 @@ def test_home_shows_the_tally_and_chart(declare, sequence) -> None:
     sequence()
     html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/").content.decode()
     assert re.search(r'<p class="total">3</p>', html)
-    assert re.search(r"the Communist Youth League<b>2</b>", html)
-    assert re.search(r"the Chinese Communist Party<b>1</b>", html)
+    # A stat card starts with a capital, though the name reads "the …" inside a sentence.
+    assert re.search(r"The Communist Youth League<b>2</b>", html)
+    assert re.search(r"The Chinese Communist Party<b>1</b>", html)
     assert re.search(r"Today \(UTC\)<b>3</b>", html)
     assert '<svg class="chart"' in html
     # Milestone 1, crossed in this batch of 3, with the checkpoint that proves it.
     assert re.search(r'<td class="n">1</td><td>[^<]+</td><td><details><summary>Signed checkpoint of 3 entries</summary>', html)
+
+
+def test_a_checkpoint_of_one_entry_is_singular(declare, sequence) -> None:
+    declare()
+    sequence()
+    html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/").content.decode()
+    assert "<summary>Signed checkpoint of 1 entry</summary>" in html
+    entry = Client(HTTP_ACCEPT_LANGUAGE="en").get("/entries/0/").content.decode()
+    assert "Inclusion proof in the tree of 1 entry</dt>" in entry
 
 
 def test_stylesheet_is_versioned_and_immutable(campaign) -> None:
