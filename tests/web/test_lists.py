@@ -87,8 +87,8 @@ def test_bad_filters_show_an_error_and_no_rows(declare, sequence) -> None:
     declare()
     sequence()
     html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/declarations/?day=yesterday&org=army").content.decode()
-    assert "Enter a valid date." in html
-    assert "Select a valid choice." in html
+    assert "Enter a day as YYYY-MM-DD, for example 2026-12-03." in html
+    assert "Choose an organisation from the list." in html
     assert ids(html) == []
 
 
