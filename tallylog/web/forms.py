@@ -170,7 +170,7 @@ def _country_options() -> list[tuple[str, StrOrPromise]]:
     return [("", _("— choose —")), *country_choices()]
 
 
-class SignatureForm(forms.Form):
+class SignatureForm(PublicForm):
     name = forms.CharField(
         label=_("Your name"), max_length=NAME_MAX * 2, required=False,
         error_messages={"max_length": filled(_("The name is too long: at most %(max)d characters."), max=NAME_MAX)},
@@ -194,7 +194,7 @@ class SignatureForm(forms.Form):
 # The newsletter sign-up form. It collects; ``subscribers.actions.subscribe`` validates and saves.
 
 
-class SignupForm(forms.Form):
+class SignupForm(PublicForm):
     email = forms.CharField(
         label=_("Email"), max_length=320, required=False,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
