@@ -189,4 +189,4 @@ def test_an_entry_has_one_number_and_chinese_lists_read_as_chinese(declare, sequ
     assert f"<h1>声明 {index}</h1>" in page
     assert "· 声明" not in page  # the heading says it once
     english = Client(HTTP_ACCEPT_LANGUAGE="en").get("/declarations/").content.decode()
-    assert re.search(rf"Withdraws from: [^<]+, [^<]+ · \d{{4}}-\d\d-\d\d · Declaration {index}</p>", english)
+    assert re.search(rf"Withdraws from: [^<]+, [^<]+ · <time[^>]*>\d{{4}}-\d\d-\d\d</time> · Declaration {index}</p>", english)
