@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils import translation
 from django.utils.functional import lazy
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from tallylog import leaf
@@ -153,7 +154,7 @@ class ListFilterForm(PublicForm):
         super().__init__(*args, **kwargs)
         lang = translation.get_language()
         self.fields["org"].choices = [("", _("All"))] + [  # type: ignore[attr-defined]  # a ChoiceField
-            (o.code, o.localized("name", lang)) for o in organisations  # type: ignore[attr-defined]
+            (o.code, capfirst(o.localized("name", lang))) for o in organisations  # type: ignore[attr-defined]
         ]
 
     def clean_day(self) -> datetime.date | None:

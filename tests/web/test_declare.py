@@ -154,5 +154,5 @@ def test_the_error_pages_render_without_a_request_in_the_active_language() -> No
 
     with translation.override("zh-hant"):
         page = render_to_string("500.html")
-    assert '<html lang="zh-hant">' in page and "<h1>" in page and "/assets/site." in page
+    assert '<html lang="zh-Hant">' in page and "<h1>" in page and "/assets/site." in page
     assert "<title>出錯了</title>" in page and "<h1>出錯了</h1>" in page and "返回統計" in page
