@@ -183,10 +183,10 @@ def test_an_entry_has_one_number_and_chinese_lists_read_as_chinese(declare, sequ
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     listing = client.get("/declarations/").content.decode()
     assert "退出：中国共产党、共青团" in listing
-    assert f"· 声明 {index}</p>" in listing
+    assert f"· 声明&nbsp;{index}</p>" in listing
     assert "日志序号" not in listing
     page = client.get(f"/entries/{index}/").content.decode()
     assert f"<h1>声明 {index}</h1>" in page
     assert "· 声明" not in page  # the heading says it once
     english = Client(HTTP_ACCEPT_LANGUAGE="en").get("/declarations/").content.decode()
-    assert re.search(rf"Withdraws from: [^<]+, [^<]+ · <time[^>]*>\d{{4}}-\d\d-\d\d</time> · Declaration {index}</p>", english)
+    assert re.search(rf"Withdraws from: [^<]+, [^<]+ · <time[^>]*>\d{{4}}-\d\d-\d\d</time> · Declaration&nbsp;{index}</p>", english)
