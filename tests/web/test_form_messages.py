@@ -44,3 +44,21 @@ def test_every_reachable_error_has_our_message(form: type[forms.Form]) -> None:
         for code in reachable(field):
             assert code in field.error_messages, (form.__name__, name, code)
             assert field.error_messages[code] is not defaults.get(code), (form.__name__, name, code)
+
+
+@pytest.mark.parametrize(
+    ("lang", "code", "email"),
+    [
+        ("zh-hans", "回执码是 25 位数字，例如 12345-67890-12345-67890-12345。", "这个地址太长了：最多 320 个字符。"),
+        ("en", "A receipt code is 25 digits, for example 12345-67890-12345-67890-12345.",
+         "This address is too long: at most 320 characters."),
+    ],
+)
+def test_messages_set_at_import_are_translated_when_shown(lang: str, code: str, email: str) -> None:
+    from django.utils import translation
+
+    with translation.override(lang):
+        receipt = public.ReceiptForm({"code": "1" * 81})
+        signup = public.SignupForm({"email": "a" * 330})
+        assert not receipt.is_valid() and not signup.is_valid()
+        assert receipt.errors["code"] == [code] and signup.errors["email"] == [email]
