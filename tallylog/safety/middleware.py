@@ -31,6 +31,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from tallylog.config import config
 from tallylog.safety.errors import error_response as json_error_response
@@ -169,16 +170,24 @@ def rate_limited_response(request: HttpRequest, exc: RateLimited) -> HttpRespons
     """The 429 answer: JSON ``{"error": {"code": "rate_limited", "message"}}`` under /api/, else HTML."""
     with translation.override(translation.get_language_from_request(request)):
         if exc.scope == "login-account":
-            message = _(
-                "Too many failed sign-ins to this account. Please wait %(minutes)s minutes and try again."
-            ) % {"minutes": -(-exc.retry_after // 60)}
+            minutes = -(-exc.retry_after // 60)
+            message = ngettext(
+                "Too many failed sign-ins to this account. Please wait %(minutes)s minute and try again.",
+                "Too many failed sign-ins to this account. Please wait %(minutes)s minutes and try again.",
+                minutes,
+            ) % {"minutes": minutes}
         elif exc.scope == "login":
-            message = _(
-                "Too many failed sign-ins from your connection. Please wait %(minutes)s minutes and try again."
-            ) % {"minutes": -(-exc.retry_after // 60)}
+            minutes = -(-exc.retry_after // 60)
+            message = ngettext(
+                "Too many failed sign-ins from your connection. Please wait %(minutes)s minute and try again.",
+                "Too many failed sign-ins from your connection. Please wait %(minutes)s minutes and try again.",
+                minutes,
+            ) % {"minutes": minutes}
         else:
-            message = _(
-                "Too many requests from your connection. Please wait %(seconds)s seconds and try again."
+            message = ngettext(
+                "Too many requests from your connection. Please wait %(seconds)s second and try again.",
+                "Too many requests from your connection. Please wait %(seconds)s seconds and try again.",
+                exc.retry_after,
             ) % {"seconds": exc.retry_after}
         response = error_response(request, 429, "rate_limited", _("Too many requests"), message)
     response.headers["Retry-After"] = str(exc.retry_after)

@@ -14,6 +14,7 @@ as a QR code, so that anyone can check it offline with ``tallylog verify-proof``
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import segno
@@ -85,7 +86,7 @@ def certificate(request: HttpRequest, index: int) -> HttpResponse:
 
 
 def not_yet(request: HttpRequest, *, pending: bool = False, status: int = 200) -> HttpResponse:
-    context = {"pending": pending, "interval": config().sequencer_interval}
+    context = {"pending": pending, "interval": max(1, math.ceil(config().sequencer_interval))}  # whole seconds: a plural needs an integer
     return private(render(request, "web/certificate_wait.html", context, status=status))
 
 

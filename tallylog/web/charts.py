@@ -22,9 +22,11 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 SERIES_CLASSES = ("bar", "bar2", "bar3", "bar4", "bar5", "bar6")
-_PAD_LEFT = 48
-_PAD_BOTTOM = 24
-_PAD_TOP = 12
+# Room for the labels at the phone size of the stylesheet: a 640-unit chart shown 358 px
+# wide (a 390 px screen) scales text by 0.56, so labels are drawn at 26 units there.
+_PAD_LEFT = 64
+_PAD_BOTTOM = 34
+_PAD_TOP = 16
 
 
 def nice_ceiling(value: int) -> int:
@@ -53,10 +55,12 @@ def _label_every(count: int, room: int) -> int:
     return max(1, -(-count // max(1, room)))
 
 
-def _svg(label: str, width: int, height: int, body: list[str]) -> SafeString:
+def _svg(label: str, width: int, height: int, body: list[str], shape: str = "") -> SafeString:
+    """The ``<svg>``; ``shape`` (``rows``: the horizontal bars) sets a class the stylesheet sizes text by."""
     head = format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+        '<svg class="chart{}" viewBox="0 0 {} {}" role="img" aria-label="{}" '
         'xmlns="http://www.w3.org/2000/svg"><title>{}</title>',
+        f" {shape}" if shape else "",
         width,
         height,
         label,
@@ -69,8 +73,8 @@ def _axes(width: int, height: int, top: int) -> list[str]:
     base = height - _PAD_BOTTOM
     return [
         f'<line class="axis" x1="{_PAD_LEFT}" y1="{base}" x2="{width}" y2="{base}"/>',
-        f'<text x="{_PAD_LEFT - 4}" y="{_PAD_TOP + 5}" text-anchor="end">{short_number(top)}</text>',
-        f'<text x="{_PAD_LEFT - 4}" y="{base}" text-anchor="end">0</text>',
+        f'<text x="{_PAD_LEFT - 6}" y="{_PAD_TOP}" text-anchor="end" dominant-baseline="central">{short_number(top)}</text>',
+        f'<text x="{_PAD_LEFT - 6}" y="{base}" text-anchor="end">0</text>',
     ]
 
 
@@ -121,7 +125,7 @@ def stacked_bar_chart(
                 )
             if i % every == 0:
                 body.append(
-                    f'<text x="{x + bar_w / 2:.1f}" y="{height - 4}" text-anchor="middle">'
+                    f'<text x="{x + bar_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
                     f"{escape(category)}</text>"
                 )
     return _svg(label, width, height, body)
@@ -139,8 +143,8 @@ def hbar_chart(items: Sequence[tuple[str, int]], *, label: str, width: int = 640
     """Horizontal bars, one row per item, longest first as given: ``[("Canada", 12), …]``."""
     if any(v < 0 for _, v in items):
         raise ValueError("hbar_chart: negative value")
-    row = 22
-    label_w = 150
+    row = 32  # room for the phone size of the labels (see _PAD_LEFT)
+    label_w = 200
     height = max(row, row * len(items))
     top = max((v for _, v in items), default=0) or 1
     plot_w = width - label_w - 60
@@ -149,12 +153,12 @@ def hbar_chart(items: Sequence[tuple[str, int]], *, label: str, width: int = 640
         y = i * row
         w = plot_w * v / top
         body.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(name)}</text>'
-            f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}">'
+            f'<text x="{label_w - 6}" y="{y + row / 2}" text-anchor="end" dominant-baseline="central">{escape(name)}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y + 6}" width="{w:.1f}" height="{row - 12}">'
             f"<title>{escape(name)}: {v}</title></rect>"
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 15}">{v}</text>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + row / 2}" dominant-baseline="central">{v}</text>'
         )
-    return _svg(label, width, height, body)
+    return _svg(label, width, height, body, shape="rows")
 
 
 def legend(names: Sequence[str]) -> SafeString:

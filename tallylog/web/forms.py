@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils import translation
+from django.utils.functional import lazy
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from tallylog import leaf
@@ -21,6 +23,21 @@ from tallylog.registry.petitions.models import NAME_MAX
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
+
+
+def filled(message: StrOrPromise, **numbers: int) -> str:
+    """``message % numbers``, translated when shown (an error message set on a field is
+    built once, at import, before any reader's language is known)."""
+    return lazy(lambda: str(message) % numbers, str)()
+
+
+# Our own message for each error a reader can cause (Django's, as "确保该变量包含不超过
+# 40 字符", name neither the field nor the fix). Django fills %(limit_value)d and
+# %(show_value)d into a ``max_length`` message.
+TOO_LONG = {
+    "alias": _("The alias is too long: at most %(limit_value)d characters (you wrote %(show_value)d)."),
+    "statement": _("The statement is too long: at most %(limit_value)d characters (you wrote %(show_value)d)."),
+}
 
 
 class PublicForm(forms.Form):
@@ -37,22 +54,29 @@ class DeclarationForm(PublicForm):
         max_length=ALIAS_MAX,
         help_text=_("Any name you choose. It is shown publicly. It need not be your real name."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        error_messages={"required": _("Please enter an alias (any name you choose)."), "max_length": TOO_LONG["alias"]},
     )
     orgs = forms.MultipleChoiceField(
         label=_("I withdraw from"),
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": _("Choose at least one organisation.")},
+        error_messages={
+            "required": _("Choose at least one organisation."),
+            "invalid_choice": _("Choose the organisations from the list."),
+            "invalid_list": _("Choose the organisations from the list."),
+        },
     )
     statement = forms.CharField(
         label=_("Statement (optional)"),
         required=False,
         max_length=STATEMENT_MAX,
         widget=forms.Textarea(attrs={"rows": 5}),
+        error_messages={"max_length": TOO_LONG["statement"]},
     )
     region = forms.ChoiceField(
         label=_("Region (optional)"),
         required=False,
         help_text=_("A province at most, never a city. Shown publicly."),
+        error_messages={"invalid_choice": _("Choose a region from the list, or none.")},
     )
 
     def __init__(self, campaign: Campaign, organisations: Iterable[object], *args: Any, **kwargs: Any) -> None:
@@ -82,6 +106,12 @@ class ReceiptForm(PublicForm):
         label=_("Receipt code"),
         max_length=80,
         widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}),
+        error_messages={
+            "required": _("Enter the receipt code you were given when you declared."),
+            "max_length": filled(
+                _("A receipt code is %(n)d digits, for example 12345-67890-12345-67890-12345."), n=leaf.RECEIPT_DIGITS
+            ),
+        },
     )
 
     def clean_code(self) -> str:
@@ -107,15 +137,24 @@ class WithdrawForm(ReceiptForm):
 class ListFilterForm(PublicForm):
     """Filters of the declarations list (GET): a UTC day and an organisation."""
 
-    day = forms.DateField(label=_("Day"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    org = forms.ChoiceField(label=_("Organisation"), required=False)
-    before = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    day = forms.DateField(
+        label=_("Day"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": _("Enter a day as YYYY-MM-DD, for example 2026-12-03.")},
+    )
+    org = forms.ChoiceField(
+        label=_("Organisation"), required=False,
+        error_messages={"invalid_choice": _("Choose an organisation from the list.")},
+    )
+    before = forms.IntegerField(
+        required=False, min_value=0, widget=forms.HiddenInput,
+        error_messages={"invalid": _("This page of the list does not exist."), "min_value": _("This page of the list does not exist.")},
+    )
 
     def __init__(self, organisations: Iterable[object], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         lang = translation.get_language()
         self.fields["org"].choices = [("", _("All"))] + [  # type: ignore[attr-defined]  # a ChoiceField
-            (o.code, o.localized("name", lang)) for o in organisations  # type: ignore[attr-defined]
+            (o.code, capfirst(o.localized("name", lang))) for o in organisations  # type: ignore[attr-defined]
         ]
 
     def clean_day(self) -> datetime.date | None:
@@ -132,27 +171,35 @@ def _country_options() -> list[tuple[str, StrOrPromise]]:
     return [("", _("— choose —")), *country_choices()]
 
 
-class SignatureForm(forms.Form):
-    name = forms.CharField(label=_("Your name"), max_length=NAME_MAX * 2, required=False)
+class SignatureForm(PublicForm):
+    name = forms.CharField(
+        label=_("Your name"), max_length=NAME_MAX * 2, required=False,
+        error_messages={"max_length": filled(_("The name is too long: at most %(max)d characters."), max=NAME_MAX)},
+    )
     show_name = forms.BooleanField(
         label=_("Show my name on the petition page"), required=False,
         help_text=_("If you leave this unticked, only the organisers see your name; the public count still includes you."),
     )
-    country = forms.ChoiceField(label=_("Country or region"), choices=_country_options, required=False)
+    country = forms.ChoiceField(
+        label=_("Country or region"), choices=_country_options, required=False,
+        error_messages={"invalid_choice": _("Choose your country or region from the list.")},
+    )
     email = forms.CharField(
         label=_("Email"), max_length=320, required=False,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
         help_text=_("Used only to confirm your signature, then erased. It never enters the public log."),
+        error_messages={"max_length": filled(_("This address is too long: at most %(limit)s characters."), limit=320)},
     )
 
 
 # The newsletter sign-up form. It collects; ``subscribers.actions.subscribe`` validates and saves.
 
 
-class SignupForm(forms.Form):
+class SignupForm(PublicForm):
     email = forms.CharField(
         label=_("Email"), max_length=320, required=False,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={"max_length": filled(_("This address is too long: at most %(limit)s characters."), limit=320)},
     )
     # The version of the consent statement shown; present only when the box is ticked.
     consent = forms.CharField(required=False)

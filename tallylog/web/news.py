@@ -20,11 +20,11 @@ PAGE_SIZE = 20
 
 
 def post_list(request: HttpRequest) -> HttpResponse:
-    posts = Post.objects.published().in_language(get_language()).newest_first().only(
-        "title", "slug", "published_at", "language"
-    )
+    language = site_language(get_language())
+    posts = Post.objects.published().for_reader(language)
     page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "news/list.html", {"page": page})
+    elsewhere = any(post.language != language for post in page.object_list)
+    return render(request, "news/list.html", {"page": page, "language": language, "elsewhere": elsewhere})
 
 
 def post_detail(request: HttpRequest, slug: str) -> HttpResponse:

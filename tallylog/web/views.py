@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_safe
 
 from tallylog import leaf
@@ -176,6 +177,10 @@ def _cursor(value: str | None) -> int | None:
     return int(value)
 
 
+# How a language joins the names of a list: 中共、共青团 but "the Party, the League".
+LIST_SEPARATOR = {"zh-hans": "、", "zh-hant": "、"}
+
+
 def _list_item(row: ListRow, names: dict[str, str], lang: str, url: str = "") -> dict[str, Any]:
     """One entry (a ``LIST_FIELDS`` tuple) as the templates show it, formatted here once
     (the day as ``YYYY-MM-DD``), not per row by template filters."""
@@ -188,6 +193,7 @@ def _list_item(row: ListRow, names: dict[str, str], lang: str, url: str = "") ->
         "region": region_name(region, lang) if region else "",
         # In the campaign's order of organisations, not the leaf's alphabetical one.
         "orgs": [name for code, name in names.items() if code in orgs],
+        "orgs_text": LIST_SEPARATOR.get(lang, ", ").join(name for code, name in names.items() if code in orgs),
         "day": day.isoformat() if day else "",
         "index": index,
         "redacted": redacted_at is not None,
@@ -219,8 +225,10 @@ def entry_labels() -> dict[str, str]:
             % {"reason": label}
             for reason, label in [("", _("other")), *RedactionReason.choices]
         },
-        "withdraws_from": _("Withdraws from:"),
-        "log_index": _("log index"),
+        # A full-width colon carries its own space; an ASCII one needs one after it.
+        "withdraws_from": withdraws if (withdraws := _("Withdraws from:")).endswith("：") else withdraws + " ",
+        # The word before an entry's public number (its log index), as in "Declaration %(n)s".
+        "declaration": pgettext("before the number of a declaration", "Declaration"),
     }
 
 

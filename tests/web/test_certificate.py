@@ -52,7 +52,7 @@ def test_the_certificate_carries_a_proof_that_verify_proof_accepts(tmp_path: Pat
     page = response.content.decode()
     assert "聲明證書" in page and "Certificate of declaration" in page  # both languages, zh-Hant first
     assert "Free Lin" in page and f">{index}<" in page
-    assert "http://" not in page.split("<main>")[1] and "https://" not in page.split("<main>")[1]
+    assert "http://" not in page.split("<main id=\"main\" tabindex=\"-1\">")[1] and "https://" not in page.split("<main id=\"main\" tabindex=\"-1\">")[1]
     assert "style=" not in SVG.search(page).group(0)  # the CSP allows no inline style
     decoded = decode_qr(SVG.search(page).group(0))
     proof = parse_proof(decoded)

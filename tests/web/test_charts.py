@@ -61,3 +61,16 @@ def test_nice_ceiling(value: int, top: int) -> None:
 
 def test_short_number() -> None:
     assert [charts.short_number(n) for n in (999, 1000, 1200, 3_400_000, 2_000_000_000)] == ["999", "1k", "1.2k", "3.4M", "2G"]
+
+
+def test_labels_have_room_for_the_phone_size_of_the_stylesheet() -> None:
+    """On a 390 px screen the stylesheet draws labels at 26 units (about 14 px): the axis
+    labels need that much room left of the plot and below it, and each row of a
+    horizontal chart that much height (tests/browser/test_keyboard.py measures them)."""
+    svg = charts.bar_chart([("11-04", 1200), ("11-05", 3)], label="per day")
+    assert re.search(r'<line class="axis" x1="(\d+)"', svg).group(1) == str(charts._PAD_LEFT)
+    assert charts._PAD_LEFT >= 4 * 26 * 0.6  # "1.2k" at 26 units
+    assert charts._PAD_BOTTOM >= 26 + 6
+    rows = charts.hbar_chart([("Canada", 2), ("Japan", 1)], label="by country")
+    assert rows.startswith('<svg class="chart rows"')
+    assert re.search(r'viewBox="0 0 640 (\d+)"', rows).group(1) == "64"  # 2 rows of 32

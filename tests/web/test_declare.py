@@ -54,13 +54,13 @@ def test_sending_the_same_form_again_does_not_declare_twice(campaign) -> None:
 
 
 BAD = [
-    ({"alias": "", "orgs": ["party"]}, "alias", "This field is required."),
+    ({"alias": "", "orgs": ["party"]}, "alias", "Please enter an alias (any name you choose)."),
     ({"alias": " \u200b\t", "orgs": ["party"]}, "alias", "Please enter an alias"),
-    ({"alias": "x" * 41, "orgs": ["party"]}, "alias", "at most 40 characters"),
+    ({"alias": "x" * 41, "orgs": ["party"]}, "alias", "The alias is too long: at most 40 characters (you wrote 41)."),
     ({"alias": "A"}, "orgs", "Choose at least one organisation."),
-    ({"alias": "A", "orgs": ["army"]}, "orgs", "Select a valid choice. army is not one of the available choices."),
-    ({"alias": "A", "orgs": ["party"], "statement": "s" * 1001}, "statement", "at most 1000 characters"),
-    ({"alias": "A", "orgs": ["party"], "region": "atlantis"}, "region", "Select a valid choice. atlantis is not one of the available choices."),
+    ({"alias": "A", "orgs": ["army"]}, "orgs", "Choose the organisations from the list."),
+    ({"alias": "A", "orgs": ["party"], "statement": "s" * 1001}, "statement", "at most 1000 characters (you wrote 1001)."),
+    ({"alias": "A", "orgs": ["party"], "region": "atlantis"}, "region", "Choose a region from the list, or none."),
 ]
 
 
@@ -79,11 +79,17 @@ def test_bad_input_is_refused_at_its_field_and_nothing_is_saved(data, field, mes
 
 @pytest.mark.parametrize(
     ("lang", "message"),
-    [("zh-hans", "这个字段是必填项。"), ("zh-hant", "這個欄位是必須的。"), ("en", "This field is required.")],
+    [
+        ("zh-hans", "化名太长：最多 40 个字符（您写了 41 个）。"),
+        ("zh-hant", "化名太長：最多 40 個字元（您寫了 41 個）。"),
+        ("en", "The alias is too long: at most 40 characters (you wrote 41)."),
+    ],
 )
-def test_errors_are_in_the_readers_language(lang, message, campaign) -> None:
-    response = post(Client(HTTP_ACCEPT_LANGUAGE=lang), alias="", orgs=["party"])
-    assert message in response.content.decode()
+def test_errors_are_in_the_readers_language_and_our_own(lang, message, campaign) -> None:
+    """Not Django's "确保该变量包含不超过 40 字符", which names neither the field nor the fix."""
+    html = post(Client(HTTP_ACCEPT_LANGUAGE=lang), alias="x" * 41, orgs=["party"]).content.decode()
+    assert message in html
+    assert "确保" not in html and "確保" not in html and "Ensure this value" not in html
 
 
 @pytest.mark.parametrize(("lang", "message"), [("zh-hans", "请选择至少一个组织。"), ("zh-hant", "請選擇至少一個組織。")])
@@ -148,5 +154,5 @@ def test_the_error_pages_render_without_a_request_in_the_active_language() -> No
 
     with translation.override("zh-hant"):
         page = render_to_string("500.html")
-    assert '<html lang="zh-hant">' in page and "<h1>" in page and "/assets/site." in page
+    assert '<html lang="zh-Hant">' in page and "<h1>" in page and "/assets/site." in page
     assert "<title>出錯了</title>" in page and "<h1>出錯了</h1>" in page and "返回統計" in page

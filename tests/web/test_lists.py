@@ -87,8 +87,8 @@ def test_bad_filters_show_an_error_and_no_rows(declare, sequence) -> None:
     declare()
     sequence()
     html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/declarations/?day=yesterday&org=army").content.decode()
-    assert "Enter a valid date." in html
-    assert "Select a valid choice." in html
+    assert "Enter a day as YYYY-MM-DD, for example 2026-12-03." in html
+    assert "Choose an organisation from the list." in html
     assert ids(html) == []
 
 
@@ -172,3 +172,21 @@ def test_list_query_walks_the_campaign_log_index_backwards(declare, sequence) ->
         assert "entry_campaign_index_idx" in plan, (name, plan)
         assert "TEMP B-TREE" not in plan and "Sort" not in plan, (name, plan)
         assert "SCAN declarations_declaration" not in plan and "Seq Scan" not in plan, (name, plan)
+
+
+def test_an_entry_has_one_number_and_chinese_lists_read_as_chinese(declare, sequence) -> None:
+    """The list and the entry's page call an entry by one number, its log index, with one
+    word (声明 N, as the page's heading); organisations join with 、 after a full-width colon."""
+    pk = declare(orgs=("party", "league")).declaration.pk
+    sequence()
+    (index,) = newest_first(pk)
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    listing = client.get("/declarations/").content.decode()
+    assert "退出：中国共产党、共青团" in listing
+    assert f"· 声明&nbsp;{index}</p>" in listing
+    assert "日志序号" not in listing
+    page = client.get(f"/entries/{index}/").content.decode()
+    assert f"<h1>声明 {index}</h1>" in page
+    assert "· 声明" not in page  # the heading says it once
+    english = Client(HTTP_ACCEPT_LANGUAGE="en").get("/declarations/").content.decode()
+    assert re.search(rf"Withdraws from: [^<]+, [^<]+ · <time[^>]*>\d{{4}}-\d\d-\d\d</time> · Declaration&nbsp;{index}</p>", english)

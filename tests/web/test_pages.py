@@ -77,12 +77,22 @@ def test_home_shows_the_tally_and_chart(declare, sequence) -> None:
     sequence()
     html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/").content.decode()
     assert re.search(r'<p class="total">3</p>', html)
-    assert re.search(r"the Communist Youth League<b>2</b>", html)
-    assert re.search(r"the Chinese Communist Party<b>1</b>", html)
+    # A stat card starts with a capital, though the name reads "the …" inside a sentence.
+    assert re.search(r"The Communist Youth League<b>2</b>", html)
+    assert re.search(r"The Chinese Communist Party<b>1</b>", html)
     assert re.search(r"Today \(UTC\)<b>3</b>", html)
     assert '<svg class="chart"' in html
     # Milestone 1, crossed in this batch of 3, with the checkpoint that proves it.
     assert re.search(r'<td class="n">1</td><td>[^<]+</td><td><details><summary>Signed checkpoint of 3 entries</summary>', html)
+
+
+def test_a_checkpoint_of_one_entry_is_singular(declare, sequence) -> None:
+    declare()
+    sequence()
+    html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/").content.decode()
+    assert "<summary>Signed checkpoint of 1 entry</summary>" in html
+    entry = Client(HTTP_ACCEPT_LANGUAGE="en").get("/entries/0/").content.decode()
+    assert "Inclusion proof in the tree of 1 entry</dt>" in entry
 
 
 def test_stylesheet_is_versioned_and_immutable(campaign) -> None:
@@ -125,3 +135,26 @@ def test_the_declare_form_needs_its_csrf_token(campaign) -> None:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
     response = client.post("/declare/", {"alias": "A", "orgs": ["party"], "csrfmiddlewaretoken": token})
     assert response.status_code == 200 and '<p class="receipt">' in response.content.decode()
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: no scripts, styles, preformatted blocks (commands, proofs) or tags."""
+    html = re.sub(r"<(script|style|pre|code|select)\b.*?</\1>", " ", html, flags=re.S)
+    # A block's edge is a break, not a space inside a line of text.
+    html = re.sub(r"</?(?:p|h\d|li|dt|dd|div|t[rdh]|ul|ol|table|header|footer|main|nav|blockquote|form|label|summary|br)\b[^>]*>", "|", html)
+    return re.sub(r"<[^>]+>", "", html).replace("&#x27;", "'")
+
+
+CJK = "\u4e00-\u9fff"
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "zh-hant"])
+@pytest.mark.parametrize("path", [*PAGES, "/verify/", "/news/", "/newsletter/", "/entries/0/"])
+def test_chinese_pages_read_as_chinese(path: str, lang: str, declare, sequence, settings) -> None:
+    """No ASCII , : ; ? ! beside Chinese, and no English space after 。 or ： (issue 17)."""
+    declare(orgs=("party", "league"), statement="我退出。")
+    sequence()
+    declare(alias="waiting")  # the transparency page then says what waits, and since when
+    text = visible_text(Client(HTTP_ACCEPT_LANGUAGE=lang).get(path).content.decode())
+    assert not re.findall(rf"[{CJK}][,:;?!]|[,:;?!][{CJK}]", text)
+    assert not re.findall(rf"[。：]\s+[{CJK}（]", text)

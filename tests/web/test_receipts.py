@@ -65,7 +65,7 @@ def test_full_width_digits_are_accepted(declare, sequence) -> None:
         ("12345", "A receipt code is 25 digits"),
         ("abcde-12345-12345-12345-12345", "A receipt code is 25 digits"),
         ("00000-00000-00000-00000-00000", "No declaration has this receipt code."),
-        ("", "This field is required."),
+        ("", "Enter the receipt code you were given when you declared."),
     ],
 )
 def test_bad_or_unknown_codes_get_a_clear_error(code, message, declare, log) -> None:

@@ -22,6 +22,15 @@ def site_language(language_code: str | None) -> str:
     return lang_suffix(language_code).replace("_", "-")
 
 
+# The versions of a story a reader is shown, best first: a reader of Traditional Chinese
+# reads Simplified (and the other way round) sooner than nothing; English readers get English.
+READER_FALLBACK = {
+    "zh-hant": ("zh-hant", "zh-hans", "en"),
+    "zh-hans": ("zh-hans", "zh-hant", "en"),
+    "en": ("en",),
+}
+
+
 class PostQuerySet(models.QuerySet["Post"]):
     def published(self, now: datetime.datetime | None = None) -> PostQuerySet:
         """Posts whose publication date has come (drafts have none)."""
@@ -32,6 +41,18 @@ class PostQuerySet(models.QuerySet["Post"]):
 
     def newest_first(self) -> PostQuerySet:
         return self.order_by("-published_at", "-id")
+
+    def for_reader(self, language_code: str) -> list[Post]:
+        """One version of each story (a post and its translations), newest first: in the
+        reader's language when it has one, else in the nearest (``READER_FALLBACK``: the
+        other Chinese, then English). One query; the caller says which are not the reader's."""
+        order = READER_FALLBACK[site_language(language_code)]
+        best: dict[int, Post] = {}
+        for post in self.filter(language__in=order).only("title", "slug", "published_at", "language", "translation_of"):
+            story = post.translation_of_id or post.pk
+            if story not in best or order.index(post.language) < order.index(best[story].language):
+                best[story] = post
+        return sorted(best.values(), key=lambda p: (p.published_at, p.pk), reverse=True)
 
 
 class Post(models.Model):

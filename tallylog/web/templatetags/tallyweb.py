@@ -5,6 +5,7 @@
 - ``{% lang_switcher %}``: links to this page in the other languages (no JavaScript, no
   form, so no cookie until a reader picks a language).
 - ``{% site_name %}``: the site's name in the current language.
+- ``{% gap %}``: a space between sentences in English, none in Chinese.
 - ``{{ code|html_lang }}``: ``zh-hans`` → ``zh-Hans`` for ``<html lang>``.
 - ``{% localized obj "field" %}``: ``obj.localized(field, current language)``.
 - ``{{ data|b64 }}`` / ``{{ data|hex }}``: bytes for display.
@@ -28,6 +29,13 @@ from tallylog.web import assets
 register = template.Library()
 
 HTML_LANG = {"zh-hans": "zh-Hans", "zh-hant": "zh-Hant", "en": "en"}
+
+
+@register.simple_tag
+def gap() -> str:
+    """The space English puts between two sentences, or after a label's colon, and Chinese
+    does not (after 。 or ：): ``{% translate "A." %}{% gap %}{% translate "B." %}``."""
+    return "" if (translation.get_language() or "").startswith("zh") else " "
 
 
 @register.simple_tag

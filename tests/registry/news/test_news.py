@@ -96,9 +96,31 @@ def test_list_shows_published_posts_of_the_readers_language(en, db) -> None:
     assert page.index("Title new") < page.index("Title old")
     assert "Title draft" not in page and "Title future" not in page and "Title chinese" not in page
     zh = Client(headers={"accept-language": "zh-CN"}).get("/news/").content.decode()
-    assert "Title chinese" in zh and "Title new" not in zh
+    assert zh.index("Title chinese") < zh.index("Title new")  # English, as no Chinese version exists
     assert en.get("/news/draft/").status_code == 404
     assert en.get("/news/future/").status_code == 404
+
+
+def test_a_chinese_reader_without_a_version_in_their_script_gets_the_other_then_english(en, db) -> None:
+    """Issue 17: a Traditional reader saw "no news" when the only post was in Simplified."""
+    only_simplified = make_post("jian", "zh-hans", days_ago=1)
+    original = make_post("both", "zh-hans", days_ago=2)
+    make_post("both-hant", "zh-hant", days_ago=2, translation_of=original)
+    make_post("english", "en", days_ago=3)
+    hant = Client(headers={"accept-language": "zh-TW"}).get("/news/").content.decode()
+    titles = re.findall(r'<a href="/news/([a-z-]+)/"', hant)
+    assert titles == ["jian", "both-hant", "english"]  # one version per story, newest first
+    assert '<a href="/news/jian/" lang="zh-Hans">Title jian</a> <span class="meta">（简体中文）</span>' in hant
+    assert "尚未譯成您所用語言的文章以原文顯示" in hant
+    assert "此語言暫無新聞" not in hant
+    hans = Client(headers={"accept-language": "zh-CN"}).get("/news/").content.decode()
+    assert re.findall(r'<a href="/news/([a-z-]+)/"', hans) == ["jian", "both", "english"]
+    only_simplified.delete()
+    Post.objects.filter(slug="english").delete()
+    hant = Client(headers={"accept-language": "zh-TW"}).get("/news/").content.decode()
+    assert "尚未譯成" not in hant  # every post shown is in the reader's own script
+    # English readers get English only (the Chinese stories are not theirs).
+    assert re.findall(r'<a href="/news/([a-z-]+)/"', en.get("/news/").content.decode()) == []
 
 
 def test_list_query_count_is_constant(en, db) -> None:
