@@ -36,10 +36,7 @@ from django.utils.translation import gettext as _
 
 from tallylog.leaf import KINDS, MAX_LEAF_BYTES, LeafError
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.declarations.contact import (
-    CONTACT_CHECKED_CHANNELS,
-    contact_errors,
-)
+from tallylog.registry.declarations.contact import contact_errors
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX, Channel
 from tallylog.registry.declarations.regions import is_region
 from tallylog.registry.declarations.validation import EARLIEST_DECLARED_ON, DeclarationInvalid
@@ -154,8 +151,8 @@ def reference_validate_declaration(
             elif clean_day < EARLIEST_DECLARED_ON:
                 fail("declared_on", _("The date is too early."))
 
-    if clean_channel in CONTACT_CHECKED_CHANNELS:  # issue 15.4: the rule added since
-        errors = {**contact_errors(alias=clean_alias, statement=clean_statement), **errors}
+    # issue 15.4 (every channel since issue 17, bulk import too): the rule added since
+    errors = {**contact_errors(alias=clean_alias, statement=clean_statement), **errors}
     if errors:
         raise DeclarationInvalid(errors)
     return {

@@ -2,8 +2,9 @@
 
 What people type to be reached ("有事打我电话 138 1234 5678", ``１３８…``,
 "一三八一二三四五六七八", ``name@example.com``) must not reach a public page or the
-permanent log, nor a call record. Every declaration (web form, API, console) is checked
-by ``validate_declaration`` through ``contact_errors``; the console's call notes by
+permanent log, nor a call record. Every declaration, whatever its channel (web form, API,
+console, email intake, bulk import), is checked by ``validate_declaration`` through
+``contact_errors`` (an imported row that fails goes to the import's report); the console's call notes by
 ``tallylog.registry.volunteers.validators.reject_phone_number``.
 
 ``looks_like_phone_number`` looks for seven or more digits in a run that may be broken by
@@ -23,9 +24,6 @@ import unicodedata
 from django.utils.translation import gettext as _
 
 MIN_PHONE_DIGITS = 7
-# The channels whose declarations ``validate_declaration`` checks: all but bulk import,
-# whose rows come from an operator's file (tallylog.registry.imports).
-CONTACT_CHECKED_CHANNELS = frozenset({"web", "api", "phone", "email", "fax", "letter", "in-person"})
 
 _CHINESE_DIGITS = str.maketrans(
     {

@@ -20,10 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.declarations.contact import (
-    CONTACT_CHECKED_CHANNELS,
-    contact_errors,
-)
+from tallylog.registry.declarations.contact import contact_errors
 from tallylog.registry.declarations.models import ALIAS_MAX, STATEMENT_MAX, Channel
 from tallylog.registry.declarations.regions import BY_CODE, is_region
 
@@ -170,13 +167,13 @@ def validate_declaration(
         clean_day = _declared_on(declared_on)
     except _Invalid as exc:
         errors["declared_on"] = [exc.message]
-    if "channel" not in errors and clean_channel in CONTACT_CHECKED_CHANNELS:
-        # No phone number or email address is published (tallylog.registry.declarations.contact).
-        found = contact_errors(
-            alias=clean_alias if "alias" not in errors else "",
-            statement=clean_statement if "statement" not in errors else "",
-        )
-        errors = {**found, **errors}
+    # No phone number or email address is published, whatever the channel, bulk import
+    # too (tallylog.registry.declarations.contact).
+    found = contact_errors(
+        alias=clean_alias if "alias" not in errors else "",
+        statement=clean_statement if "statement" not in errors else "",
+    )
+    errors = {**found, **errors}
     if errors:
         raise DeclarationInvalid(errors)
     return {

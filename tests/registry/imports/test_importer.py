@@ -230,3 +230,28 @@ def test_the_planner_knows_the_imported_rows(campaign: Campaign, tmp_path: Path)
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")
             assert cursor.fetchall() == []
+
+
+def test_rows_carrying_contact_details_go_to_the_report_not_the_pages(campaign: Campaign, tmp_path: Path) -> None:
+    """An old file may hold what people once typed to be called back: the same screen as
+    every other channel keeps it off the public pages (the row is reported, the rest imported)."""
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"alias": "老王", "orgs": ["party"], "statement": "有事打我电话 138 1234 5678"},
+            {"alias": "wang＠example.com", "orgs": ["league"]},
+            {"alias": "李四", "orgs": ["party"], "statement": "一三八一二三四五六七八"},
+            {"alias": "张三", "orgs": ["party"], "declared_on": "2005-03-01", "statement": "2005-03-01 退出"},
+        ],
+    )
+    report = tmp_path / "report.csv"
+    result = import_file(campaign, path, fmt="jsonl", report_path=report)
+    assert (result.imported, result.rejected) == (1, 3)
+    assert list(Declaration.objects.values_list("alias", flat=True)) == ["张三"]  # a date is no phone number
+    lines = report_lines(report)[1:]
+    assert [(line[0], line[1]) for line in lines] == [("1", "statement"), ("2", "alias"), ("3", "statement")]
+    from tallylog.registry.declarations.contact import contact_errors
+
+    phone, email = (contact_errors(x=text)["x"][0] for text in ("138 1234 5678", "a@example.com"))
+    assert [line[2] for line in lines] == [phone, email, phone]
+    assert "138" not in report.read_text(encoding="utf-8")  # the report names the field, not the number
