@@ -48,18 +48,17 @@ import os
 import re
 import shutil
 import signal
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.bench_web import _free_port, _ms, _wait_up
+from bench.nginxfront import nginx_front
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_TEST = ROOT / "scripts" / "pg-test.sh"
@@ -181,36 +180,6 @@ def _session_cpu(session: int) -> float:
     return total
 
 
-@contextlib.contextmanager
-def _nginx_front(home: Path, upstream: int) -> Iterator[int]:
-    """nginx with TLS and docs/deploy.md's block in front of 127.0.0.1:``upstream``; its port."""
-    from tests.safety.test_nginx import NGINX, make_certificate, nginx_conf
-
-    prefix = home / "nginx"
-    prefix.mkdir()
-    cert = make_certificate(home / "certs")
-    port = _free_port()
-    (prefix / "nginx.conf").write_text(nginx_conf(prefix, cert.parent, home, port, upstream))
-    with open(home / "nginx.log", "wb") as err:
-        proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], stderr=err, start_new_session=True)
-        try:
-            tls = ssl.create_default_context(cafile=str(cert))
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v1/log", timeout=2, context=tls) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
 def run_one(
     database: str, group_commit: bool, args: argparse.Namespace, tree: Path = ROOT, through_nginx: bool = False
 ) -> dict[str, Any]:
@@ -258,7 +227,7 @@ def run_one(
             )
         _wait_up(base + "/api/v1/log")
         if through_nginx:
-            base = f"https://127.0.0.1:{front.enter_context(_nginx_front(home, port))}"
+            base = f"https://127.0.0.1:{front.enter_context(nginx_front(home, port))}"
         run_wrk(base, 2, args.connections, home / "post.lua")  # warm-up (imports, connections)
         for f in home.glob("ids.*"):
             f.unlink()
