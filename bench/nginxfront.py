@@ -6,6 +6,7 @@ docs/deploy.md prints (as tests/safety/test_nginx.py builds it), for ``bench api
 from __future__ import annotations
 
 import contextlib
+import shutil
 import ssl
 import subprocess
 import time
@@ -25,6 +26,8 @@ def nginx_front(home: Path, upstream: int, port: int | None = None) -> Iterator[
     from tests.safety.test_nginx import NGINX, make_certificate, nginx_conf
 
     prefix = home / "nginx"
+    for leftover in (prefix, home / "certs"):  # a home kept between runs (bench web's)
+        shutil.rmtree(leftover, ignore_errors=True)
     prefix.mkdir()
     cert = make_certificate(home / "certs")
     port = port or _free_port()
