@@ -25,8 +25,10 @@ For each database (SQLite in the home, or a throwaway PostgreSQL server from
 ``tallylog serve``, then through Debian's nginx with TLS, configured with exactly the block
 docs/deploy.md prints (as tests/safety/test_nginx.py does; ``TALLYLOG_TRUSTED_PROXIES=1``).
 
-Besides wrk's figures it reports the CPU time of the server's processes (workers, master,
-sequencer) per answered request, read from /proc around the measured run.
+Besides wrk's figures it reports the CPU time of the server's session (the master and the web
+workers) per answered request, read from /proc around the measured run. The sequencer runs
+in a session of its own (``tallylog serve`` starts it so) and is not counted, in this tree
+and in every older one alike.
 
 ``--against REV`` compares this tree with the commit REV in the same run: REV is checked
 out in a temporary git worktree, and for each of ``--rounds`` rounds the server of each
