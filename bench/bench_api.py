@@ -59,7 +59,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.bench_web import _free_port, _ms, _wait_up
+from bench.bench_web import _free_port, _ms, _wait_up, remove_home
 from bench.nginxfront import nginx_front
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,7 +281,7 @@ def run_one(
         if args.keep:
             print(f"(kept {home})")
         else:
-            shutil.rmtree(home, ignore_errors=True)
+            remove_home(home)
 
 
 def _row(label: str, mode: bool, r: dict[str, Any]) -> str:

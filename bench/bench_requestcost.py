@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.bench_api import ROOT, SETTINGS, _worktree
+from bench.bench_web import remove_home
 
 PRODUCTION = """from tallylog.settings import *  # noqa: F401,F403
 
@@ -125,10 +126,7 @@ def _home(tree: Path, production: bool = False) -> Iterator[tuple[Path, dict[str
         )
         yield home, env
     finally:
-        from tallylog.config import caches  # its shared cache on tmpfs goes with it
-
-        shutil.rmtree(Path(caches(home, {})["default"].get("LOCATION", "/nonexistent/x")).parent, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(home)
 
 
 def measure(tree: Path, warm: int, requests: int, production: bool = False) -> dict[str, float]:

@@ -103,6 +103,17 @@ DAYS = 30
 RECEIPT_ROWS = 500
 
 
+def remove_home(home: Path) -> None:
+    """Remove a temporary home and its shared cache on tmpfs (``tallylog.config.caches``),
+    which outlives the server by design and would otherwise stay in /dev/shm."""
+    from tallylog.config import caches
+
+    location = caches(home, {})["default"].get("LOCATION")
+    if location:
+        shutil.rmtree(Path(location).parent, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def _env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -270,7 +281,7 @@ def main(argv: list[str]) -> int:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         if temporary:
-            shutil.rmtree(home, ignore_errors=True)
+            remove_home(home)
     return 0
 
 
