@@ -59,8 +59,14 @@ def peek_window(name: str, seconds: int, now: float) -> int:
 
 
 def count_in_window(name: str, seconds: int, now: float) -> int:
-    """Add one to the cache counter ``name`` for the current ``seconds``-long window; the new count."""
+    """Add one to the cache counter ``name`` for the current ``seconds``-long window; the new count.
+
+    One write where the cache can count in one (the shared tmpfs cache's ``count_many``),
+    else an ``add`` and an ``incr``."""
     key = _window_key(name, seconds, now)
+    count_many = getattr(cache, "count_many", None)
+    if count_many is not None:
+        return int(count_many([key], timeout=seconds + 1)[0])
     cache.add(key, 0, timeout=seconds + 1)
     try:
         return cache.incr(key)
