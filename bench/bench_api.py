@@ -25,8 +25,10 @@ For each database (SQLite in the home, or a throwaway PostgreSQL server from
 ``tallylog serve``, then through Debian's nginx with TLS, configured with exactly the block
 docs/deploy.md prints (as tests/safety/test_nginx.py does; ``TALLYLOG_TRUSTED_PROXIES=1``).
 
-Besides wrk's figures it reports the CPU time of the server's processes (workers, master,
-sequencer) per answered request, read from /proc around the measured run.
+Besides wrk's figures it reports the CPU time of the server's session (the master and the web
+workers) per answered request, read from /proc around the measured run. The sequencer runs
+in a session of its own (``tallylog serve`` starts it so) and is not counted, in this tree
+and in every older one alike.
 
 ``--against REV`` compares this tree with the commit REV in the same run: REV is checked
 out in a temporary git worktree, and for each of ``--rounds`` rounds the server of each
@@ -48,18 +50,17 @@ import os
 import re
 import shutil
 import signal
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.bench_web import _free_port, _ms, _wait_up
+from bench.bench_web import _free_port, _ms, _wait_up, remove_home
+from bench.nginxfront import nginx_front
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_TEST = ROOT / "scripts" / "pg-test.sh"
@@ -181,36 +182,6 @@ def _session_cpu(session: int) -> float:
     return total
 
 
-@contextlib.contextmanager
-def _nginx_front(home: Path, upstream: int) -> Iterator[int]:
-    """nginx with TLS and docs/deploy.md's block in front of 127.0.0.1:``upstream``; its port."""
-    from tests.safety.test_nginx import NGINX, make_certificate, nginx_conf
-
-    prefix = home / "nginx"
-    prefix.mkdir()
-    cert = make_certificate(home / "certs")
-    port = _free_port()
-    (prefix / "nginx.conf").write_text(nginx_conf(prefix, cert.parent, home, port, upstream))
-    with open(home / "nginx.log", "wb") as err:
-        proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], stderr=err, start_new_session=True)
-        try:
-            tls = ssl.create_default_context(cafile=str(cert))
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/v1/log", timeout=2, context=tls) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
 def run_one(
     database: str, group_commit: bool, args: argparse.Namespace, tree: Path = ROOT, through_nginx: bool = False
 ) -> dict[str, Any]:
@@ -258,7 +229,7 @@ def run_one(
             )
         _wait_up(base + "/api/v1/log")
         if through_nginx:
-            base = f"https://127.0.0.1:{front.enter_context(_nginx_front(home, port))}"
+            base = f"https://127.0.0.1:{front.enter_context(nginx_front(home, port))}"
         run_wrk(base, 2, args.connections, home / "post.lua")  # warm-up (imports, connections)
         for f in home.glob("ids.*"):
             f.unlink()
@@ -310,7 +281,7 @@ def run_one(
         if args.keep:
             print(f"(kept {home})")
         else:
-            shutil.rmtree(home, ignore_errors=True)
+            remove_home(home)
 
 
 def _row(label: str, mode: bool, r: dict[str, Any]) -> str:

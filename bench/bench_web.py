@@ -3,6 +3,7 @@
 written into the home), ``Accept-Language: zh-Hans``.
 
     python -m bench web [--declarations N] [--seconds S] [--connections C] [--workers W] [--post]
+                        [--through-nginx]
     python -m bench web --declarations 1000000 --build-only
 
 ``--declarations N`` builds once, and reuses, a home of N sequenced declarations in
@@ -16,6 +17,9 @@ page, the receipt check page with random codes, the API's declaration, receipt, 
 list): requests/s, p50, p99, errors, and the page's query count with its in-process time
 (Django test client, one thread); the query plans go to ``plans.txt`` in the home.
 ``--post`` first POSTs declarations through the API (``bench api`` measures that properly).
+``--through-nginx`` loads each page twice, one after the other: straight from ``tallylog
+serve``, then through Debian's nginx with TLS configured with exactly the block
+docs/deploy.md prints (``bench.nginxfront``; the server with ``TALLYLOG_TRUSTED_PROXIES=1``).
 
 Needs ``wrk`` and ``faketime`` (Debian packages ``wrk``, ``faketime``).
 """
@@ -23,6 +27,7 @@ Needs ``wrk`` and ``faketime`` (Debian packages ``wrk``, ``faketime``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -96,6 +101,17 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path | None = None
 HOMES = Path("/tmp/tallylog-bench-homes")
 DAYS = 30
 RECEIPT_ROWS = 500
+
+
+def remove_home(home: Path) -> None:
+    """Remove a temporary home and its shared cache on tmpfs (``tallylog.config.caches``),
+    which outlives the server by design and would otherwise stay in /dev/shm."""
+    from tallylog.config import caches
+
+    location = caches(home, {})["default"].get("LOCATION")
+    if location:
+        shutil.rmtree(Path(location).parent, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -187,6 +203,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--workers", type=int, default=2, help="web worker processes")
     parser.add_argument("--only", default="", help="only the requests whose name contains this")
+    parser.add_argument("--through-nginx", action="store_true", help="each page also through nginx with TLS (docs/deploy.md)")
     parser.add_argument(
         "--conn-max-age", type=int, default=None, metavar="S",
         help="keep database connections S seconds (Django CONN_MAX_AGE; default: the site's setting)",
@@ -216,13 +233,23 @@ def main(argv: list[str]) -> int:
     (home / "py" / "bench_web_settings.py").write_text(settings)
     env = _env(home)
     port = _free_port()
+    nginx_port = _free_port() if args.through_nginx else 0
+    if args.through_nginx:
+        env["TALLYLOG_TRUSTED_PROXIES"] = "1"
+        env["TALLYLOG_SITE_URL"] = f"https://127.0.0.1:{nginx_port}"  # the receipt form's CSRF origin
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "tallylog.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
+    front = contextlib.ExitStack()
     try:
         _wait_up(base + "/api/v1/log")
+        bases = [("", base)]
+        if args.through_nginx:
+            from bench.nginxfront import nginx_front
+
+            bases.append((", through nginx (TLS)", f"https://127.0.0.1:{front.enter_context(nginx_front(home, port, nginx_port))}"))
         if args.post:
             _post(home, base, args)
         targets = [t for t in _targets(home, base) if args.only in t[0]]
@@ -233,17 +260,20 @@ def main(argv: list[str]) -> int:
             # The API list is last and gets 2 connections: before the registry's fix it takes
             # seconds a request, and a queue of them would be served into the next runs.
             connections = 2 if "API list" in name else args.connections
-            got = run_wrk(base + path, args.seconds, connections, script)
-            print(
-                f"| {name} | {got['rps']:,.0f} | {got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['bad']:.0f} | {queries.get(name, '')} |",
-                flush=True,
-            )
+            for how, url in bases:
+                got = run_wrk(url + path, args.seconds, connections, script)
+                print(
+                    f"| {name}{how} | {got['rps']:,.0f} | {got['p50']:.1f} ms | {got['p99']:.1f} ms | {got['bad']:.0f} "
+                    f"| {queries.get(name, '')} |",
+                    flush=True,
+                )
         print(
-            f"({args.connections} connections, {args.workers} workers x 4 threads, {os.cpu_count()} cores, "
+            f"({args.connections} connections, {args.workers} workers x 8 threads, {os.cpu_count()} cores, "
             f"{'PostgreSQL' if os.environ.get('DATABASE_URL') else 'SQLite WAL synchronous=FULL'}, "
             f"Accept-Language zh-Hans, load average {os.getloadavg()[0]:.1f})"
         )
     finally:
+        front.close()
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
@@ -251,7 +281,7 @@ def main(argv: list[str]) -> int:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         if temporary:
-            shutil.rmtree(home, ignore_errors=True)
+            remove_home(home)
     return 0
 
 
@@ -285,9 +315,13 @@ request = function()
   %(request)s
 end
 """
+# The Origin is the site's own (wrk.scheme, wrk.host, wrk.port: the URL wrk was given), as a
+# browser sends it: over HTTPS Django's CSRF check refuses a form post without one.
 RECEIPT_PAGE = (
-    'return wrk.format("POST", "/receipt/", {["Content-Type"] = "application/x-www-form-urlencoded", '
-    '["Cookie"] = "csrftoken=%(token)s"}, "csrfmiddlewaretoken=%(token)s&code=" .. code)'
+    'local port = (wrk.port and (":" .. wrk.port)) or ""\n'
+    '  return wrk.format("POST", "/receipt/", {["Content-Type"] = "application/x-www-form-urlencoded", '
+    '["Cookie"] = "csrftoken=%(token)s", ["Origin"] = wrk.scheme .. "://" .. wrk.host .. port}, '
+    '"csrfmiddlewaretoken=%(token)s&code=" .. code)'
 )
 RECEIPT_API = 'return wrk.format(nil, "/api/v1/receipts/" .. code)'
 
@@ -295,13 +329,13 @@ RECEIPT_API = 'return wrk.format(nil, "/api/v1/receipts/" .. code)'
 def _targets(home: Path, base: str) -> list[tuple[str, str, Path | None]]:
     """What to load: (name, path, wrk script or None), from what the home holds."""
     facts = _child(home, "child_facts", "")
-    size, lo, hi, days, first_day_middle = (
-        facts["size"], facts["lo"], facts["hi"], facts["days"], facts["first_day_middle"]
-    )
+    size, days, first_day_middle = facts["size"], facts["days"], facts["first_day_middle"]
     scripts = home / "wrk"  # the wrk scripts, kept with the home
     scripts.mkdir(exist_ok=True)
-    (scripts / "page.lua").write_text(ID_SCRIPT % {"prefix": "/declarations/", "suffix": "/", "lo": lo, "hi": hi})
-    (scripts / "api.lua").write_text(ID_SCRIPT % {"prefix": "/api/v1/declarations/", "suffix": "", "lo": lo, "hi": hi})
+    # A logged declaration's public address is its log index (issue 15): /entries/INDEX/.
+    top = max(size - 1, 0)
+    (scripts / "page.lua").write_text(ID_SCRIPT % {"prefix": "/entries/", "suffix": "/", "lo": 0, "hi": top})
+    (scripts / "api.lua").write_text(ID_SCRIPT % {"prefix": "/api/v1/entries/", "suffix": "", "lo": 0, "hi": top})
     targets: list[tuple[str, str, Path | None]] = [
         ("`GET /` (home)", "/", None),
         ("`GET /declarations/` (first page, 50 rows)", "/declarations/", None),
@@ -310,8 +344,8 @@ def _targets(home: Path, base: str) -> list[tuple[str, str, Path | None]]:
         (f"`GET /declarations/?day={days[0]}&before=…` (deep in a day)", f"/declarations/?day={days[0]}&before={first_day_middle}", None),
         ("`GET /declarations/?org=pioneers`", "/declarations/?org=pioneers", None),
         ("`GET /declarations/?org=party&before=…` (deep)", f"/declarations/?org=party&before={size // 20}", None),
-        (f"`GET /declarations/ID/` (random of {hi - lo + 1:,})", "/", scripts / "page.lua"),
-        ("`GET /api/v1/declarations/ID` (random)", "/", scripts / "api.lua"),
+        (f"`GET /entries/INDEX/` (random of {size:,})", "/", scripts / "page.lua"),
+        ("`GET /api/v1/entries/INDEX` (random)", "/", scripts / "api.lua"),
         ("`GET /api/v1/campaigns/three-withdrawals/tally`", "/api/v1/campaigns/three-withdrawals/tally", None),
     ]
     codes = _receipt_codes(home)
@@ -389,9 +423,9 @@ def _query_counts(home: Path, targets: list[tuple[str, str, Path | None]]) -> di
                 code = _receipt_codes(home)[0]
                 path = ("POST /receipt/ " if "/receipt/\"" in text else "/api/v1/receipts/") + code
             else:
-                lo = int(re.search(r"math.random\((\d+)", text).group(1))  # type: ignore[union-attr]
-                prefix = "/api/v1/declarations/" if "/api/" in text else "/declarations/"
-                path = prefix + str(lo + 12345) + ("" if "/api/" in text else "/")
+                lo, hi = map(int, re.search(r"math.random\((\d+), (\d+)", text).groups())  # type: ignore[union-attr]
+                prefix = "/api/v1/entries/" if "/api/" in text else "/entries/"
+                path = prefix + str(lo + min(12345, hi - lo)) + ("" if "/api/" in text else "/")
         paths.append((name, path))
     return _child(home, "child_queries", paths)
 

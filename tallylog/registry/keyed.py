@@ -3,7 +3,8 @@
 What lets the site count and link requests for a day without storing who sent them:
 ``keyed_hash`` is HMAC-SHA256 under ``daily_key``, a random 32-byte key made for each UTC
 day that lives only in the Django cache (never in the database, a log or a file) and is
-forgotten a day later; ``count_in_window`` counts in the cache, per fixed window.
+forgotten a day later; ``count_in_window`` counts in the cache, per fixed window
+(``count_in_windows``: several counters at once).
 
 Used by the flood screen (``tallylog.registry.declarations.flood``), and by the HTTP rate
 limits, the client-address hiding and the staff sign-in limits above the registry
@@ -58,11 +59,28 @@ def peek_window(name: str, seconds: int, now: float) -> int:
 
 
 def count_in_window(name: str, seconds: int, now: float) -> int:
-    """Add one to the cache counter ``name`` for the current ``seconds``-long window; the new count."""
+    """Add one to the cache counter ``name`` for the current ``seconds``-long window; the new count.
+
+    One write where the cache can count in one (the shared tmpfs cache's ``count_many``),
+    else an ``add`` and an ``incr``."""
     key = _window_key(name, seconds, now)
+    count_many = getattr(cache, "count_many", None)
+    if count_many is not None:
+        return int(count_many([key], timeout=seconds + 1)[0])
     cache.add(key, 0, timeout=seconds + 1)
     try:
         return cache.incr(key)
     except ValueError:  # expired between add and incr: start the window again
         cache.set(key, 1, timeout=seconds + 1)
         return 1
+
+
+def count_in_windows(names: list[str], seconds: int, now: float) -> list[int]:
+    """``count_in_window`` for each of ``names`` (one window length); the new counts, in
+    order. In one write when the cache can (the shared tmpfs cache's ``count_many``); else
+    one ``count_in_window`` after the other."""
+    count_many = getattr(cache, "count_many", None)
+    if count_many is None:
+        return [count_in_window(name, seconds, now) for name in names]
+    counts: list[int] = count_many([_window_key(name, seconds, now) for name in names], timeout=seconds + 1)
+    return counts

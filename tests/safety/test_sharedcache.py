@@ -65,3 +65,38 @@ def test_expiry_and_the_cache_api() -> None:
         assert oct(Path(location).stat().st_mode)[-3:] == "600"
     finally:
         shutil.rmtree(Path(location).parent, ignore_errors=True)
+
+
+def _count_many(location: str, n: int) -> None:
+    cache = MemoryFileCache(location, {})
+    for _ in range(n):
+        cache.count_many(["a", "b"], 60)
+
+
+def test_count_many_counts_like_add_then_incr_atomically_across_processes() -> None:
+    location = _location()
+    try:
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=_count_many, args=(location, 200)) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        cache = MemoryFileCache(location, {})
+        assert cache.get("a") == cache.get("b") == 800
+        # It counts where add and incr count, and they where it does.
+        cache.add("c", 0, 60)
+        cache.incr("c", 4)
+        assert cache.count_many(["c", "d", "a"], 60) == [5, 1, 801]
+        assert cache.incr("d") == 2
+        # An expired counter starts again at 1, with the new expiry; a live one keeps its own.
+        cache.set("old", 41, -1)
+        assert cache.count_many(["old"], 60) == [1]
+        (expires,) = sqlite3.connect(location).execute("SELECT expires FROM cache WHERE key LIKE '%old'").fetchone()
+        assert abs(expires - (time.time() + 60)) < 30
+        cache.set("live", 1, 3600)
+        cache.count_many(["live"], 60)
+        (expires,) = sqlite3.connect(location).execute("SELECT expires FROM cache WHERE key LIKE '%live'").fetchone()
+        assert expires > time.time() + 3000
+    finally:
+        shutil.rmtree(Path(location).parent, ignore_errors=True)

@@ -21,7 +21,7 @@ import time
 import unicodedata
 
 from tallylog.config import config
-from tallylog.registry.keyed import count_in_window, daily_key
+from tallylog.registry.keyed import count_in_windows, daily_key
 
 
 def normalise_content(text: str) -> str:
@@ -96,5 +96,5 @@ def flood_suspected(campaign: str, alias: str, statement: str, *, now: float | N
     if threshold <= 0:
         return False
     at = time.time() if now is None else now
-    counts = [count_in_window(f"flood:{k}", window, at) for k in flood_keys(campaign, alias, statement, daily_key(at))]
+    counts = count_in_windows([f"flood:{k}" for k in flood_keys(campaign, alias, statement, daily_key(at))], window, at)
     return max(counts) >= threshold
