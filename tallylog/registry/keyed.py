@@ -9,6 +9,11 @@ forgotten a day later; ``count_in_window`` counts in the cache, per fixed window
 Used by the flood screen (``tallylog.registry.declarations.flood``), and by the HTTP rate
 limits, the client-address hiding and the staff sign-in limits above the registry
 (``tallylog.safety.ratelimit``, ``tallylog.safety.logins``).
+
+Within ``one_key_per_request`` (the safety middleware wraps every request in it) the key is
+read from the cache once per day and request instead of at each hash: a request hashes its
+source, its rate-limit subjects and its flood-screen keys under the one key it first read.
+Nothing outlives the request, so workers still agree with the cache at the next one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from django.core.cache import cache
@@ -24,6 +32,18 @@ from django.core.cache import cache
 KEY_BYTES = 32
 _KEY_CACHE_PREFIX = "tallylog:safety:key:"
 _COUNT_CACHE_PREFIX = "tallylog:safety:n:"
+# The keys a request has read (cache name -> key), or None outside a request.
+_REQUEST_KEYS: ContextVar[dict[str, bytes] | None] = ContextVar("tallylog_request_keys", default=None)
+
+
+@contextmanager
+def one_key_per_request() -> Iterator[None]:
+    """Within: ``daily_key`` reads each day's key from the cache once (one request)."""
+    token = _REQUEST_KEYS.set({})
+    try:
+        yield
+    finally:
+        _REQUEST_KEYS.reset(token)
 
 
 def daily_key(now: float | None = None) -> bytes:
@@ -34,12 +54,17 @@ def daily_key(now: float | None = None) -> bytes:
     """
     day = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
     name = _KEY_CACHE_PREFIX + day.isoformat()
+    seen = _REQUEST_KEYS.get()
+    if seen is not None and name in seen:
+        return seen[name]
     key = cache.get(name)
     if key is None:
         cache.add(name, secrets.token_bytes(KEY_BYTES), timeout=2 * 86400)
         key = cache.get(name)
     if not isinstance(key, bytes) or len(key) != KEY_BYTES:
         raise AssertionError("daily_key: the cache did not keep the key")
+    if seen is not None:
+        seen[name] = key
     return key
 
 

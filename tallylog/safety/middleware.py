@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from tallylog.config import config
+from tallylog.registry.keyed import one_key_per_request
 from tallylog.safety.errors import error_response as json_error_response
 from tallylog.safety.logins import LOGIN_PATH, check_login
 from tallylog.safety.ratelimit import RateLimited, check_rate, hide_client_address
@@ -208,11 +209,12 @@ class SecurityHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        hide_client_address(request)
-        if target_length(request) > MAX_TARGET:
-            response = target_too_long_response(request)
-        else:
-            response = self._respond(request)
+        with one_key_per_request():  # the daily key read once, not at each hash
+            hide_client_address(request)
+            if target_length(request) > MAX_TARGET:
+                response = target_too_long_response(request)
+            else:
+                response = self._respond(request)
         security_headers(request, response)
         return response
 

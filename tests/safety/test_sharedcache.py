@@ -100,3 +100,18 @@ def test_count_many_counts_like_add_then_incr_atomically_across_processes() -> N
         assert expires > time.time() + 3000
     finally:
         shutil.rmtree(Path(location).parent, ignore_errors=True)
+
+
+def test_a_request_reads_the_daily_key_once_and_the_next_one_sees_a_new_key() -> None:
+    """Within one request the key is read from the cache once; a key replaced in the cache
+    (a restarted Redis, the next day) is what the next request hashes under."""
+    from django.core.cache import cache
+
+    from tallylog.registry import keyed
+
+    cache.clear()
+    with keyed.one_key_per_request():
+        first = keyed.keyed_hash("source", "a")
+        cache.clear()  # the key is gone from the cache mid-request …
+        assert keyed.keyed_hash("source", "a") == first  # … and the request keeps its own
+    assert keyed.keyed_hash("source", "a") != first  # the next one reads (makes) the new key
