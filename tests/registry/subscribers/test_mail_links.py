@@ -183,11 +183,11 @@ def test_a_relay_with_a_login_over_starttls_from_the_environment(tmp_path) -> No
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
-    from tests.safety.test_nginx import make_certificate
     from tests.support.mail import Mailbox
     from tests.support.serverproc import REPO, free_port, server_env
+    from tests.support.tls import make_certificate
 
-    cert = make_certificate(tmp_path / "certs")
+    cert = make_certificate(tmp_path / "certs", "example.org")
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, cert.with_name("privkey.pem"))
     logins: list[tuple[bytes, bytes]] = []
