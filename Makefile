@@ -37,9 +37,9 @@ lint: install
 	$(BIN)/ruff check tallylog tests bench
 	$(BIN)/mypy
 
-# The static checks, then the whole suite on the embedded SQLite database and again on a
-# throwaway PostgreSQL server on loopback, the two passes side by side
-# (scripts/test-both.sh; TALLYLOG_TEST_SERIAL=1 runs them one after the other).
+# The static checks, then the whole suite on the embedded SQLite database and, on a
+# throwaway PostgreSQL server on loopback, every test that touches the database; the two
+# passes side by side (scripts/test-both.sh; TALLYLOG_TEST_SERIAL=1 one after the other).
 test: install lint test-deps
 	BIN=$(BIN) bash scripts/test-both.sh
 

@@ -10,6 +10,12 @@
 # pytest temporary directory (every test home, and so every shared-limit cache under
 # /dev/shm, is apart), and prints its whole output when it ends; the exit status is non-zero
 # when either pass failed. TALLYLOG_TEST_SERIAL=1 runs them one after the other.
+#
+# The PostgreSQL pass runs the tests that touch the database (tests/conftest.py,
+# ``touches_database``: pytest-django's fixtures or mark, a subprocess, or the mark
+# ``both_databases`` for tests that read the database settings); the others (the log
+# library, leaf encodings, catalogues, pure validation) give the same result on either
+# database and run once, in the SQLite pass.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,7 +35,8 @@ sqlite_pass() {
 }
 
 pg_pass() {
-  bash "$here/pg-test.sh" run "$bin/pytest" -q -p no:cacheprovider --basetemp="$work/pg" "$@"
+  TALLYLOG_TEST_PASS=postgresql \
+    bash "$here/pg-test.sh" run "$bin/pytest" -q -p no:cacheprovider --basetemp="$work/pg" "$@"
 }
 
 report() {  # NAME STATUS LOG

@@ -15,6 +15,7 @@ uses the ``postgres_url`` fixture (tests/scale) is marked ``server`` here.
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -41,12 +42,32 @@ hypothesis_settings.register_profile("tallylog", deadline=None)
 hypothesis_settings.load_profile("tallylog")
 
 SERVER_FIXTURES = {"postgres_url"}
+# What makes a test touch the database: pytest-django's fixtures (also through others, such
+# as ``campaign``), its mark, or a subprocess (a server or command gets DATABASE_URL).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def touches_database(item: pytest.Item) -> bool:
+    return (
+        item.get_closest_marker("django_db") is not None
+        or item.get_closest_marker("server") is not None
+        or item.get_closest_marker("both_databases") is not None
+        or bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)
+    # The PostgreSQL pass of `make test` (scripts/test-both.sh sets TALLYLOG_TEST_PASS) runs
+    # the tests that touch the database; the others (the log library, leaf encodings, pure
+    # validation) give the same result whatever the database, and run in the SQLite pass.
+    if os.environ.get("TALLYLOG_TEST_PASS") == "postgresql":
+        same = [item for item in items if not touches_database(item)]
+        if same:
+            config.hook.pytest_deselected(items=same)
+            items[:] = [item for item in items if touches_database(item)]
 
 
 @pytest.fixture(autouse=True)

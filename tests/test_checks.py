@@ -14,6 +14,9 @@ from django.test import Client, override_settings
 from tallylog import checks
 from tallylog.home import Home
 
+# They read the database settings (DATABASE_URL and the checks on it): both passes of make test.
+pytestmark = pytest.mark.both_databases
+
 
 def ids(messages: list) -> list[str]:
     return [m.id for m in messages]

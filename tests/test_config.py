@@ -26,6 +26,9 @@ from tallylog.config import (
     reset_config,
 )
 
+# They read the database settings (DATABASE_URL and the checks on it): both passes of make test.
+pytestmark = pytest.mark.both_databases
+
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]+)` \| (.*?) \| (.*) \| (.*?) \|$")
 

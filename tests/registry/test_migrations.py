@@ -12,6 +12,9 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.state import ProjectState
 
+# They read the database settings (DATABASE_URL and the checks on it): both passes of make test.
+pytestmark = pytest.mark.both_databases
+
 OURS = sorted(c.label for c in apps.get_app_configs() if c.name.startswith("tallylog."))
 WITH_MODELS = sorted(c.label for c in apps.get_app_configs() if c.name.startswith("tallylog.") and list(c.get_models()))
 
