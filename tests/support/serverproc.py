@@ -12,6 +12,7 @@ import atexit
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -51,10 +52,25 @@ def server_env(home: Path | None, **extra: str) -> dict[str, str]:
     return env
 
 
+# Ports for the servers tests start: below Linux's ephemeral range (32768-60999), where no
+# outgoing connection (ours, or the other pass's of `make test` running beside this one)
+# takes a port between our choosing it and the server binding it, and picked at random, so
+# that two test processes seldom try the same one.
+_TEST_PORTS = range(20000, 32000)
+_random_port = random.SystemRandom()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on now (a server to be started binds it next)."""
+    for _ in range(200):
+        port = _random_port.choice(_TEST_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("free_port: no free port in 20000-31999")
 
 
 def run_cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -116,6 +132,10 @@ def request(
         conn.close()
 
 
+class PortTaken(RuntimeError):
+    """The server could not bind its port: another process took it first."""
+
+
 @dataclass
 class Server:
     """``tallylog serve`` on ``port`` for ``home``; logs in ``logs/serve-N.{out,err}``."""
@@ -129,6 +149,16 @@ class Server:
     starts: int = 0
 
     def start(self, timeout: float = 60) -> None:
+        first = self.starts == 0
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not first or attempt == 2:
+                    raise  # a restart keeps its port: the test's clients know it
+                self.port = free_port()  # another process took it between choosing and binding
+
+    def _start(self, timeout: float) -> None:
         _SERVED_HOMES.add(self.home)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.starts += 1
@@ -155,7 +185,9 @@ class Server:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"tallylog serve exited with {self.proc.returncode}:\n{self.stderr_tail()}")
+                tail = self.stderr_tail()
+                error = PortTaken if "Address already in use" in tail else RuntimeError
+                raise error(f"tallylog serve exited with {self.proc.returncode}:\n{tail}")
             try:
                 if request(self.port, "GET", "/api/v1/log", timeout=2).status == 200:
                     return
