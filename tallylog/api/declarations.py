@@ -20,7 +20,6 @@ import datetime
 import re
 from typing import Any
 
-from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Path, Query, Router
@@ -175,15 +174,8 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
         raise ApiError(404, "unknown_campaign", f"Campaign {slug!r} takes no declarations.")
     key = _idempotency_key(request)
     code = receipt_code_for_token(f"api\x00{key}") if key else None
-    if key and (age := formtokens.claim(_KEY_SCOPE, key)) is not None:
-        again = formtokens.await_first(_KEY_SCOPE, key, age, lambda: find_by_receipt(code or ""))
-        if again.found is not None:
-            return _submitted(request, again.found, code or "", status=200)
-        if not again.claimed:
-            if age <= formtokens.REPLAY_SECONDS:
-                raise ApiError(409, "in_flight", "A declaration with this Idempotency-Key is still being saved: send it again in a few seconds.")
-            raise ApiError(422, "idempotency_key_used", "This Idempotency-Key was used more than 30 minutes ago: its answer is not given again.")
-    try:
+
+    def declare() -> tuple[Declaration, str]:
         submission = submit_declaration(
             campaign,
             channel=Channel.API,
@@ -194,18 +186,19 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
             known_orgs=cached.org_codes,
             receipt_code=code,
         )
-    except IntegrityError:
-        # The first sending went to another worker whose cache this one does not share:
-        # the code's keyed hash is taken, so the declaration was recorded there, once.
+        return submission.declaration, submission.receipt_code
+
+    def find() -> tuple[Declaration, str] | None:
         found = find_by_receipt(code) if code else None
-        if found is None:
-            raise
-        return _submitted(request, found, code or "", status=200)
-    except BaseException:
-        if key:
-            formtokens.release(_KEY_SCOPE, key)  # nothing was saved: the same key may be sent again
-        raise
-    return _submitted(request, submission.declaration, submission.receipt_code, status=201)
+        return (found, code) if found is not None and code else None
+
+    sent = formtokens.send_once(_KEY_SCOPE, key or "", make=declare, find=find)
+    if sent.outcome is formtokens.Outcome.IN_FLIGHT:
+        raise ApiError(409, "in_flight", "A declaration with this Idempotency-Key is still being saved: send it again in a few seconds.")
+    if sent.outcome is formtokens.Outcome.TOO_LATE or sent.result is None:
+        raise ApiError(422, "idempotency_key_used", "This Idempotency-Key was used more than 30 minutes ago: its answer is not given again.")
+    declaration, receipt = sent.result
+    return _submitted(request, declaration, receipt, status=201 if sent.outcome is formtokens.Outcome.NEW else 200)
 
 
 def _idempotency_key(request: HttpRequest) -> str | None:

@@ -18,7 +18,6 @@ from django.contrib.auth import logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
-from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -41,7 +40,7 @@ from tallylog.console.forms import (
 from tallylog.registry.campaigns.models import Organisation
 from tallylog.registry.declarations.actions import (
     FAMILY_MAX,
-    find_by_receipt,
+    find_family_by_receipts,
     receipt_code_for_token,
 )
 from tallylog.registry.declarations.models import Channel, Declaration
@@ -189,45 +188,30 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
         channel = form.cleaned_data["channel"]
         filled = family.filled()
         codes = [receipt_code_for_token(once, position) for position in range(len(filled))]
-        age = formtokens.claim(_ONCE_SCOPE, once) if _was_issued(request, once) else float("inf")
-        if age is not None:
-            replay = formtokens.await_first(_ONCE_SCOPE, once, age, lambda: _recorded_in(call, codes) or None)
-            receipts = replay.found or []
-            if replay.claimed:
-                age = None
-        if receipts:
-            again = True  # sent again (a lost answer, a double Enter): recorded once; the codes again
-        elif age is not None:
-            # Sent again after the window, or a token this session never had.
-            twice = _("This form was already sent, and its declarations recorded once. Use this new form.")
-            status = 409
+
+        def record() -> list[tuple[str, Declaration]]:
+            submissions = actions.record_family(
+                staff, call, [dict(f.cleaned_data) for f in filled], channel=channel, campaign=campaign, receipt_codes=codes
+            )
+            return [(s.receipt_code, s.declaration) for s in submissions]
+
+        try:
+            sending = formtokens.send_once(
+                _ONCE_SCOPE, once, make=record, find=lambda: _recorded_in(call, codes) or None,
+                issued=_was_issued(request, once),
+            )
+        except actions.ConsoleError as exc:
+            add_console_errors(form, exc)
+            for position, errors in exc.members.items():
+                add_console_errors(filled[position], actions.ConsoleError(errors))
         else:
-            try:
-                submissions = actions.record_family(
-                    staff,
-                    call,
-                    [dict(f.cleaned_data) for f in filled],
-                    channel=channel,
-                    campaign=campaign,
-                    receipt_codes=codes,
-                )
-            except actions.ConsoleError as exc:
-                add_console_errors(form, exc)
-                for position, errors in exc.members.items():
-                    add_console_errors(filled[position], actions.ConsoleError(errors))
-                formtokens.release(_ONCE_SCOPE, once)  # nothing was saved: the same form may be sent again
-            except IntegrityError:
-                # Its first sending went to another worker (each has its own cache) and
-                # was recorded there: the codes' keyed hashes are taken.
-                receipts = _recorded_in(call, codes)
-                if not receipts:
-                    raise
-                again = True
-            except BaseException:
-                formtokens.release(_ONCE_SCOPE, once)
-                raise
-            else:
-                receipts = [(s.receipt_code, s.declaration) for s in submissions]
+            receipts = sending.result or []
+            # Sent again (a lost answer, a double Enter): recorded once; the codes again.
+            again = sending.outcome is formtokens.Outcome.AGAIN
+            if sending.result is None:
+                # Sent again after the window, or a token this session never had.
+                twice = _("This form was already sent, and its declarations recorded once. Use this new form.")
+                status = 409
         if receipts or twice:
             # A fresh form for the next declaration, through the same channel.
             form = IntakeForm(initial={"channel": channel})
@@ -270,10 +254,9 @@ def _was_issued(request: HttpRequest, token: str) -> bool:
 
 
 def _recorded_in(call: Call, codes: list[str]) -> list[tuple[str, Declaration]]:
-    """The declarations recorded during ``call`` whose receipt codes are among ``codes``,
-    each with its code (a family is recorded whole or not at all)."""
-    found = [(code, find_by_receipt(code)) for code in codes]
-    recorded = [(code, d) for code, d in found if d is not None]
+    """The declarations recorded during ``call`` whose receipt codes are ``codes``, each
+    with its code (a family is recorded whole or not at all)."""
+    recorded = find_family_by_receipts(codes)
     mine = set(
         AssistedDeclaration.objects.filter(call=call, declaration__in=[d for _code, d in recorded]).values_list(
             "declaration_id", flat=True

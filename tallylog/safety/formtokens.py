@@ -11,6 +11,12 @@ what the first one made (the caller finds it again: a receipt code derived from 
 token, ``tallylog.registry.declarations.actions.receipt_code_for_token``), or takes over
 the token when the first sending gave up and ``release``d it.
 
+``send_once`` is the whole protocol for the interfaces (the declare form, the console's
+intake, the API's ``Idempotency-Key``): claim, wait for or find the first sending, make,
+release on failure, and find the first sending's result when the database refuses a second
+one (a first sending that reached another worker whose cache this one does not share: the
+receipt code's keyed hash is unique).
+
 The window: a form sent again up to ``REPLAY_SECONDS`` (30 minutes) after its first
 sending gets the first answer again; later ones get "already sent" and nothing else. Long
 enough for a reload after a dropped connection or a VPN that reconnects, short enough that
@@ -19,6 +25,7 @@ a browser tab left open (or a seized phone) stops yielding the receipt code soon
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import secrets
 import time
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from django.core.cache import cache
+from django.db import IntegrityError
 
 CLAIM_SECONDS = 24 * 3600  # a token counts once for a day
 REPLAY_SECONDS = 30 * 60  # … and answers again, as the first time, for half an hour
@@ -96,3 +104,53 @@ def await_first(scope: str, token: str, age: float, find: Callable[[], T | None]
         if time.monotonic() >= deadline:
             return Again()
         _pause()
+
+
+class Outcome(enum.Enum):
+    NEW = "new"  # this sending made it
+    AGAIN = "again"  # the first sending made it: here it is again
+    IN_FLIGHT = "in_flight"  # the first sending is still at work (after WAIT_SECONDS)
+    TOO_LATE = "too_late"  # sent again after REPLAY_SECONDS, or a token not ours: nothing shown
+
+
+@dataclass(frozen=True)
+class Sent(Generic[T]):
+    """``send_once``'s answer: what happened, and the result (NEW, AGAIN) or None."""
+
+    outcome: Outcome
+    result: T | None = None
+
+
+def send_once(
+    scope: str, token: str, *, make: Callable[[], T], find: Callable[[], T | None], issued: bool = True
+) -> Sent[T]:
+    """Make what the form of ``scope`` sent with ``token`` makes, once.
+
+    ``make()`` saves (its result derived from the token, e.g. receipt codes made from it);
+    ``find()`` finds what a sending with this token made, or None. No ``token`` (a form
+    without one): ``make()`` each time. ``issued`` False (a token this session was never
+    given): TOO_LATE, nothing made. An exception from ``make()`` releases the token (nothing
+    was saved: the same form may be sent again) and propagates; an ``IntegrityError`` whose
+    sending ``find()`` then finds is the first sending's, recorded by another worker: AGAIN.
+    """
+    if token:
+        age = claim(scope, token) if issued else float("inf")
+        if age is not None:
+            first = await_first(scope, token, age, find)
+            if first.found is not None:
+                return Sent(Outcome.AGAIN, first.found)
+            if not first.claimed:
+                return Sent(Outcome.IN_FLIGHT if age <= REPLAY_SECONDS else Outcome.TOO_LATE)
+    try:
+        return Sent(Outcome.NEW, make())
+    except IntegrityError:
+        found = find() if token else None
+        if found is None:
+            if token:
+                release(scope, token)
+            raise
+        return Sent(Outcome.AGAIN, found)
+    except BaseException:
+        if token:
+            release(scope, token)
+        raise

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
@@ -25,6 +24,7 @@ from tallylog.registry.declarations.actions import (
     FAMILY_MAX,
     FamilyInvalid,
     find_by_receipt,
+    find_family_by_receipts,
     receipt_code_for_token,
     redact,
     submit_family,
@@ -98,41 +98,23 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     if len(token) > formtokens.TOKEN_MAX:
         token = ""  # not one of ours: no check, fresh codes
     codes = [receipt_code_for_token(token, position) for position in range(len(members))] if token else None
-    if codes and (age := formtokens.claim(_TOKEN_SCOPE, token)) is not None:
-        again = formtokens.await_first(_TOKEN_SCOPE, token, age, lambda: find_by_receipt(codes[0]))
-        if again.found is not None:
-            return _receipt_page(request, context, _recorded(codes), again=True)
-        if not again.claimed:
-            context.update({"in_flight": age <= formtokens.REPLAY_SECONDS, "replay_minutes": formtokens.REPLAY_SECONDS // 60})
-            return private(render(request, "web/declare_sent.html", context))
-    try:
+
+    def declare() -> list[tuple[str, Declaration]]:
         submissions = submit_family(campaign, members, channel=Channel.WEB, receipt_codes=codes)
+        return [(s.receipt_code, s.declaration) for s in submissions]
+
+    try:
+        sent = formtokens.send_once(_TOKEN_SCOPE, token, make=declare, find=lambda: find_family_by_receipts(codes or []) or None)
     except FamilyInvalid as exc:
-        if token:
-            formtokens.release(_TOKEN_SCOPE, token)
         family.errors += [m for messages in exc.errors.values() for m in messages]
         for position, errors in exc.members.items():
             add_registry_errors(filled[position], errors)
         return _declare_page(request, family, context)
-    except IntegrityError:
-        # The same form's first sending went to another worker (each has its own cache):
-        # its codes' keyed hashes are taken, so the family was recorded there, once.
-        found = _recorded(codes) if codes else []
-        if not found:
-            raise
-        return _receipt_page(request, context, found, again=True)
-    except BaseException:
-        if token:
-            formtokens.release(_TOKEN_SCOPE, token)  # nothing was saved: the same form may be sent again
-        raise
-    return _receipt_page(request, context, [(s.receipt_code, s.declaration) for s in submissions])
-
-
-def _recorded(codes: list[str]) -> list[tuple[str, Declaration]]:
-    """The declarations of a form's receipt ``codes`` that were recorded, with their codes
-    (a family is recorded whole or not at all)."""
-    found = [(code, find_by_receipt(code)) for code in codes]
-    return [(code, declaration) for code, declaration in found if declaration is not None]
+    if sent.result is None:
+        in_flight = sent.outcome is formtokens.Outcome.IN_FLIGHT
+        context.update({"in_flight": in_flight, "replay_minutes": formtokens.REPLAY_SECONDS // 60})
+        return private(render(request, "web/declare_sent.html", context))
+    return _receipt_page(request, context, sent.result, again=sent.outcome is formtokens.Outcome.AGAIN)
 
 
 def _receipt_page(

@@ -375,6 +375,17 @@ def find_by_receipt(code: str) -> Declaration | None:
     )
 
 
+def find_family_by_receipts(codes: list[str]) -> list[tuple[str, Declaration]]:
+    """The declarations of one submission's receipt ``codes`` (``submit_family``'s), each
+    with its code; ``[]`` when it was not recorded (a family is recorded whole or not at
+    all, so the first code tells, at one query while nothing was)."""
+    first = find_by_receipt(codes[0]) if codes else None
+    if first is None:
+        return []
+    found = [(codes[0], first), *((code, find_by_receipt(code)) for code in codes[1:])]
+    return [(code, declaration) for code, declaration in found if declaration is not None]
+
+
 def _refresh(target: Declaration, source: Declaration) -> None:
     """Copy the saved state into the caller's instance so it sees the change."""
     for field in source._meta.concrete_fields:
