@@ -40,7 +40,12 @@ from tallylog.api.schemas import (
 from tallylog.composition import get_log
 from tallylog.config import config
 from tallylog.registry.campaigns.models import LANGS, Campaign, cached_campaign
-from tallylog.registry.declarations.actions import find_by_receipt, receipt_code_for_token, submit_declaration
+from tallylog.registry.declarations.actions import (
+    find_by_receipt,
+    made_within,
+    receipt_code_for_token,
+    submit_declaration,
+)
 from tallylog.registry.declarations.models import Channel, Declaration
 from tallylog.registry.entries.cosigning import witness_report
 from tallylog.registry.entries.published import current_checkpoint, entry_proof
@@ -192,7 +197,13 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
         found = find_by_receipt(code) if code else None
         return (found, code) if found is not None and code else None
 
-    sent = formtokens.send_once(_KEY_SCOPE, key or "", make=declare, find=find)
+    sent = formtokens.send_once(
+        _KEY_SCOPE,
+        key or "",
+        make=declare,
+        find=find,
+        recent=lambda found: made_within(found[0], formtokens.REPLAY_SECONDS),
+    )
     if sent.outcome is formtokens.Outcome.IN_FLIGHT:
         raise ApiError(409, "in_flight", "A declaration with this Idempotency-Key is still being saved: send it again in a few seconds.")
     if sent.outcome is formtokens.Outcome.TOO_LATE or sent.result is None:

@@ -41,6 +41,7 @@ from tallylog.registry.campaigns.models import Organisation
 from tallylog.registry.declarations.actions import (
     FAMILY_MAX,
     find_family_by_receipts,
+    made_within,
     receipt_code_for_token,
 )
 from tallylog.registry.declarations.models import Channel, Declaration
@@ -197,7 +198,11 @@ def intake(request: HttpRequest, call_id: int) -> HttpResponse:
 
         try:
             sending = formtokens.send_once(
-                _ONCE_SCOPE, once, make=record, find=lambda: _recorded_in(call, codes) or None,
+                _ONCE_SCOPE,
+                once,
+                make=record,
+                find=lambda: _recorded_in(call, codes) or None,
+                recent=lambda found: all(made_within(d, formtokens.REPLAY_SECONDS) for _code, d in found),
                 issued=_was_issued(request, once),
             )
         except actions.ConsoleError as exc:

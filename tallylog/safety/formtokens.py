@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -44,6 +45,16 @@ _POLL_SECONDS = 0.05
 _PREFIX = "tallylog:safety:form-token:"
 
 T = TypeVar("T")
+
+
+_TOKEN = re.compile(rf"[A-Za-z0-9_-]{{1,{TOKEN_MAX}}}")
+
+
+def ours(token: str) -> bool:
+    """Whether ``token`` has the shape of ``new_token``'s (URL-safe base64, at most
+    ``TOKEN_MAX``): anything else a form sends is no token of ours (it gets no check and a
+    fresh code), and never a message of another scope's (``Idempotency-Key``'s carry a NUL)."""
+    return _TOKEN.fullmatch(token) is not None
 
 
 def new_token() -> str:
@@ -122,7 +133,13 @@ class Sent(Generic[T]):
 
 
 def send_once(
-    scope: str, token: str, *, make: Callable[[], T], find: Callable[[], T | None], issued: bool = True
+    scope: str,
+    token: str,
+    *,
+    make: Callable[[], T],
+    find: Callable[[], T | None],
+    recent: Callable[[T], bool],
+    issued: bool = True,
 ) -> Sent[T]:
     """Make what the form of ``scope`` sent with ``token`` makes, once.
 
@@ -130,8 +147,11 @@ def send_once(
     ``find()`` finds what a sending with this token made, or None. No ``token`` (a form
     without one): ``make()`` each time. ``issued`` False (a token this session was never
     given): TOO_LATE, nothing made. An exception from ``make()`` releases the token (nothing
-    was saved: the same form may be sent again) and propagates; an ``IntegrityError`` whose
-    sending ``find()`` then finds is the first sending's, recorded by another worker: AGAIN.
+    was saved: the same form may be sent again) and propagates. An ``IntegrityError`` means
+    a sending with this token was recorded although this cache holds no claim: by a worker
+    whose cache this one does not share, or before the claim was lost (a day later, a
+    restarted cache). Then only a result that ``recent`` says was made within
+    ``REPLAY_SECONDS`` is shown (AGAIN); an older one is TOO_LATE, as with a claim.
     """
     if token:
         age = claim(scope, token) if issued else float("inf")
@@ -149,7 +169,7 @@ def send_once(
             if token:
                 release(scope, token)
             raise
-        return Sent(Outcome.AGAIN, found)
+        return Sent(Outcome.AGAIN, found) if recent(found) else Sent(Outcome.TOO_LATE)
     except BaseException:
         if token:
             release(scope, token)

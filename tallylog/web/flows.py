@@ -25,6 +25,7 @@ from tallylog.registry.declarations.actions import (
     FamilyInvalid,
     find_by_receipt,
     find_family_by_receipts,
+    made_within,
     receipt_code_for_token,
     redact,
     submit_family,
@@ -95,7 +96,7 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         for form in filled
     ]
     token = request.POST.get("token", "")
-    if len(token) > formtokens.TOKEN_MAX:
+    if not formtokens.ours(token):
         token = ""  # not one of ours: no check, fresh codes
     codes = [receipt_code_for_token(token, position) for position in range(len(members))] if token else None
 
@@ -104,7 +105,13 @@ def declare(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         return [(s.receipt_code, s.declaration) for s in submissions]
 
     try:
-        sent = formtokens.send_once(_TOKEN_SCOPE, token, make=declare, find=lambda: find_family_by_receipts(codes or []) or None)
+        sent = formtokens.send_once(
+            _TOKEN_SCOPE,
+            token,
+            make=declare,
+            find=lambda: find_family_by_receipts(codes or []) or None,
+            recent=lambda found: all(made_within(d, formtokens.REPLAY_SECONDS) for _code, d in found),
+        )
     except FamilyInvalid as exc:
         family.errors += [m for messages in exc.errors.values() for m in messages]
         for position, errors in exc.members.items():

@@ -85,3 +85,19 @@ def test_the_schema_documents_the_replay_answer(client) -> None:
     schema = client.get("/api/v1/openapi.json").json()
     responses = schema["paths"]["/api/v1/campaigns/{slug}/declarations"]["post"]["responses"]
     assert {"200", "201", "409"} <= set(responses)
+
+
+def test_a_key_whose_claim_is_gone_gets_no_code(client, campaign) -> None:
+    """The cache forgot the key's claim (a day later, a restart): the database refuses a
+    second declaration, and the first is older than the window: no code."""
+    import datetime
+
+    from django.core.cache import cache
+
+    key = secrets.token_urlsafe(18)
+    assert post(client, key).status_code == 201
+    Declaration.objects.update(created_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1))
+    cache.clear()
+    again = post(client, key)
+    assert again.status_code == 422 and "receipt" not in again.content.decode()
+    assert Declaration.objects.count() == 1

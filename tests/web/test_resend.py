@@ -4,6 +4,7 @@ once, without the code being stored anywhere; a different form declares anew."""
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import pytest
@@ -146,6 +147,35 @@ def test_a_form_first_sent_to_another_worker_counts_once_without_a_shared_cache(
     response = client.post("/declare/", {**FORM, "token": token})
     assert code_in(response) == code and "already sent" in response.content.decode()
     assert Declaration.objects.count() == 1
+
+
+@pytest.mark.parametrize("lost", ["a day later", "the cache restarted"])
+def test_a_form_sent_again_after_its_claim_is_gone_shows_no_code(campaign, lost: str) -> None:
+    """The claim (the time of the first sending) is gone: the cache forgot it after a day,
+    or restarted. The database refuses a second declaration and the first is older than
+    the window: nothing is shown (a seized phone's open tab yields nothing)."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    token = form_token(client)
+    first = client.post("/declare/", {**FORM, "token": token})
+    assert code_in(first)
+    made = time.time() - (86400 if lost == "a day later" else formtokens.REPLAY_SECONDS + 60)
+    Declaration.objects.update(created_at=datetime.datetime.fromtimestamp(made, datetime.UTC))
+    cache.clear()
+    late = client.post("/declare/", {**FORM, "token": token})
+    assert code_in(late) is None and "already sent" in late.content.decode()
+    assert Declaration.objects.count() == 1
+
+
+@pytest.mark.parametrize("token", ["api\x00" + "k" * 20, "tok en", "токен", "x" * 65, "a/b+c="])
+def test_a_token_not_of_our_shape_is_no_token(campaign, token: str) -> None:
+    """Whatever a form sends that new_token could not have made (another scope's message,
+    a key with a NUL, spaces, other letters, too long) gets no check and a fresh code: it
+    can never find another sending's declaration."""
+    other = receipt_code_for_token(token)
+    submit_declaration(campaign, alias="Lin", orgs=["party"], receipt_code=other)
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").post("/declare/", {**FORM, "token": token})
+    assert code_in(response) not in (None, other)
+    assert Declaration.objects.count() == 2
 
 
 @pytest.mark.parametrize(

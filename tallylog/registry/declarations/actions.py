@@ -375,6 +375,12 @@ def find_by_receipt(code: str) -> Declaration | None:
     )
 
 
+def made_within(declaration: Declaration, seconds: float) -> bool:
+    """Whether ``declaration`` was submitted less than ``seconds`` ago (False once its
+    times are cut to the day, at sequencing)."""
+    return declaration.created_at >= timezone.now() - datetime.timedelta(seconds=seconds)
+
+
 def find_family_by_receipts(codes: list[str]) -> list[tuple[str, Declaration]]:
     """The declarations of one submission's receipt ``codes`` (``submit_family``'s), each
     with its code; ``[]`` when it was not recorded (a family is recorded whole or not at
