@@ -42,15 +42,18 @@ hypothesis_settings.register_profile("tallylog", deadline=None)
 hypothesis_settings.load_profile("tallylog")
 
 SERVER_FIXTURES = {"postgres_url"}
-# What makes a test touch the database: pytest-django's fixtures (also through others, such
-# as ``campaign``), its mark, or a subprocess (a server or command gets DATABASE_URL).
+# What makes a test touch the suite's database: pytest-django's fixtures (also through
+# others, such as ``campaign``) or its mark; or the mark ``both_databases``, for a test that
+# reads the database settings or hands DATABASE_URL to a subprocess. A server or command a
+# test starts runs on its own home's SQLite database (``serverproc.server_env`` drops
+# DATABASE_URL), the same in both passes; the scale tests start a PostgreSQL server of their
+# own when the suite has none.
 DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup"}
 
 
 def touches_database(item: pytest.Item) -> bool:
     return (
         item.get_closest_marker("django_db") is not None
-        or item.get_closest_marker("server") is not None
         or item.get_closest_marker("both_databases") is not None
         or bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
     )

@@ -27,7 +27,8 @@ from tallylog.tlog import LogClient
 from tests.support.postgres import fresh_database
 from tests.support.serverproc import CAMPAIGN, REPO, Server, request, run_cli, server_env, shared_cache_dir
 
-pytestmark = pytest.mark.server  # runs tallylog commands (and, on PostgreSQL, pg_dump)
+# Commands, and pg_dump: on the PostgreSQL pass a backup of the suite's database (both passes).
+pytestmark = [pytest.mark.server, pytest.mark.both_databases]
 
 SUITE_DATABASE = os.environ.get("DATABASE_URL", "")
 POSTGRES = SUITE_DATABASE.startswith(("postgres://", "postgresql://"))
