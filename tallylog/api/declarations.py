@@ -2,9 +2,11 @@
 and receipts (a django-ninja ``Router`` mounted at ``/api/v1/`` by ``tallylog.api.urls``).
 
 A client that may lose an answer sends an ``Idempotency-Key`` header with each declaration
-(a fresh random value of 16 to 64 characters): the same key sent again within 30 minutes
-gets the first answer again, with the same receipt code, and declares nothing more. The
-code is made again from the key (``receipt_code_for_token``), never stored; only the
+(a fresh random value of 16 to 64 characters): the same key sent again with the same
+declaration within 30 minutes gets the first answer again, with the same receipt code, and
+declares nothing more; the same key with another declaration is another request (a client
+that reuses keys never gets another declaration's code). The code is made again from the
+key and a SHA-256 of the declaration (``receipt_code_for_token``), never stored; only the
 form-token machinery's claim (a SHA-256 of the key and a time) is kept, for a day
 (``tallylog.safety.formtokens``).
 
@@ -17,6 +19,8 @@ no interactive documentation page, which would load scripts from another host.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -178,6 +182,10 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
     if campaign.kind != Campaign.Kind.DECLARATION:
         raise ApiError(404, "unknown_campaign", f"Campaign {slug!r} takes no declarations.")
     key = _idempotency_key(request)
+    if key:
+        # The key counts with what it was sent with: the same key with another declaration
+        # (or campaign) is another request, which never finds the first one's code.
+        key = f"{key}\x00{slug}\x00{_fingerprint(payload)}"
     code = receipt_code_for_token(f"api\x00{key}") if key else None
 
     def declare() -> tuple[Declaration, str]:
@@ -210,6 +218,12 @@ def post_declaration(request: HttpRequest, slug: str, payload: DeclarationIn) ->
         raise ApiError(422, "idempotency_key_used", "This Idempotency-Key was used more than 30 minutes ago: its answer is not given again.")
     declaration, receipt = sent.result
     return _submitted(request, declaration, receipt, status=201 if sent.outcome is formtokens.Outcome.NEW else 200)
+
+
+def _fingerprint(payload: DeclarationIn) -> str:
+    """SHA-256 of the declaration as sent (its fields in a fixed order)."""
+    fields = json.dumps(payload.model_dump(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(fields.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _idempotency_key(request: HttpRequest) -> str | None:

@@ -101,3 +101,22 @@ def test_a_key_whose_claim_is_gone_gets_no_code(client, campaign) -> None:
     again = post(client, key)
     assert again.status_code == 422 and "receipt" not in again.content.decode()
     assert Declaration.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"alias": "Wang", "orgs": ["party"], "statement": "再见"},  # another person
+        {"alias": "Lin", "orgs": ["party", "league"], "statement": "再见"},
+        {"alias": "Lin", "orgs": ["party"], "statement": "再见", "region": "beijing"},
+    ],
+)
+def test_the_same_key_with_another_declaration_never_gets_the_first_code(client, campaign, other) -> None:
+    """A client library with a fixed or weak key: user B's declaration must not be answered
+    with user A's receipt (which could withdraw A's content)."""
+    key = "the-same-key-every-time"
+    first = post(client, key).json()["receipt"]
+    second = post(client, key, other)
+    assert second.status_code == 201, second.content
+    assert second.json()["receipt"] != first
+    assert Declaration.objects.count() == 2
