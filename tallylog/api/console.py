@@ -24,7 +24,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from pydantic import ConfigDict, Field
 
 from tallylog.registry.campaigns.models import Campaign
-from tallylog.registry.declarations.actions import Submission
+from tallylog.registry.declarations.actions import FAMILY_MAX, Submission
 from tallylog.registry.volunteers import actions, stats
 from tallylog.registry.volunteers.models import AssistedDeclaration, Call, Centre, Staff, staff_of
 from tallylog.registry.volunteers.validators import looks_like_phone_number
@@ -103,7 +103,8 @@ class DeclarationIn(MemberIn):
 class FamilyIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    members: list[MemberIn] = Field(description="one to 10 members, each declaring for themselves")
+    # Bounded in the schema: a body of 10,000 members is refused before any is parsed further.
+    members: list[MemberIn] = Field(min_length=1, max_length=FAMILY_MAX, description="one to 10 members, each declaring for themselves")
     channel: str = Field("phone", description=_CHANNEL)
     campaign: str | None = Field(None, description="campaign slug; default the active declaration campaign")
 

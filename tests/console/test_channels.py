@@ -262,3 +262,27 @@ def test_a_held_volunteer_s_family_waits_for_a_moderator(team: Team) -> None:
     html = client.post(url, _family(once, ["韩一", "韩二"]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "These declarations are held for a moderator's review" in html
     assert list(Declaration.objects.values_list("status", flat=True)) == ["pending", "pending"]
+
+
+@pytest.mark.parametrize("count", [0, FAMILY_MAX + 1, 10_000])
+def test_the_api_refuses_an_empty_or_oversized_family_and_records_nothing(team: Team, count: int) -> None:
+    client = login(team.volunteer)
+    call, _ = _call(team)
+    members = [{"alias": f"家人{i}", "orgs": ["party"]} for i in range(count)]
+    refused = client.post(f"/api/v1/console/calls/{call.pk}/families", {"members": members}, content_type="application/json")
+    assert refused.status_code == 422, refused.content
+    assert "members" in refused.json()["error"]["fields"]
+    assert Declaration.objects.count() == 0
+
+
+@pytest.mark.parametrize("who", ["outsider", "colleague"])
+def test_a_family_for_someone_elses_call_is_refused(team: Team, who: str) -> None:
+    """A volunteer of another centre, or a colleague, posting a family to a call not theirs."""
+    call, _ = _call(team)
+    refused = login(getattr(team, who)).post(
+        f"/api/v1/console/calls/{call.pk}/families", {"members": [{"alias": "某人", "orgs": ["party"]}]},
+        content_type="application/json",
+    )
+    assert refused.status_code in (403, 404), refused.content
+    assert "error" in refused.json()
+    assert Declaration.objects.count() == 0
