@@ -121,6 +121,19 @@ def test_the_pages_that_take_an_address_say_the_provider_reads_our_mail(db, lang
         assert ("mainland China" if language == "en" else "中国大陆" if language == "zh-hans" else "中國大陸") in found.group(1)
 
 
+@pytest.mark.parametrize("headers", [{"HTTP_HOST": "localhost"}, {"HTTP_X_FORWARDED_HOST": "evil.example"}])
+def test_a_confirmation_links_to_the_site_url_whatever_host_the_request_named(site, db, settings, headers) -> None:
+    """Host-header poisoning: a signer's request names another host the site answers (or a
+    forwarded one): the confirmation link is still the configured site URL."""
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
+    client = Client(HTTP_ACCEPT_LANGUAGE="en", **headers)
+    response = client.post("/newsletter/", {"email": "h@example.org", "consent": ConsentStatement.objects.current().version})
+    assert response.status_code in (200, 302), response.content
+    text = text_of(site.only_to("h@example.org"))
+    links = re.findall(r"https?://\S+", text)
+    assert links and all(link.startswith(SITE + "/") for link in links), text
+
+
 def test_no_site_url_no_mail_and_a_specific_message(mailbox, settings, db) -> None:
     del settings.TALLYLOG_SITE_URL  # as in a process with nothing configured (and not started by serve)
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
