@@ -276,3 +276,22 @@ def test_crash_at_every_store_write_then_resume(
     assert crashes >= 6
     assert sizes == sorted(sizes), "a published checkpoint went backwards"
     assert_logged_exactly_once(home, fresh, campaign, 600)
+
+
+def test_rows_with_contact_details_never_reach_the_log(campaign: Campaign, log: LogServices, tmp_path: Path) -> None:
+    """The direct path (each batch logged in the import's own pass) screens rows like the
+    queued one: a phone number or an address is reported, and no leaf is made for it."""
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [*rows(2), {"alias": "老王", "orgs": ["party"], "statement": "电话 138 1234 5678"},
+         {"alias": "wang@example.com", "orgs": ["party"]}],
+    )
+    report = tmp_path / "r.csv"
+    result = import_file(campaign, path, fmt="jsonl", report_path=report, batch_size=2, log=log)
+    assert (result.imported, result.rejected, result.direct) == (2, 2, True)
+    text = report.read_text(encoding="utf-8")
+    assert [line.split(",")[:2] for line in text.splitlines()[1:]] == [["3", "statement"], ["4", "alias"]]
+    assert "138" not in text and "example.com" not in text
+    assert LogEntry.objects.filter(log_index__isnull=False).count() == 2
+    assert not Declaration.objects.filter(alias__in=["老王", "wang@example.com"]).exists()
+    check_log(log)

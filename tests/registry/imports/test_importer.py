@@ -255,3 +255,19 @@ def test_rows_carrying_contact_details_go_to_the_report_not_the_pages(campaign: 
     phone, email = (contact_errors(x=text)["x"][0] for text in ("138 1234 5678", "a@example.com"))
     assert [line[2] for line in lines] == [phone, email, phone]
     assert "138" not in report.read_text(encoding="utf-8")  # the report names the field, not the number
+    assert "example.com" not in report.read_text(encoding="utf-8")
+
+
+def test_a_csv_file_is_screened_as_well(campaign: Campaign, tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "alias,orgs,statement,region,declared_on,channel\n"
+        "甲,party,,,,\n"
+        "乙,party,\"回电\n一三八一二三四五六七八\",,,\n"
+        "bing (at) example.com,league,,,,\n",
+        encoding="utf-8",
+    )
+    result = import_file(campaign, path, fmt="csv", report_path=tmp_path / "r.csv")
+    assert (result.imported, result.rejected) == (1, 2)
+    assert [line[:2] for line in report_lines(tmp_path / "r.csv")[1:]] == [["3", "statement"], ["5", "alias"]]
+    assert list(Declaration.objects.values_list("alias", flat=True)) == ["甲"]
